@@ -1,0 +1,5 @@
+"""``python -m neuraltunes_live`` runs the command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,178 @@
+"""Settings: ``config.toml`` read into frozen dataclasses, checked once at start.
+
+Precedence, highest first: a command-line flag, an environment variable
+``NEURALTUNES_<SECTION>_<KEY>`` (e.g. ``NEURALTUNES_PREPARE_SEED=7``), the
+config file, the default here. The file is ``--config FILE``, else
+``$NEURALTUNES_CONFIG``, else ``config.toml`` in the current folder if there is
+one. A bad value is a ConfigError naming where it came from, the key, and what
+is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .errors import ConfigError
+
+ENV_PREFIX = "NEURALTUNES_"
+
+
+def _setting(default: Any, check: Callable[[Any], bool] | None = None, allowed: str = "") -> Any:
+    return field(default=default, metadata={"check": check, "allowed": allowed})
+
+
+@dataclass(frozen=True)
+class PrepareSettings:
+    seed: int = _setting(1234)
+    validation_fraction: float = _setting(0.1, lambda v: 0 <= v < 1, "from 0 up to (not including) 1")
+    test_fraction: float = _setting(0.1, lambda v: 0 <= v < 1, "from 0 up to (not including) 1")
+    include_drums: bool = _setting(False)
+    workers: int = _setting(0, lambda v: v >= 0, "0 (one per core) or more")
+    cache_dir: str = _setting("")
+
+
+@dataclass(frozen=True)
+class Config:
+    prepare: PrepareSettings = field(default_factory=PrepareSettings)
+
+
+def default_config_path(env: Mapping[str, str]) -> Path | None:
+    if env.get(ENV_PREFIX + "CONFIG"):
+        return Path(env[ENV_PREFIX + "CONFIG"])
+    local = Path("config.toml")
+    return local if local.is_file() else None
+
+
+def load_config(
+    path: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the Config; ``overrides`` maps ``"section.key"`` to flag values (None: not given)."""
+    env = os.environ if env is None else env
+    path = Path(path) if path is not None else default_config_path(env)
+    layers: list[tuple[str, dict[str, dict[str, Any]]]] = []
+    if path is not None:
+        layers.append((str(path), _read_file(path)))
+    layers.append(("environment", _from_env(env)))
+    flags: dict[str, dict[str, Any]] = {}
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            section, key = dotted.split(".", 1)
+            flags.setdefault(section, {})[key] = value
+    layers.append(("command line", flags))
+
+    section_types = typing.get_type_hints(Config)
+    for origin, layer in layers:
+        unknown = sorted(set(layer) - set(section_types))
+        if unknown:
+            raise ConfigError(
+                f"{origin}: unknown section [{unknown[0]}]; known: {', '.join(section_types)}"
+            )
+    sections = {}
+    for section, cls in section_types.items():
+        values = {}
+        for origin, layer in layers:
+            values.update({k: (origin, v) for k, v in layer.get(section, {}).items()})
+        sections[section] = _build(cls, section, values)
+    config = Config(**sections)
+    _check_together(config)
+    return config
+
+
+def _read_file(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as err:
+        raise ConfigError(f"config file {path} does not exist") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from err
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror or err})") from err
+    for name, value in data.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: {name} must be a [section], not a value")
+    return data
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for section, cls in typing.get_type_hints(Config).items():
+        for key in typing.get_type_hints(cls):
+            name = f"{ENV_PREFIX}{section}_{key}".upper()
+            if name in env:
+                found.setdefault(section, {})[key] = _EnvText(name, env[name])
+    return found
+
+
+@dataclass(frozen=True)
+class _EnvText:
+    variable: str
+    text: str
+
+
+def _build(cls: type, section: str, values: dict[str, tuple[str, Any]]) -> Any:
+    settings = {f.name: f for f in dataclasses.fields(cls)}
+    kinds = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, (origin, value) in values.items():
+        if key not in settings:
+            raise ConfigError(
+                f"{origin}: unknown key {section}.{key}; known: {', '.join(sorted(settings))}"
+            )
+        setting = settings[key]
+        kind = kinds[key]
+        if isinstance(value, _EnvText):
+            origin = value.variable
+        converted = _convert(value, kind)
+        where = f"{origin}: {section}.{key}"
+        if converted is None:
+            raise ConfigError(f"{where} must be {_kind_name(kind)}, got {_shown(value)}")
+        check, allowed = setting.metadata.get("check"), setting.metadata.get("allowed")
+        if check is not None and not check(converted):
+            raise ConfigError(f"{where} must be {allowed}, got {converted!r}")
+        kwargs[key] = converted
+    return cls(**kwargs)
+
+
+def _convert(value: Any, kind: type) -> Any:
+    if isinstance(value, _EnvText):
+        text = value.text.strip()
+        if kind is bool:
+            return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(text.lower())
+        try:
+            return kind(text)
+        except ValueError:
+            return None
+    if kind is bool:
+        return value if isinstance(value, bool) else None
+    if kind is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return float(value) if ok else None
+    return value if isinstance(value, kind) else None
+
+
+def _kind_name(kind: type) -> str:
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "text"}[kind]
+
+
+def _shown(value: Any) -> str:
+    return repr(value.text) if isinstance(value, _EnvText) else repr(value)
+
+
+def _check_together(config: Config) -> None:
+    held_out = config.prepare.validation_fraction + config.prepare.test_fraction
+    if held_out >= 1:
+        raise ConfigError(
+            "prepare.validation_fraction + prepare.test_fraction must be below 1 "
+            f"(training needs pieces), got {held_out:g}"
+        )

@@ -1,0 +1,21 @@
+"""The package's exceptions: one base class, a few subclasses.
+
+The CLI turns any of them into one line on stderr and a non-zero exit; code
+below the CLI raises them with the underlying cause chained (``from err``).
+"""
+
+
+class NeuralTunesError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ConfigError(NeuralTunesError):
+    """A setting has a bad value; the message names the key and what is allowed."""
+
+
+class ImportFailed(NeuralTunesError):
+    """A music file could not be turned into notes; the message says why."""
+
+
+class DataError(NeuralTunesError):
+    """A prepared data directory is missing, incomplete or of another version."""

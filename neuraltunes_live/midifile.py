@@ -1,0 +1,173 @@
+"""Standard MIDI files in and out, through mido (the only module that reads them).
+
+Reading follows these rules:
+
+- Format 0, 1 and 2 files are read track by track and the notes merged; notes
+  pair up within their own track and channel, so tracks cannot steal each
+  other's note-offs.
+- Channel 10 (drums, channel 9 counting from 0) is left out unless asked for:
+  its notes are instruments, not pitches.
+- ``note_on`` with velocity 0 is a note-off (running status is mido's job).
+- A note-on for a pitch already sounding on that channel ends the sounding note
+  there and starts the new one; a note-off with no note sounding is ignored;
+  a note never switched off ends at the end of its track.
+- Time in a PPQ file is ``tick / ticks_per_beat`` beats, whatever the tempo
+  map says (tempo changes move seconds, not beats); in an SMPTE file ticks are
+  seconds, turned into beats through the file's tempo map. Then notes go onto
+  the grid by ``notes.quantize``: a zero-length note keeps one tick.
+- Data bytes above 127 are clipped rather than rejected; a file that ends in
+  the middle of a chunk is refused as truncated.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import mido
+import numpy as np
+
+from .errors import ImportFailed
+from .notes import TICKS_PER_BEAT, Piece, quantize
+from .tempo import TempoMap, bpm_to_us
+
+DRUM_CHANNEL = 9
+MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
+
+
+def read_midi(
+    path: str | os.PathLike, *, name: str | None = None, include_drums: bool = False
+) -> Piece:
+    """Notes of a MIDI file on the grid; ImportFailed says why not."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ImportFailed(f"cannot read file: {err.strerror or err}") from err
+    name = path.stem if name is None else name
+    return parse_midi(data, name=name, include_drums=include_drums)
+
+
+def parse_midi(data: bytes, *, name: str = "", include_drums: bool = False) -> Piece:
+    """Notes of MIDI file bytes on the grid; ImportFailed says why not."""
+    if not data:
+        raise ImportFailed("empty file")
+    try:
+        midi = mido.MidiFile(file=io.BytesIO(data), clip=True)
+    except EOFError as err:
+        raise ImportFailed("truncated MIDI file: it ends in the middle of a chunk") from err
+    except Exception as err:  # mido raises many kinds on garbage; all mean the same
+        raise ImportFailed(f"not a MIDI file: {err or type(err).__name__}") from err
+    return piece_from_midifile(midi, name=name, include_drums=include_drums)
+
+
+def piece_from_midifile(
+    midi: "mido.MidiFile", *, name: str = "", include_drums: bool = False
+) -> Piece:
+    division = midi.ticks_per_beat
+    if division == 0:
+        raise ImportFailed("bad MIDI header: 0 ticks per beat")
+
+    rows: list[tuple[int, int, int, int]] = []  # start tick, end tick, pitch, velocity
+    tempo_changes: list[tuple[int, int]] = []
+    drums_skipped = 0
+    for track in midi.tracks:
+        tick = 0
+        sounding: dict[tuple[int, int], tuple[int, int]] = {}
+        for msg in track:
+            tick += msg.time
+            kind = msg.type
+            if kind == "note_on" or kind == "note_off":
+                if msg.channel == DRUM_CHANNEL and not include_drums:
+                    drums_skipped += kind == "note_on"
+                    continue
+                key = (msg.channel, msg.note)
+                started = sounding.pop(key, None)
+                if started is not None:
+                    rows.append((started[0], tick, msg.note, started[1]))
+                if kind == "note_on" and msg.velocity > 0:
+                    sounding[key] = (tick, msg.velocity)
+            elif kind == "set_tempo":
+                tempo_changes.append((tick, msg.tempo))
+        for (_, pitch), (start, velocity) in sounding.items():
+            rows.append((start, tick, pitch, velocity))
+
+    if not rows:
+        detail = f" (only {drums_skipped} drum notes on channel 10)" if drums_skipped else ""
+        raise ImportFailed(f"no notes{detail}")
+    table = np.array(rows, dtype=np.float64)
+    if division > 0:
+        tempo = TempoMap.from_beat_changes((t / division, us) for t, us in tempo_changes)
+        starts, ends = table[:, 0] / division, table[:, 1] / division
+    else:
+        seconds_per_tick = _smpte_seconds_per_tick(division)
+        tempo = TempoMap.from_second_changes(
+            (t * seconds_per_tick, us) for t, us in tempo_changes
+        )
+        to_beats = np.vectorize(tempo.seconds_to_beats, otypes=[np.float64])
+        starts = to_beats(table[:, 0] * seconds_per_tick)
+        ends = to_beats(table[:, 1] * seconds_per_tick)
+    notes = quantize(starts, ends, table[:, 2], table[:, 3])
+    return Piece(name=name, notes=notes, tempo_bpm=round(tempo.initial_bpm, 3))
+
+
+def _smpte_seconds_per_tick(division: int) -> float:
+    # The header's high byte is minus the frame rate, the low byte ticks per frame.
+    frames = -(division >> 8)
+    ticks_per_frame = division & 0xFF
+    if frames not in (24, 25, 29, 30) or ticks_per_frame == 0:
+        raise ImportFailed(f"bad MIDI header: SMPTE division {division:#06x}")
+    rate = 29.97 if frames == 29 else float(frames)
+    return 1.0 / (rate * ticks_per_frame)
+
+
+def midifile_from_notes(
+    notes: np.ndarray, *, tempo_bpm: float = 120.0, channel: int = 0, ticks_per_beat: int = 480
+) -> "mido.MidiFile":
+    """A one-track MIDI file playing ``notes`` (grid ticks) at ``tempo_bpm``.
+
+    At one tick, note-offs go before note-ons, so a repeated note sounds again.
+    """
+    if ticks_per_beat % TICKS_PER_BEAT:
+        raise ValueError(f"ticks_per_beat must be a multiple of {TICKS_PER_BEAT}")
+    scale = ticks_per_beat // TICKS_PER_BEAT
+    events: list[tuple[int, int, int, int]] = []  # tick, on?, pitch, velocity
+    for onset, pitch, duration, velocity in np.asarray(notes).reshape(-1, 4).tolist():
+        events.append((onset * scale, 1, pitch, velocity))
+        events.append(((onset + duration) * scale, 0, pitch, 0))
+    events.sort(key=lambda event: (event[0], event[1], event[2]))
+
+    track = mido.MidiTrack()
+    track.append(mido.MetaMessage("set_tempo", tempo=round(bpm_to_us(tempo_bpm)), time=0))
+    last = 0
+    for tick, on, pitch, velocity in events:
+        kind = "note_on" if on else "note_off"
+        track.append(
+            mido.Message(kind, channel=channel, note=pitch, velocity=velocity, time=tick - last)
+        )
+        last = tick
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    midi = mido.MidiFile(type=0, ticks_per_beat=ticks_per_beat)
+    midi.tracks.append(track)
+    return midi
+
+
+def write_midi(
+    notes: np.ndarray, path: str | os.PathLike, *, tempo_bpm: float = 120.0, channel: int = 0
+) -> None:
+    """Write ``notes`` to a MIDI file, all or nothing (a temporary file, renamed)."""
+    path = Path(path)
+    midi = midifile_from_notes(notes, tempo_bpm=tempo_bpm, channel=channel)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            midi.save(file=out)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+__all__ = ["read_midi", "parse_midi", "write_midi", "midifile_from_notes", "MIDI_SUFFIXES"]

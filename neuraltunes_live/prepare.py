@@ -1,0 +1,331 @@
+"""``prepare``: music files and corpora in, a split data directory out.
+
+Files are imported in worker processes, one file a task, each through the
+cache. A file that cannot be read is skipped with its reason and the run goes
+on. Pieces are normalized, duplicates removed, whole tunes split by a fixed
+seed, and the result written to a hidden folder beside DATA_DIR that is renamed
+into place only when complete: an interrupted run leaves DATA_DIR as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from . import cache, dataset
+from .encoding import ENCODING_VERSION, VOCAB_SIZE, encode, normalize
+from .errors import DataError, ImportFailed
+from .midifile import MIDI_SUFFIXES, read_midi
+from .notes import TICKS_PER_BEAT, Piece
+from .score_import import CORPUS_PREFIX, SCORE_SUFFIXES, corpus_files, read_score
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    seed: int = 1234
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.1
+    include_drums: bool = False
+    workers: int = 0  # 0: one per core
+    cache_dir: Path | None = field(default_factory=cache.default_cache_dir)  # None: no cache
+
+
+@dataclass(frozen=True)
+class FileJob:
+    path: Path
+    label: str  # how reports and piece names call the file
+
+
+@dataclass
+class FileResult:
+    label: str
+    pieces: list[Piece]
+    reason: str | None = None  # why the file was skipped
+    cached: bool = False
+
+
+@dataclass
+class PrepareReport:
+    out_dir: Path
+    files: list[FileResult]
+    counts: dict[str, int]
+    splits: dict[str, int]
+    duplicates: list[tuple[str, str]]
+    seconds: float
+
+    @property
+    def skipped(self) -> list[FileResult]:
+        return [f for f in self.files if f.reason is not None]
+
+
+def find_jobs(sources: Iterable[str]) -> tuple[list[FileJob], list[FileResult]]:
+    """Files named by SOURCE arguments, and the sources that name none."""
+    jobs: list[FileJob] = []
+    problems: list[FileResult] = []
+    seen: set[Path] = set()
+
+    def add(path: Path, label: str) -> None:
+        resolved = path.resolve()
+        if resolved not in seen:
+            seen.add(resolved)
+            jobs.append(FileJob(path, label))
+
+    for source in sources:
+        if source.startswith(CORPUS_PREFIX):
+            try:
+                for label, path in corpus_files(source):
+                    add(path, label)
+            except ImportFailed as err:
+                problems.append(FileResult(source, [], str(err)))
+            continue
+        path = Path(source)
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not found:
+                problems.append(FileResult(source, [], "folder holds no files"))
+            for file in found:
+                add(file, str(file))
+        elif path.is_file():
+            add(path, source)
+        else:
+            problems.append(FileResult(source, [], "no such file, folder or music21: corpus"))
+    return jobs, problems
+
+
+def import_file(job: FileJob, include_drums: bool, cache_dir: Path | None) -> FileResult:
+    """Pieces of one file, through the cache; never raises for a bad file."""
+    suffix = job.path.suffix.lower()
+    if suffix not in MIDI_SUFFIXES + SCORE_SUFFIXES:
+        kind = f"{suffix} file" if suffix else "file without an extension"
+        return FileResult(job.label, [], f"not a music file ({kind})")
+    try:
+        key = cache.entry_key(job.path, {"include_drums": include_drums}) if cache_dir else None
+    except OSError as err:
+        return FileResult(job.label, [], f"cannot read file: {err.strerror or err}")
+    if key:
+        hit = cache.load(cache_dir, key)
+        if hit is not None:
+            return FileResult(job.label, hit, cached=True)
+    try:
+        if suffix in MIDI_SUFFIXES:
+            pieces = [read_midi(job.path, name=job.label, include_drums=include_drums)]
+        else:
+            pieces = read_score(job.path, name=job.label)
+    except ImportFailed as err:
+        return FileResult(job.label, [], str(err))
+    except Exception as err:  # an importer bug must not cost the other files
+        return FileResult(job.label, [], f"import failed: {type(err).__name__}: {err}")
+    if key:
+        cache.store(cache_dir, key, pieces)
+    return FileResult(job.label, pieces)
+
+
+def _import_task(args: tuple[int, FileJob, bool, Path | None]) -> tuple[int, FileResult]:
+    index, job, include_drums, cache_dir = args
+    return index, import_file(job, include_drums, cache_dir)
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C is the parent's to handle: it stops the pool and cleans up.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def import_all(
+    jobs: list[FileJob], options: PrepareOptions, progress: Callable[[int], None] = lambda n: None
+) -> list[FileResult]:
+    """Import every job, on ``options.workers`` processes; results in job order."""
+    tasks = [(i, job, options.include_drums, options.cache_dir) for i, job in enumerate(jobs)]
+    workers = min(options.workers or os.cpu_count() or 1, len(tasks))
+    results: list[FileResult | None] = [None] * len(tasks)
+    if workers <= 1:
+        for task in tasks:
+            index, result = _import_task(task)
+            results[index] = result
+            progress(1)
+        return results  # type: ignore[return-value]
+    pool = multiprocessing.get_context().Pool(workers, initializer=_ignore_sigint)
+    try:
+        for index, result in pool.imap_unordered(_import_task, tasks, chunksize=1):
+            results[index] = result
+            progress(1)
+    except BaseException:
+        pool.terminate()
+        raise
+    else:
+        pool.close()
+    finally:
+        pool.join()
+    return results  # type: ignore[return-value]
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """Refuse to replace a folder that is not prepared data (it may be anything)."""
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise DataError(f"{out_dir} exists and is not a folder; choose another --out")
+        if any(out_dir.iterdir()) and not (out_dir / dataset.MANIFEST).exists():
+            raise DataError(
+                f"{out_dir} exists and is not prepared data; choose another --out "
+                "(prepare only replaces its own output)"
+            )
+
+
+def prepare(
+    sources: list[str],
+    out_dir: str | Path,
+    options: PrepareOptions = PrepareOptions(),
+    progress: Callable[[int], None] = lambda n: None,
+    on_jobs: Callable[[int], None] = lambda n: None,
+) -> PrepareReport:
+    """Import, deduplicate, split and write; DataError when nothing could be used."""
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    check_out_dir(out_dir)
+    jobs, problems = find_jobs(sources)
+    on_jobs(len(jobs))
+    files = problems + import_all(jobs, options, progress)
+
+    pieces = [piece for result in files for piece in result.pieces]
+    if not pieces:
+        raise DataError(_nothing_prepared(files))
+    normalized = [normalize(piece.notes) for piece in pieces]
+    dedup = dataset.deduplicate(normalized)
+    kept = dedup.kept
+    tune_keys = [dataset.tune_key(normalized[i]) for i in kept]
+    tune_sizes = Counter(tune_keys)
+    split = dataset.split_by_tune(
+        tune_keys,
+        seed=options.seed,
+        validation_fraction=options.validation_fraction,
+        test_fraction=options.test_fraction,
+    )
+    tokens = {i: encode(normalized[i]) for i in kept}
+
+    names = {name: [pieces[kept[j]].name for j in members] for name, members in split.items()}
+    counts = {
+        "files": len(jobs),
+        "files_skipped": sum(1 for f in files if f.reason is not None),
+        "files_cached": sum(1 for f in files if f.cached),
+        "pieces_found": len(pieces),
+        "duplicates_removed": len(dedup.duplicates),
+        "pieces": len(kept),
+        "tunes": len(tune_sizes),
+        "pieces_sharing_a_tune": sum(n for n in tune_sizes.values() if n > 1),
+        "notes": int(sum(len(normalized[i]) for i in kept)),
+        "events": int(sum(len(t) for t in tokens.values())),
+        "vocab_size": VOCAB_SIZE,
+    }
+    duplicates = [(pieces[a].name, pieces[b].name) for a, b in dedup.duplicates]
+    manifest = {
+        "format": dataset.FORMAT,
+        "encoding_version": ENCODING_VERSION,
+        "vocab_size": VOCAB_SIZE,
+        "ticks_per_beat": TICKS_PER_BEAT,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "sources": list(sources),
+        "options": {
+            k: v for k, v in asdict(options).items() if k not in ("workers", "cache_dir")
+        },
+        "counts": counts,
+        "pieces": names,
+        "duplicates": [{"piece": a, "same_as": b} for a, b in duplicates],
+        "files": [
+            {
+                "source": f.label,
+                "status": "skipped" if f.reason else "ok",
+                "reason": f.reason,
+                "pieces": len(f.pieces),
+                "cached": f.cached,
+            }
+            for f in files
+        ],
+    }
+
+    def write(folder: Path) -> None:
+        for name, members in split.items():
+            dataset.write_split(
+                folder / f"{name}.npz",
+                [tokens[kept[j]] for j in members],
+                [len(normalized[kept[j]]) for j in members],
+            )
+        (folder / dataset.MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+
+    write_atomically(out_dir, write)
+    return PrepareReport(
+        out_dir=out_dir,
+        files=files,
+        counts=counts,
+        splits={name: len(members) for name, members in split.items()},
+        duplicates=duplicates,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def write_atomically(out_dir: Path, write: Callable[[Path], None]) -> None:
+    """Fill a hidden sibling folder, then swap it in for ``out_dir``."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        write(partial)
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            os.rename(out_dir, old / out_dir.name)
+            os.rename(partial, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(partial, out_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
+def _nothing_prepared(files: list[FileResult]) -> str:
+    if not files:
+        return "nothing to prepare: the sources name no files"
+    reasons = "; ".join(f"{f.label}: {f.reason}" for f in files[:5])
+    more = f" (and {len(files) - 5} more)" if len(files) > 5 else ""
+    return f"nothing prepared: no file gave any notes ({reasons}{more})"
+
+
+def iter_summary(report: PrepareReport) -> Iterator[str]:
+    """The lines ``prepare`` prints when it is done."""
+    c = report.counts
+    s = report.splits
+    yield f"Prepared {report.out_dir} in {report.seconds:.1f} s"
+    yield (
+        f"  files      {c['files']} read, {c['files_cached']} from cache, "
+        f"{c['files_skipped']} skipped"
+    )
+    yield (
+        f"  pieces     {c['pieces']} kept of {c['pieces_found']} "
+        f"({c['duplicates_removed']} duplicates removed)"
+    )
+    yield (
+        f"  tunes      {c['tunes']} ({c['pieces_sharing_a_tune']} pieces share a tune "
+        "with another; each tune stays in one split)"
+    )
+    yield f"  notes      {c['notes']}"
+    yield f"  events     {c['events']} (vocabulary of {c['vocab_size']})"
+    yield (
+        f"  split      train {s['train']}, validation {s['validation']}, "
+        f"test {s['test']} pieces (seed in manifest.json)"
+    )
+    skipped = report.skipped
+    if skipped:
+        yield f"Skipped {len(skipped)}:"
+        for result in skipped:
+            yield f"  {result.label}: {result.reason}"

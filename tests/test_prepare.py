@@ -1,0 +1,188 @@
+"""``prepare`` end to end: bad files, duplicates, the cache, interrupts, corpora."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from neuraltunes_live import dataset
+from neuraltunes_live import prepare as preparing
+from neuraltunes_live.cli import main
+from neuraltunes_live.errors import DataError
+from neuraltunes_live.prepare import PrepareOptions, prepare
+from neuraltunes_live.score_import import corpus_files
+
+from .conftest import midi_track, off, on, save_midi
+
+
+def tune_file(path, pitches, step=480):
+    events = []
+    for pitch in pitches:
+        events += [on(0, pitch), off(step, pitch)]
+    return save_midi(path, midi_track(*events))
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Five different tunes, one transposed duplicate, and three bad files."""
+    songs = tmp_path / "songs"
+    (songs / "sub").mkdir(parents=True)
+    for i in range(5):
+        tune_file(songs / f"tune{i}.mid", [60 + i, 64, 67 - i, 72, 60 + 2 * i])
+    tune_file(songs / "sub" / "tune0_up.mid", [65, 69, 72, 77, 65])  # tune0 a fourth up
+    good = (songs / "tune1.mid").read_bytes()
+    (songs / "broken.mid").write_bytes(good[: len(good) - 10])
+    (songs / "empty.mid").write_bytes(b"")
+    (songs / "notes.txt").write_text("not music")
+    (songs / ".hidden.mid").write_bytes(b"ignored: hidden")
+    return songs
+
+
+def options(tmp_path, **kw):
+    return PrepareOptions(cache_dir=tmp_path / "cache", workers=1, **kw)
+
+
+def test_folder_with_bad_files_prepares_the_good_ones(tmp_path, folder):
+    report = prepare([str(folder)], tmp_path / "data", options(tmp_path))
+    reasons = {r.label.split("/")[-1]: r.reason for r in report.skipped}
+    assert reasons == {
+        "broken.mid": "truncated MIDI file: it ends in the middle of a chunk",
+        "empty.mid": "empty file",
+        "notes.txt": "not a music file (.txt file)",
+    }
+    assert report.counts["pieces_found"] == 6
+    assert report.counts["duplicates_removed"] == 1
+    assert report.counts["pieces"] == 5
+    assert report.counts["notes"] == 25
+    assert report.splits == {"train": 3, "validation": 1, "test": 1}
+
+    manifest = dataset.read_manifest(tmp_path / "data")
+    # Files are read in sorted path order and the first copy is kept.
+    assert manifest["duplicates"] == [
+        {"piece": str(folder / "tune0.mid"), "same_as": str(folder / "sub" / "tune0_up.mid")}
+    ]
+    statuses = {Path_name(f["source"]): f["status"] for f in manifest["files"]}
+    assert statuses["broken.mid"] == "skipped" and statuses["tune3.mid"] == "ok"
+    everything = sum((manifest["pieces"][s] for s in dataset.SPLITS), [])
+    assert sorted(Path_name(n) for n in everything) == ["tune0_up.mid"] + [f"tune{i}.mid" for i in range(1, 5)]
+    train = dataset.read_split(tmp_path / "data", "train")
+    assert train.notes.tolist() == [5, 5, 5] and len(train.tokens) == train.offsets[-1]
+
+
+def Path_name(label):
+    return label.rsplit("/", 1)[-1]
+
+
+def test_summary_names_each_skipped_file_and_exits_zero(tmp_path, folder):
+    result = CliRunner().invoke(
+        main, ["prepare", str(folder), "--out", str(tmp_path / "d"), "--workers", "1", "--no-cache"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "pieces     5 kept of 6 (1 duplicates removed)" in result.output
+    assert f"{folder / 'broken.mid'}: truncated MIDI file" in result.output
+    assert f"{folder / 'empty.mid'}: empty file" in result.output
+    assert f"{folder / 'notes.txt'}: not a music file (.txt file)" in result.output
+
+
+def test_nothing_usable_is_an_error_naming_the_reasons(tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.mid").write_bytes(b"")
+    (bad / "b.txt").write_text("x")
+    result = CliRunner().invoke(main, ["prepare", str(bad), str(tmp_path / "nope"), "--out", str(tmp_path / "d")])
+    assert result.exit_code == 1
+    assert "Error: nothing prepared: no file gave any notes" in result.output
+    assert "a.mid: empty file" in result.output and "nope: no such file, folder" in result.output
+    assert not (tmp_path / "d").exists()
+
+
+def test_second_run_is_served_from_the_cache_and_gives_the_same_data(tmp_path, folder):
+    first = prepare([str(folder)], tmp_path / "d1", options(tmp_path))
+    second = prepare([str(folder)], tmp_path / "d2", options(tmp_path))
+    assert first.counts["files_cached"] == 0
+    assert second.counts["files_cached"] == 6  # the good files; bad ones are read again
+    for split in dataset.SPLITS:
+        a, b = dataset.read_split(tmp_path / "d1", split), dataset.read_split(tmp_path / "d2", split)
+        assert np.array_equal(a.tokens, b.tokens) and a.names == b.names
+
+
+def test_an_edited_file_is_read_again(tmp_path, folder):
+    prepare([str(folder)], tmp_path / "d", options(tmp_path))
+    tune_file(folder / "tune2.mid", [40, 41, 42])
+    report = prepare([str(folder)], tmp_path / "d", options(tmp_path))
+    assert report.counts["files_cached"] == 5 and report.counts["notes"] == 23
+
+
+def test_damaged_cache_entries_are_read_again(tmp_path, folder):
+    prepare([str(folder)], tmp_path / "d", options(tmp_path))
+    for entry in (tmp_path / "cache").rglob("*.npz"):
+        entry.write_bytes(b"garbage")
+    report = prepare([str(folder)], tmp_path / "d", options(tmp_path))
+    assert report.counts["files_cached"] == 0 and report.counts["pieces"] == 5
+
+
+def test_parallel_workers_give_the_same_result(tmp_path, folder):
+    prepare([str(folder)], tmp_path / "one", options(tmp_path, seed=3))
+    prepare([str(folder)], tmp_path / "two", PrepareOptions(cache_dir=None, workers=2, seed=3))
+    one = json.loads((tmp_path / "one" / "manifest.json").read_text())
+    two = json.loads((tmp_path / "two" / "manifest.json").read_text())
+    assert one["pieces"] == two["pieces"] and one["counts"]["notes"] == two["counts"]["notes"]
+
+
+def test_interrupt_while_writing_leaves_the_old_data_and_no_debris(tmp_path, folder, monkeypatch):
+    out = tmp_path / "data"
+    prepare([str(folder)], out, options(tmp_path))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dataset, "write_split", interrupted)
+    result = CliRunner().invoke(main, ["prepare", str(folder), "--out", str(out), "--workers", "1", "--no-cache"])
+    assert result.exit_code == 130
+    assert "Interrupted; nothing half-written was left behind." in result.output
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "data", "songs"]
+
+
+def test_interrupt_during_import_writes_nothing(tmp_path, folder, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(preparing, "import_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare([str(folder)], tmp_path / "data", options(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["songs"]
+
+
+def test_refuses_to_replace_a_folder_that_is_not_prepared_data(tmp_path, folder):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    with pytest.raises(DataError, match="exists and is not prepared data"):
+        prepare([str(folder)], precious, options(tmp_path))
+    assert (precious / "thesis.tex").read_text() == "years of work"
+
+
+def test_split_seed_is_recorded_and_changes_the_split(tmp_path, folder):
+    for i in range(5, 15):
+        tune_file(folder / f"more{i}.mid", [50 + i, 55, 48 + i, 62])
+    a = prepare([str(folder)], tmp_path / "a", options(tmp_path, seed=1))
+    b = prepare([str(folder)], tmp_path / "b", options(tmp_path, seed=2))
+    assert dataset.read_manifest(tmp_path / "a")["options"]["seed"] == 1
+    ma, mb = (dataset.read_manifest(tmp_path / x)["pieces"] for x in "ab")
+    assert a.splits == b.splits and ma != mb
+
+
+@pytest.mark.corpus
+def test_music21_corpus_subset(tmp_path):
+    report = prepare(["music21:bach/bwv10*"], tmp_path / "bach", options(tmp_path, seed=5))
+    assert report.counts["files"] == len(corpus_files("music21:bach/bwv10*")) >= 5
+    assert not report.skipped
+    assert report.splits["test"] >= 1 and report.splits["validation"] >= 1
+    manifest = dataset.read_manifest(tmp_path / "bach")
+    assert manifest["sources"] == ["music21:bach/bwv10*"]
+    assert all(n.startswith("music21:bach/bwv10") for n in manifest["pieces"]["train"])
+    again = prepare(["music21:bach/bwv10*"], tmp_path / "bach", options(tmp_path, seed=5))
+    assert again.counts["files_cached"] == report.counts["files"]
