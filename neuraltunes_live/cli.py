@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -19,9 +20,15 @@ from . import __version__
 from .errors import NeuralTunesError
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
+        # SIGTERM (kill, a service manager) cleans up exactly as Ctrl-C does.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             return command(*args, **kwargs)
         except NeuralTunesError as err:
@@ -29,6 +36,8 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("\nInterrupted; nothing half-written was left behind.", err=True)
             sys.exit(130)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     return run
 

@@ -186,3 +186,36 @@ def test_music21_corpus_subset(tmp_path):
     assert all(n.startswith("music21:bach/bwv10") for n in manifest["pieces"]["train"])
     again = prepare(["music21:bach/bwv10*"], tmp_path / "bach", options(tmp_path, seed=5))
     assert again.counts["files_cached"] == report.counts["files"]
+
+
+SIGNAL_MID_WRITE = """
+import os, signal, sys
+from neuraltunes_live import dataset
+from neuraltunes_live.cli import main
+
+# As in a terminal, even when the test runner's shell ignores SIGINT.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+real_write = dataset.write_split
+def write_then_signal(path, *args):
+    real_write(path, *args)  # one split file is on disk when the signal comes
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+dataset.write_split = write_then_signal
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_signal_while_writing_leaves_no_partial_folder(tmp_path, folder, signal_name):
+    import subprocess
+    import sys
+
+    out = tmp_path / "data"
+    args = ["prepare", str(folder), "--out", str(out), "--workers", "1", "--no-cache"]
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_MID_WRITE, signal_name, *args],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 130, done.stderr
+    assert "Interrupted; nothing half-written was left behind." in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["songs"]
