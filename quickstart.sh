@@ -28,8 +28,9 @@ apt_install() {  # apt_install PACKAGE... ; returns 1 when it cannot
 }
 
 find_python() {
+  # 3.12 and 3.11 first: python-rtmidi ships ready-built wheels for them.
   local candidate
-  for candidate in python3.13 python3.12 python3.11 python3; do
+  for candidate in python3.12 python3.11 python3 python3.13 python3.14; do
     if command -v "$candidate" >/dev/null 2>&1 &&
       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
       echo "$candidate"
@@ -53,6 +54,17 @@ setup() {  # setup EXTRAS
       apt_install "python${version}-venv" || apt_install python3-venv ||
         die "cannot create a virtual environment: install python3-venv (sudo apt-get install python3-venv)"
       "$python" -m venv .venv || die "cannot create .venv with $python"
+    fi
+  fi
+
+  # python-rtmidi has no ready-built wheel for newer Pythons: pip compiles it,
+  # which needs a C++ compiler and the ALSA and JACK headers.
+  if [ "$(uname -s)" = Linux ] &&
+    ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info >= (3, 13))'; then
+    if ! command -v c++ >/dev/null 2>&1 || ! command -v pkg-config >/dev/null 2>&1 ||
+      ! pkg-config --exists alsa jack 2>/dev/null; then
+      apt_install build-essential pkg-config libasound2-dev libjack-jackd2-dev ||
+        die "python-rtmidi must be compiled for this Python: install build-essential pkg-config libasound2-dev libjack-jackd2-dev (sudo apt-get install ...), or install Python 3.12"
     fi
   fi
 

@@ -165,6 +165,14 @@ def test_refuses_to_replace_a_folder_that_is_not_prepared_data(tmp_path, folder)
     assert (precious / "thesis.tex").read_text() == "years of work"
 
 
+def test_refuses_to_replace_a_file(tmp_path, folder):
+    song = tmp_path / "song.mid"
+    song.write_bytes(b"keep me")
+    with pytest.raises(DataError, match="exists and is not a folder"):
+        prepare([str(folder)], song, options(tmp_path))
+    assert song.read_bytes() == b"keep me"
+
+
 def test_split_seed_is_recorded_and_changes_the_split(tmp_path, folder):
     for i in range(5, 15):
         tune_file(folder / f"more{i}.mid", [50 + i, 55, 48 + i, 62])
