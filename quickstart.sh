@@ -57,20 +57,19 @@ setup() {  # setup EXTRAS
     fi
   fi
 
-  # python-rtmidi has no ready-built wheel for newer Pythons: pip compiles it,
-  # which needs a C++ compiler and the ALSA and JACK headers.
-  if [ "$(uname -s)" = Linux ] &&
-    ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info >= (3, 13))'; then
-    if ! command -v c++ >/dev/null 2>&1 || ! command -v pkg-config >/dev/null 2>&1 ||
-      ! pkg-config --exists alsa jack 2>/dev/null; then
-      apt_install build-essential pkg-config libasound2-dev libjack-jackd2-dev ||
-        die "python-rtmidi must be compiled for this Python: install build-essential pkg-config libasound2-dev libjack-jackd2-dev (sudo apt-get install ...), or install Python 3.12"
-    fi
-  fi
-
   # Reinstall only when pyproject.toml or the extras asked for change.
   stamp=".venv/.installed-$( (cat pyproject.toml; echo "$extras") | cksum | cut -d' ' -f1)"
   if [ ! -e "$stamp" ]; then
+    # python-rtmidi has no ready-built wheel for newer Pythons: pip compiles it,
+    # which needs a C++ compiler and the ALSA and JACK headers.
+    if [ "$(uname -s)" = Linux ] &&
+      ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info >= (3, 13))'; then
+      if ! command -v c++ >/dev/null 2>&1 || ! command -v pkg-config >/dev/null 2>&1 ||
+        ! pkg-config --exists alsa jack 2>/dev/null; then
+        apt_install build-essential pkg-config libasound2-dev libjack-jackd2-dev ||
+          die "python-rtmidi must be compiled for this Python: install build-essential pkg-config libasound2-dev libjack-jackd2-dev (sudo apt-get install ...), or install Python 3.12"
+      fi
+    fi
     say "installing neuraltunes-live[$extras] into .venv (first run takes a minute or two)"
     .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
     .venv/bin/python -m pip install --quiet --editable ".[$extras]" ||

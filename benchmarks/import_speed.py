@@ -115,5 +115,6 @@ def main() -> None:
             f"{base / r['seconds']:>8.1f}x"
         )
 
+
 if __name__ == "__main__":
     main()

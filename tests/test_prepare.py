@@ -1,6 +1,8 @@
 """``prepare`` end to end: bad files, duplicates, the cache, interrupts, corpora."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -214,9 +216,6 @@ main(sys.argv[2:])
 
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
 def test_signal_while_writing_leaves_no_partial_folder(tmp_path, folder, signal_name):
-    import subprocess
-    import sys
-
     out = tmp_path / "data"
     args = ["prepare", str(folder), "--out", str(out), "--workers", "1", "--no-cache"]
     done = subprocess.run(
