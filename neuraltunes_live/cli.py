@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import signal
 import sys
 from pathlib import Path
@@ -46,6 +47,12 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.version_option(__version__, prog_name="neuraltunes-live")
 def main() -> None:
     """Continue a played phrase with an LSTM, live, over MIDI."""
+    # The runtime's matrix products are small (one event at a time); a
+    # multi-threaded BLAS spends longer waking threads than multiplying, and
+    # far longer when the cores are busy. Set before NumPy loads (subcommands
+    # import it lazily); a value the user set is kept.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
 
 
 @main.command()
@@ -110,3 +117,180 @@ def prepare(
         )
     for line in preparing.iter_summary(report):
         click.echo(line)
+
+
+def _quiet_tensorflow() -> None:
+    # TensorFlow's C++ start-up notices (CPU features, missing CUDA) are not
+    # the user's business; warnings and errors still show.
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@main.command()
+@click.argument("data_dir", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Model folder to write.")
+@click.option("--preset", default="default", show_default=True, help="default, seed (the seeds' layers) or tiny.")
+@click.option("--epochs", type=int, default=30, show_default=True, help="Most epochs; early stopping may end sooner.")
+@click.option("--seed", type=int, default=1234, show_default=True, help="Seed of weights and training windows.")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--seq-len", type=int, default=128, show_default=True, help="Events per training window.")
+@click.option("--patience", type=int, default=4, show_default=True, help="Epochs without improvement before stopping.")
+@click.option("--resume", is_flag=True, help="Go on with an interrupted run of the same settings.")
+@click.option("--replicas", type=int, default=1, show_default=True,
+              help="Mirror training over this many logical CPU devices (no GPU present).")
+@_user_errors
+def train(
+    data_dir: Path,
+    out_dir: Path,
+    preset: str,
+    epochs: int,
+    seed: int,
+    batch_size: int,
+    seq_len: int,
+    patience: int,
+    resume: bool,
+    replicas: int,
+) -> None:
+    """Train the LSTM on DATA_DIR (from `prepare`) and write MODEL_DIR.
+
+    Uses a GPU when there is one; several GPUs train mirrored, and TF_CONFIG
+    trains across machines (tf.distribute's multi-worker strategy).
+    """
+    _quiet_tensorflow()
+    try:
+        from .training.train import TrainOptions, train as run_training, work_dir_for
+    except ImportError as err:
+        raise click.ClickException(
+            f"training needs TensorFlow ({err.name} is missing): pip install 'neuraltunes-live[train]'"
+        ) from err
+    options = TrainOptions(
+        preset=preset, epochs=epochs, seed=seed, batch_size=batch_size, seq_len=seq_len,
+        patience=patience, resume=resume, replicas=replicas,
+        verbose="auto" if sys.stdout.isatty() else 2,
+    )
+    try:
+        run_training(data_dir, out_dir, options, log=click.echo)
+    except KeyboardInterrupt:
+        click.echo(
+            f"\nInterrupted; the last finished epoch is kept in {work_dir_for(out_dir)}. "
+            "Run the same command with --resume to go on.",
+            err=True,
+        )
+        sys.exit(130)
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("data_dir", type=click.Path(path_type=Path))
+@click.argument("others", nargs=-1, type=click.Path(path_type=Path), metavar="[MODEL_DIR]...")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write every figure to this JSON file.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
+@click.option("--style", help="Style the continuations are sampled in (default: [generate] style).")
+@click.option("--random-seed", type=int, default=1234, show_default=True, help="Seed of the sampled continuations.")
+@_user_errors
+def evaluate(
+    model_dir: Path,
+    data_dir: Path,
+    others: tuple[Path, ...],
+    json_path: Path | None,
+    config_path: Path | None,
+    style: str | None,
+    random_seed: int,
+) -> None:
+    """Score MODEL_DIR on DATA_DIR's held-out test pieces, beside a Markov baseline.
+
+    Further MODEL_DIRs (e.g. the seed preset trained on the same data) are
+    scored in the same table.
+    """
+    import json
+
+    from .config import load_config
+    from .evaluate import evaluate as run_evaluation, format_report
+    from .generate import sampling_settings
+
+    config = load_config(config_path, overrides={"generate.style": style})
+    settings = sampling_settings(config.style(config.generate.style))
+    result = run_evaluation(
+        [model_dir, *others], data_dir, settings=settings, seed=random_seed,
+        log=lambda line: click.echo(line, err=True),
+    )
+    result["sampling"]["style"] = config.generate.style
+    for line in format_report(result):
+        click.echo(line)
+    if json_path is not None:
+        json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        click.echo(f"Wrote {json_path}")
+
+
+@main.command()
+@click.option("--seed", "seed_file", required=True, type=click.Path(path_type=Path),
+              help="The MIDI file to continue.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="MIDI file to write.")
+@click.option("--model", "model_dir", type=click.Path(path_type=Path), help="Model folder (default: the shipped one).")
+@click.option("--bars", type=int, help="Bars to add (default 8).")
+@click.option("--style", help="balanced, creative or structured.")
+@click.option("--temperature", type=float, help="Override the style's temperature.")
+@click.option("--tempo", type=float, help="Tempo of the output in BPM (default: the seed file's).")
+@click.option("--key", help="Keep to a key: 'auto' (the seed's), 'none', or a name like 'D minor'.")
+@click.option("--variations", type=int, default=1, show_default=True, help="Write this many alternative files.")
+@click.option("--random-seed", type=int, help="Repeat a take exactly (default: a new one each run).")
+@click.option("--plot", type=click.Path(path_type=Path), help="Also draw a piano roll to this PNG.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
+@_user_errors
+def generate(
+    seed_file: Path,
+    out: Path,
+    model_dir: Path | None,
+    bars: int | None,
+    style: str | None,
+    temperature: float | None,
+    tempo: float | None,
+    key: str | None,
+    variations: int,
+    random_seed: int | None,
+    plot: Path | None,
+    config_path: Path | None,
+) -> None:
+    """Continue the MIDI file given with --seed and write OUT."""
+    from .config import load_config
+    from .errors import ConfigError
+    from .generate import generate as run_generate, key_choice, model_dir_or_default, sampling_settings
+
+    config = load_config(
+        config_path,
+        overrides={
+            "generate.model": str(model_dir) if model_dir else None,
+            "generate.bars": bars,
+            "generate.style": style,
+            "generate.key": key,
+            "generate.random_seed": random_seed,
+        },
+    )
+    settings = config.generate
+    style_settings = config.style(settings.style)
+    if temperature is not None and not 0.05 <= temperature <= 5:
+        raise ConfigError(f"--temperature must be from 0.05 to 5, got {temperature}")
+    if tempo is not None and not 10 <= tempo <= 400:
+        raise ConfigError(f"--tempo must be from 10 to 400 BPM, got {tempo}")
+    written, used_seed = run_generate(
+        seed_file,
+        out,
+        model_dir=model_dir_or_default(settings.model),
+        bars=settings.bars,
+        beats_per_bar=settings.beats_per_bar,
+        settings=sampling_settings(style_settings, temperature),
+        key=key_choice(settings.key, style_settings),
+        tempo_bpm=tempo,
+        variations=variations,
+        random_seed=settings.random_seed,
+        plot=plot,
+    )
+    for item in written:
+        click.echo(
+            f"Wrote {item.path}: {item.seed_notes} seed notes, then {item.notes} notes over "
+            f"{item.bars} bars at {item.tempo_bpm:g} BPM."
+        )
+    if plot is not None:
+        click.echo(f"Wrote {plot}")
+    click.echo(f"Style {settings.style}, random seed {used_seed} (pass --random-seed {used_seed} to repeat).")

@@ -37,9 +37,50 @@ class PrepareSettings:
     cache_dir: str = _setting("")
 
 
+STYLES = ("balanced", "creative", "structured")
+
+
+@dataclass(frozen=True)
+class StyleSettings:
+    """How adventurous sampling is: one of the named styles."""
+
+    temperature: float = _setting(1.0, lambda v: 0.05 <= v <= 5, "from 0.05 to 5")
+    top_k: int = _setting(0, lambda v: v >= 0, "0 (no limit) or more")
+    top_p: float = _setting(1.0, lambda v: 0 < v <= 1, "above 0, up to 1")
+    key_mask: bool = _setting(False)
+    max_repeats: int = _setting(4, lambda v: 0 <= v <= 16, "0 (off) to 16")
+
+
+@dataclass(frozen=True)
+class GenerateSettings:
+    model: str = _setting("")
+    style: str = _setting("balanced", lambda v: v in STYLES, "one of " + ", ".join(STYLES))
+    bars: int = _setting(8, lambda v: 1 <= v <= 256, "from 1 to 256")
+    beats_per_bar: int = _setting(4, lambda v: 1 <= v <= 16, "from 1 to 16")
+    key: str = _setting("")
+    random_seed: int = _setting(-1, lambda v: v >= -1, "-1 (new each run) or 0 and up")
+
+
 @dataclass(frozen=True)
 class Config:
     prepare: PrepareSettings = field(default_factory=PrepareSettings)
+    generate: GenerateSettings = field(default_factory=GenerateSettings)
+    style_balanced: StyleSettings = field(
+        default_factory=lambda: StyleSettings(temperature=1.0, top_p=0.95, max_repeats=4)
+    )
+    style_creative: StyleSettings = field(
+        default_factory=lambda: StyleSettings(temperature=1.25, top_p=1.0, max_repeats=3)
+    )
+    style_structured: StyleSettings = field(
+        default_factory=lambda: StyleSettings(
+            temperature=0.8, top_k=20, top_p=0.9, key_mask=True, max_repeats=4
+        )
+    )
+
+    def style(self, name: str) -> StyleSettings:
+        if name not in STYLES:
+            raise ConfigError(f"unknown style {name!r}; styles: {', '.join(STYLES)}")
+        return getattr(self, f"style_{name}")
 
 
 def default_config_path(env: Mapping[str, str]) -> Path | None:
@@ -75,12 +116,13 @@ def load_config(
             raise ConfigError(
                 f"{origin}: unknown section [{unknown[0]}]; known: {', '.join(section_types)}"
             )
+    defaults = Config()
     sections = {}
-    for section, cls in section_types.items():
+    for section in section_types:
         values = {}
         for origin, layer in layers:
             values.update({k: (origin, v) for k, v in layer.get(section, {}).items()})
-        sections[section] = _build(cls, section, values)
+        sections[section] = _build(getattr(defaults, section), section, values)
     config = Config(**sections)
     _check_together(config)
     return config
@@ -118,7 +160,9 @@ class _EnvText:
     text: str
 
 
-def _build(cls: type, section: str, values: dict[str, tuple[str, Any]]) -> Any:
+def _build(default: Any, section: str, values: dict[str, tuple[str, Any]]) -> Any:
+    """The section's defaults with the given values put in, each checked."""
+    cls = type(default)
     settings = {f.name: f for f in dataclasses.fields(cls)}
     kinds = typing.get_type_hints(cls)
     kwargs = {}
@@ -139,7 +183,7 @@ def _build(cls: type, section: str, values: dict[str, tuple[str, Any]]) -> Any:
         if check is not None and not check(converted):
             raise ConfigError(f"{where} must be {allowed}, got {converted!r}")
         kwargs[key] = converted
-    return cls(**kwargs)
+    return dataclasses.replace(default, **kwargs)
 
 
 def _convert(value: Any, kind: type) -> Any:

@@ -19,3 +19,11 @@ class ImportFailed(NeuralTunesError):
 
 class DataError(NeuralTunesError):
     """A prepared data directory is missing, incomplete or of another version."""
+
+
+class ModelError(NeuralTunesError):
+    """A model folder is missing, damaged, or not one this version can run."""
+
+
+class TrainingError(NeuralTunesError):
+    """Training cannot start or go on; the message says what to do."""

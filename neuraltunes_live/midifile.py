@@ -123,24 +123,13 @@ def _smpte_seconds_per_tick(division: int) -> float:
     return 1.0 / (rate * ticks_per_frame)
 
 
-def midifile_from_notes(
-    notes: np.ndarray, *, tempo_bpm: float = 120.0, channel: int = 0, ticks_per_beat: int = 480
-) -> "mido.MidiFile":
-    """A one-track MIDI file playing ``notes`` (grid ticks) at ``tempo_bpm``.
-
-    At one tick, note-offs go before note-ons, so a repeated note sounds again.
-    """
-    if ticks_per_beat % TICKS_PER_BEAT:
-        raise ValueError(f"ticks_per_beat must be a multiple of {TICKS_PER_BEAT}")
-    scale = ticks_per_beat // TICKS_PER_BEAT
+def _track(notes: np.ndarray, channel: int, scale: int) -> "mido.MidiTrack":
     events: list[tuple[int, int, int, int]] = []  # tick, on?, pitch, velocity
     for onset, pitch, duration, velocity in np.asarray(notes).reshape(-1, 4).tolist():
         events.append((onset * scale, 1, pitch, velocity))
         events.append(((onset + duration) * scale, 0, pitch, 0))
     events.sort(key=lambda event: (event[0], event[1], event[2]))
-
     track = mido.MidiTrack()
-    track.append(mido.MetaMessage("set_tempo", tempo=round(bpm_to_us(tempo_bpm)), time=0))
     last = 0
     for tick, on, pitch, velocity in events:
         kind = "note_on" if on else "note_off"
@@ -149,17 +138,59 @@ def midifile_from_notes(
         )
         last = tick
     track.append(mido.MetaMessage("end_of_track", time=0))
-    midi = mido.MidiFile(type=0, ticks_per_beat=ticks_per_beat)
-    midi.tracks.append(track)
+    return track
+
+
+def midifile_from_notes(
+    notes: np.ndarray, *, tempo_bpm: float = 120.0, channel: int = 0, ticks_per_beat: int = 480
+) -> "mido.MidiFile":
+    """A one-track MIDI file playing ``notes`` (grid ticks) at ``tempo_bpm``.
+
+    At one tick, note-offs go before note-ons, so a repeated note sounds again.
+    """
+    return midifile_from_parts(
+        [("", notes)], tempo_bpm=tempo_bpm, channel=channel, ticks_per_beat=ticks_per_beat
+    )
+
+
+def midifile_from_parts(
+    parts: list[tuple[str, np.ndarray]],
+    *,
+    tempo_bpm: float = 120.0,
+    channel: int = 0,
+    ticks_per_beat: int = 480,
+) -> "mido.MidiFile":
+    """A MIDI file with one named track per part, all on ``channel``.
+
+    One unnamed part gives a format 0 file; several give format 1, the tempo
+    in the first track, so a DAW opens each part on its own track.
+    """
+    if ticks_per_beat % TICKS_PER_BEAT:
+        raise ValueError(f"ticks_per_beat must be a multiple of {TICKS_PER_BEAT}")
+    scale = ticks_per_beat // TICKS_PER_BEAT
+    single = len(parts) == 1 and not parts[0][0]
+    midi = mido.MidiFile(type=0 if single else 1, ticks_per_beat=ticks_per_beat)
+    for index, (name, notes) in enumerate(parts):
+        track = _track(notes, channel, scale)
+        header = [mido.MetaMessage("track_name", name=name, time=0)] if name else []
+        if index == 0:
+            header.append(mido.MetaMessage("set_tempo", tempo=round(bpm_to_us(tempo_bpm)), time=0))
+        track[0:0] = header
+        midi.tracks.append(track)
     return midi
 
 
 def write_midi(
-    notes: np.ndarray, path: str | os.PathLike, *, tempo_bpm: float = 120.0, channel: int = 0
+    notes: np.ndarray | list[tuple[str, np.ndarray]],
+    path: str | os.PathLike,
+    *,
+    tempo_bpm: float = 120.0,
+    channel: int = 0,
 ) -> None:
-    """Write ``notes`` to a MIDI file, all or nothing (a temporary file, renamed)."""
+    """Write notes (or named parts) to a MIDI file, all or nothing (a temporary file, renamed)."""
     path = Path(path)
-    midi = midifile_from_notes(notes, tempo_bpm=tempo_bpm, channel=channel)
+    parts = notes if isinstance(notes, list) else [("", notes)]
+    midi = midifile_from_parts(parts, tempo_bpm=tempo_bpm, channel=channel)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:
@@ -170,4 +201,11 @@ def write_midi(
         raise
 
 
-__all__ = ["read_midi", "parse_midi", "write_midi", "midifile_from_notes", "MIDI_SUFFIXES"]
+__all__ = [
+    "read_midi",
+    "parse_midi",
+    "write_midi",
+    "midifile_from_notes",
+    "midifile_from_parts",
+    "MIDI_SUFFIXES",
+]

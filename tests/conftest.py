@@ -58,3 +58,64 @@ def melody_file(tmp_path):
         return save_midi(tmp_path / name, midi_track(*events))
 
     return make
+
+
+def synthetic_tune(index: int):
+    """A small tune in one of 12 keys: a motif rising through the scale, with a
+    chord on each bar's first beat, so a model has something to learn."""
+    import numpy as np
+
+    rng = np.random.default_rng(index)
+    tonic = 55 + index % 12
+    scale = [0, 2, 4, 5, 7, 9, 11, 12, 14, 16]
+    rows = []
+    onset = 0
+    for bar in range(8):
+        for pitch in (tonic - 12, tonic - 5, tonic + 4):  # chord at the bar line
+            rows.append((onset, pitch, 48, 70))
+        degree = int(rng.integers(0, 4))
+        for beat in range(4):
+            step = scale[(degree + beat + bar) % len(scale)]
+            length = 12 if beat % 2 == 0 else 6
+            rows.append((onset + beat * 12, tonic + step, length, 90))
+            if length == 6:
+                rows.append((onset + beat * 12 + 6, tonic + step + 2, 6, 90))
+        onset += 48
+    return notes(*rows)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """A prepared data folder of 30 synthetic tunes (train/validation/test)."""
+    from neuraltunes_live.midifile import write_midi
+    from neuraltunes_live.prepare import PrepareOptions, prepare
+
+    root = tmp_path_factory.mktemp("tiny")
+    songs = root / "songs"
+    songs.mkdir()
+    for i in range(30):
+        write_midi(synthetic_tune(i), songs / f"tune{i:02d}.mid")
+    out = root / "data"
+    prepare([str(songs)], out, PrepareOptions(workers=1, cache_dir=None, validation_fraction=0.2, test_fraction=0.2))
+    return out
+
+
+def random_weights(arch, seed=0, scale=0.3):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {
+        name: (rng.standard_normal(shape) * scale).astype(np.float32)
+        for name, shape in arch.weight_shapes().items()
+    }
+
+
+@pytest.fixture(scope="session")
+def random_model_dir(tmp_path_factory):
+    """A model folder with small random weights: loads and samples, knows nothing."""
+    from neuraltunes_live.model import Architecture, write_model_dir
+
+    folder = tmp_path_factory.mktemp("model")
+    arch = Architecture(embedding_dim=8, lstm_units=(16, 12))
+    write_model_dir(folder, arch, random_weights(arch), {"preset": "random"})
+    return folder

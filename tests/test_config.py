@@ -37,7 +37,7 @@ def test_shipped_config_file_is_valid_and_matches_the_defaults():
         ("[prepare]\nseed = 'x'\n", r"config.toml: prepare.seed must be a whole number, got 'x'"),
         ("[prepare]\ntest_fraction = 1.5\n", r"prepare.test_fraction must be from 0 up to \(not including\) 1, got 1.5"),
         ("[prepare]\nseeed = 1\n", r"unknown key prepare.seeed; known: cache_dir, include_drums"),
-        ("[prepar]\n", r"unknown section \[prepar\]; known: prepare"),
+        ("[prepar]\n", r"unknown section \[prepar\]; known: prepare, generate"),
         ("[prepare\n", r"not valid TOML"),
         ("prepare = 1\n", r"prepare must be a \[section\]"),
         ("[prepare]\nvalidation_fraction = 0.5\ntest_fraction = 0.5\n", r"must be below 1"),

@@ -1,0 +1,139 @@
+"""Continuing a phrase: prime the model on it, then sample note after note.
+
+``Continuer`` is shared by ``generate`` (offline, to a file) and the daemon
+(live): it owns the model state, the streaming decoder, the key and the loop
+guard, and takes the sampling settings at every token, so a knob turned now
+changes the next note. The model is anything with ``prime`` and ``step`` (the
+NumPy ``LSTMModel``, or a scripted fake in tests).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Protocol
+
+import numpy as np
+
+from .encoding import BOS, DURATION_BASE, EOS, MIN_PITCH, PITCH_BASE, SHIFT_BASE, Decoder, encode
+from .notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
+from .sampling import Key, SamplingSettings, allowed_tokens, estimate_key, looping_pitch, sample
+
+#: Most notes of a phrase the model is primed on; earlier ones are dropped.
+MAX_PRIME_NOTES = 256
+#: Pitches the loop guard remembers: figures of up to 4 notes, 16 times over.
+RECENT_PITCHES = 64
+
+
+class StepModel(Protocol):
+    def prime(self, tokens: np.ndarray, state=None) -> tuple[np.ndarray, object]: ...
+
+    def step(self, token: int, state) -> tuple[np.ndarray, object]: ...
+
+
+def phrase_tokens(notes: np.ndarray, beats_per_bar: int = 4) -> tuple[np.ndarray, int]:
+    """Tokens to prime on (BOS, then the phrase), and the tick the phrase was moved by.
+
+    Only the last ``MAX_PRIME_NOTES`` notes are kept, moved earlier by whole
+    bars so the model hears them where they fall in the bar.
+    """
+    notes = np.asarray(notes, dtype=np.int32).reshape(-1, 4)
+    if len(notes) > MAX_PRIME_NOTES:
+        notes = notes[np.argsort(notes[:, ONSET], kind="stable")][-MAX_PRIME_NOTES:]
+    bar = beats_per_bar * TICKS_PER_BEAT
+    moved = (int(notes[:, ONSET].min()) // bar) * bar if len(notes) else 0
+    shifted = notes.copy()
+    shifted[:, ONSET] -= moved
+    return encode(shifted, bos_eos=True)[:-1], moved  # no EOS: the piece goes on
+
+
+class Continuer:
+    """Carries the model on from a phrase, one sampled token at a time."""
+
+    def __init__(self, model: StepModel, rng: np.random.Generator, *, key: Key | None = None):
+        self.model = model
+        self.rng = rng
+        self.key = key
+        self.decoder = Decoder()
+        self.recent_pitches: list[int] = []
+        self.logits: np.ndarray | None = None
+        self.state = None
+        self.last_token = BOS
+        self.offset = 0  # add to the decoder's clock for the phrase's own ticks
+
+    def prime(self, notes: np.ndarray, beats_per_bar: int = 4, *, use_key: bool | Key = False) -> None:
+        """Take in the phrase; ``use_key=True`` masks to the key estimated from it."""
+        tokens, self.offset = phrase_tokens(notes, beats_per_bar)
+        logits, self.state = self.model.prime(tokens)
+        self.logits = logits[-1]
+        for token in tokens:
+            self.decoder.feed(int(token))
+        self.last_token = int(tokens[-1])
+        notes = np.asarray(notes).reshape(-1, 4)
+        ordered = notes[np.lexsort((notes[:, PITCH], notes[:, ONSET]))]
+        self.recent_pitches = [int(p) for p in ordered[-RECENT_PITCHES:, PITCH]]
+        if isinstance(use_key, Key):
+            self.key = use_key
+        elif use_key:
+            self.key = estimate_key(notes[:, PITCH], notes[:, DURATION])
+
+    @property
+    def clock(self) -> int:
+        """The current position in the phrase's own ticks."""
+        return self.decoder.clock + self.offset
+
+    def peek(self, settings: SamplingSettings) -> int:
+        """Draw the next token without taking it (the caller may stop first)."""
+        if self.logits is None:
+            raise RuntimeError("prime the Continuer before sampling")
+        avoid = looping_pitch(self.recent_pitches, settings.max_repeats)
+        mask = allowed_tokens(self.last_token, key=self.key, avoid_pitch=avoid)
+        return sample(self.logits, mask, settings, self.rng)
+
+    def take(self, token: int) -> tuple[int, int, int, int] | None:
+        """Feed a token to the model and decoder; return a finished note or None."""
+        self.logits, self.state = self.model.step(token, self.state)
+        self.last_token = token
+        note = self.decoder.feed(token)
+        if PITCH_BASE <= token < DURATION_BASE:
+            self.recent_pitches.append(token - PITCH_BASE + MIN_PITCH)
+            del self.recent_pitches[:-RECENT_PITCHES]
+        if note is None:
+            return None
+        onset, pitch, duration, velocity = note
+        return (onset + self.offset, pitch, duration, velocity)
+
+    def notes_until(self, end_tick: int, settings: SamplingSettings) -> Iterator[tuple[int, int, int, int]]:
+        """Sample notes until the clock would reach ``end_tick`` (phrase ticks)."""
+        while True:
+            token = self.peek(settings)
+            if SHIFT_BASE <= token < PITCH_BASE and self.clock + token - SHIFT_BASE + 1 >= end_tick:
+                return
+            if token == EOS:
+                return
+            note = self.take(token)
+            if note is not None:
+                yield note
+
+
+def continue_notes(
+    model: StepModel,
+    seed_notes: np.ndarray,
+    *,
+    bars: int,
+    settings: SamplingSettings,
+    rng: np.random.Generator,
+    beats_per_bar: int = 4,
+    key: Key | bool = False,
+) -> np.ndarray:
+    """Notes continuing ``seed_notes`` for ``bars`` bars after the seed ends.
+
+    The continuation starts where the model puts it (often with the seed's
+    last notes still sounding) and ends at the last bar line: no note starts
+    after it, and each note's length is its own, so none is left open.
+    """
+    seed_notes = np.asarray(seed_notes, dtype=np.int32).reshape(-1, 4)
+    continuer = Continuer(model, rng)
+    continuer.prime(seed_notes, beats_per_bar, use_key=key)
+    end = int((seed_notes[:, ONSET] + seed_notes[:, DURATION]).max()) if len(seed_notes) else 0
+    end = -(-end // TICKS_PER_BEAT) * TICKS_PER_BEAT + bars * beats_per_bar * TICKS_PER_BEAT
+    rows = list(continuer.notes_until(end, settings))
+    return np.array(rows, dtype=np.int32).reshape(-1, 4)

@@ -1,0 +1,317 @@
+"""``evaluate``: how well models predict and continue held-out music.
+
+Measures, on the test pieces of a prepared data folder:
+
+- **bits per note**: the total −log2 probability of every event of every
+  piece (after BOS, EOS included) divided by the number of notes. It does not
+  depend on how a note is split into events, so models and baselines compare
+  fairly.
+- **next-note accuracy**: where a note starts, how often the model's likeliest
+  pitch is the one that was played.
+- **continuation statistics**: the opening bars of each held-out piece are
+  continued by sampling, and pitch-class entropy, scale consistency, notes per
+  bar and repeated-note share of the sampled bars are set against those of the
+  bars that really follow.
+
+The baseline is ``markov.MarkovModel`` fitted on the training pieces, its
+order chosen on the validation pieces. Everything runs in NumPy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .continuation import continue_notes
+from .dataset import Split, read_manifest, read_split
+from .encoding import DURATION_BASE, PAD, PITCH_BASE, decode
+from .errors import DataError
+from .markov import MarkovModel
+from .model import LSTMModel, load_model
+from .notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
+from .sampling import MAJOR, SamplingSettings
+
+OPENING_BARS = 4  # bars of a held-out piece given as the phrase
+CONTINUATION_BARS = 4  # bars sampled after it, and compared with the real ones
+BEATS_PER_BAR = 4
+MAX_MARKOV_ORDER = 12
+
+
+def _pieces(split: Split) -> list[np.ndarray]:
+    return [split.piece(i) for i in range(len(split))]
+
+
+def _is_pitch(tokens: np.ndarray) -> np.ndarray:
+    return (tokens >= PITCH_BASE) & (tokens < DURATION_BASE)
+
+
+def _log_softmax2(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return (shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))) / np.log(2)
+
+
+@dataclass(frozen=True)
+class Scores:
+    bits_per_note: float
+    bits_per_event: float
+    accuracy: float  # next-note (pitch) accuracy
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "bits_per_note": round(self.bits_per_note, 4),
+            "bits_per_event": round(self.bits_per_event, 4),
+            "accuracy": round(self.accuracy, 4),
+        }
+
+
+def lstm_scores(model: LSTMModel, split: Split, batch: int = 32) -> Scores:
+    """Score a model on whole pieces, batched by length (padding after the end)."""
+    pieces = _pieces(split)
+    order = np.argsort([len(p) for p in pieces])
+    total_bits = hits = note_starts = events = 0.0
+    for start in range(0, len(order), batch):
+        group = [pieces[i] for i in order[start : start + batch]]
+        length = max(len(p) for p in group)
+        tokens = np.full((len(group), length), PAD, np.int64)
+        for row, piece in enumerate(group):
+            tokens[row, : len(piece)] = piece
+        logits, _ = model.prime(tokens[:, :-1])
+        log2p = _log_softmax2(logits)
+        targets = tokens[:, 1:]
+        real = np.zeros_like(targets, dtype=bool)
+        for row, piece in enumerate(group):
+            real[row, : len(piece) - 1] = True
+        picked = np.take_along_axis(log2p, targets[..., None], axis=-1)[..., 0]
+        total_bits -= picked[real].sum()
+        events += real.sum()
+        starts = real & _is_pitch(targets)
+        best_pitch = PITCH_BASE + logits[..., PITCH_BASE:DURATION_BASE].argmax(axis=-1)
+        hits += np.count_nonzero(best_pitch[starts] == targets[starts])
+        note_starts += starts.sum()
+    notes = float(split.notes.sum())
+    return Scores(total_bits / notes, total_bits / events, hits / max(note_starts, 1))
+
+
+def markov_scores(markov: MarkovModel, split: Split, order: int) -> Scores:
+    pieces = _pieces(split)
+    log2p = markov.log2_probabilities(pieces)[order]
+    targets = np.concatenate([p[1:] for p in pieces]).astype(np.int64)
+    starts = _is_pitch(targets)
+    hits = 0
+    where = np.flatnonzero(starts)
+    for chunk in np.array_split(where, max(1, len(where) // 4096)):
+        if len(chunk) == 0:
+            continue
+        mask = np.zeros(len(targets), dtype=bool)
+        mask[chunk] = True
+        dist = markov.distributions(pieces, order, mask)
+        best = PITCH_BASE + dist[:, PITCH_BASE:DURATION_BASE].argmax(axis=1)
+        hits += int(np.count_nonzero(best == targets[chunk]))
+    bits = -float(log2p.sum())
+    return Scores(bits / float(split.notes.sum()), bits / len(targets), hits / max(len(where), 1))
+
+
+def choose_markov_order(markov: MarkovModel, validation: Split) -> tuple[int, list[float]]:
+    """The order with the fewest validation bits per note, and each order's figure."""
+    log2p = markov.log2_probabilities(_pieces(validation))
+    per_order = [float(-row.sum() / validation.notes.sum()) for row in log2p]
+    best = int(np.argmin(per_order[1:])) + 1
+    return best, per_order
+
+
+# --- continuation statistics -------------------------------------------------
+
+_SCALES = [frozenset((tonic + s) % 12 for s in MAJOR) for tonic in range(12)]
+# Natural minor scales are the relative majors' pitch classes: the 12 major
+# scales cover all 24 keys for this measure.
+
+
+def pitch_class_entropy(notes: np.ndarray) -> float:
+    """Shannon entropy (bits) of the pitch-class histogram; 0 to log2(12)."""
+    counts = np.bincount(notes[:, PITCH] % 12, minlength=12).astype(np.float64)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def scale_consistency(notes: np.ndarray) -> float:
+    """Share of notes in the diatonic scale that fits them best."""
+    pcs = notes[:, PITCH] % 12
+    return max(float(np.isin(pcs, list(scale)).mean()) for scale in _SCALES)
+
+
+def notes_per_bar(notes: np.ndarray, bars: int) -> float:
+    return len(notes) / bars
+
+
+def repeated_note_share(notes: np.ndarray) -> float:
+    """Share of notes (after the first onset) whose pitch also started at the previous onset."""
+    onsets = np.unique(notes[:, ONSET])
+    if len(onsets) < 2:
+        return 0.0
+    previous: set[int] = set()
+    repeated = counted = 0
+    for onset in onsets:
+        pitches = set(notes[notes[:, ONSET] == onset, PITCH].tolist())
+        if previous:
+            repeated += len(pitches & previous)
+            counted += len(pitches)
+        previous = pitches
+    return repeated / counted
+
+
+STATISTICS: dict[str, Callable[[np.ndarray], float]] = {
+    "pitch_class_entropy": pitch_class_entropy,
+    "scale_consistency": scale_consistency,
+    "notes_per_bar": lambda notes: notes_per_bar(notes, CONTINUATION_BARS),
+    "repeated_note_share": repeated_note_share,
+}
+
+
+def continuation_statistics(
+    model: LSTMModel, split: Split, settings: SamplingSettings, seed: int, key: bool = False
+) -> dict:
+    """Sample a continuation of every long-enough test piece's opening and compare."""
+    bar = BEATS_PER_BAR * TICKS_PER_BEAT
+    opening_end = OPENING_BARS * bar
+    span_end = opening_end + CONTINUATION_BARS * bar
+    rng = np.random.default_rng(seed)
+    real: dict[str, list[float]] = {name: [] for name in STATISTICS}
+    sampled: dict[str, list[float]] = {name: [] for name in STATISTICS}
+    used = 0
+    for index in range(len(split)):
+        notes = decode(split.piece(index))
+        if len(notes) == 0 or notes[:, ONSET].max() < span_end - bar:
+            continue  # too short to hold an opening and a continuation
+        opening = notes[notes[:, ONSET] < opening_end]
+        following = notes[(notes[:, ONSET] >= opening_end) & (notes[:, ONSET] < span_end)]
+        if len(opening) == 0 or len(following) == 0:
+            continue
+        # The opening ends at the bar line: cut notes ringing past it.
+        opening = opening.copy()
+        opening[:, DURATION] = np.minimum(opening[:, DURATION], opening_end - opening[:, ONSET])
+        generated = continue_notes(
+            model, opening, bars=CONTINUATION_BARS, settings=settings, rng=rng,
+            beats_per_bar=BEATS_PER_BAR, key=key,
+        )
+        generated = generated[generated[:, ONSET] >= opening_end]
+        if len(generated) == 0:
+            generated = np.zeros((0, 4), np.int32)
+        used += 1
+        for name, statistic in STATISTICS.items():
+            real[name].append(statistic(following))
+            sampled[name].append(statistic(generated) if len(generated) else 0.0)
+    result: dict = {"pieces": used, "opening_bars": OPENING_BARS, "continuation_bars": CONTINUATION_BARS}
+    for name in STATISTICS:
+        r, s = np.array(real[name]), np.array(sampled[name])
+        if used == 0:
+            continue
+        p10, p50, p90 = np.percentile(r, [10, 50, 90])
+        median = float(np.median(s))
+        result[name] = {
+            "real_p10": round(float(p10), 3),
+            "real_p50": round(float(p50), 3),
+            "real_p90": round(float(p90), 3),
+            "sampled_p10": round(float(np.percentile(s, 10)), 3),
+            "sampled_p50": round(median, 3),
+            "sampled_p90": round(float(np.percentile(s, 90)), 3),
+            "inside": bool(p10 <= median <= p90),
+        }
+    return result
+
+
+def evaluate(
+    model_dirs: list[Path],
+    data_dir: Path,
+    *,
+    settings: SamplingSettings,
+    seed: int = 1234,
+    log: Callable[[str], None] = lambda line: None,
+) -> dict:
+    """Every figure, as a JSON-ready dict; the first model is the one evaluated."""
+    manifest = read_manifest(data_dir)
+    train, validation, test = (read_split(data_dir, name) for name in ("train", "validation", "test"))
+    if len(test) == 0:
+        raise DataError(f"{data_dir} has no test pieces; prepare it with a test_fraction above 0")
+    models = [(Path(d), load_model(d)) for d in model_dirs]
+
+    log(f"Fitting the Markov baseline on {len(train)} training pieces...")
+    markov = MarkovModel(_pieces(train), max_order=MAX_MARKOV_ORDER)
+    if len(validation):
+        order, per_order = choose_markov_order(markov, validation)
+    else:
+        order, per_order = 4, []
+    markov_result = markov_scores(markov, test, order)
+
+    rows = []
+    for path, model in models:
+        log(f"Scoring {path} on {len(test)} test pieces...")
+        scores = lstm_scores(model, test)
+        rows.append({"model": str(path), "preset": model.info.get("preset"), **scores.to_json()})
+    main = rows[0]
+    log("Sampling continuations of the test pieces' openings...")
+    continuations = continuation_statistics(models[0][1], test, settings, seed)
+    return {
+        "model": main["model"],
+        "data": str(data_dir),
+        "data_sources": manifest.get("sources"),
+        "n_test_pieces": len(test),
+        "n_test_notes": int(test.notes.sum()),
+        "n_test_events": int(len(test.tokens) - len(test)),
+        "bits_per_note": main["bits_per_note"],
+        "bits_per_event": main["bits_per_event"],
+        "accuracy": main["accuracy"],
+        "markov_bits_per_note": markov_result.to_json()["bits_per_note"],
+        "markov_bits_per_event": markov_result.to_json()["bits_per_event"],
+        "markov_accuracy": markov_result.to_json()["accuracy"],
+        "markov_order": order,
+        "markov_validation_bits_per_note_by_order": [round(v, 4) for v in per_order],
+        "improvement_over_markov": round(1 - main["bits_per_note"] / markov_result.bits_per_note, 4),
+        "models": rows,
+        "sampling": {**settings.__dict__, "seed": seed},
+        "continuations": continuations,
+    }
+
+
+def format_report(result: dict) -> list[str]:
+    """The evaluate table, as lines of text."""
+    lines = [
+        f"Held-out test set: {result['n_test_pieces']} pieces, {result['n_test_notes']:,} notes, "
+        f"{result['n_test_events']:,} events ({result['data']}).",
+        "",
+        f"{'model':<40} {'bits/note':>10} {'bits/event':>11} {'next-note acc':>14}",
+    ]
+    for row in result["models"]:
+        name = f"{row['model']} ({row['preset']})"
+        lines.append(
+            f"{name:<40} {row['bits_per_note']:>10.3f} {row['bits_per_event']:>11.3f} {row['accuracy']:>14.3f}"
+        )
+    markov = f"Markov, interpolated, order {result['markov_order']}"
+    lines.append(
+        f"{markov:<40} {result['markov_bits_per_note']:>10.3f} {result['markov_bits_per_event']:>11.3f} "
+        f"{result['markov_accuracy']:>14.3f}"
+    )
+    lines.append("")
+    gain = result["improvement_over_markov"]
+    lines.append(
+        f"{result['models'][0]['model']}: {100 * abs(gain):.1f}% "
+        f"{'fewer' if gain >= 0 else 'more'} bits per note than the Markov baseline."
+    )
+    cont = result["continuations"]
+    lines += [
+        "",
+        f"Continuations: {cont['continuation_bars']} bars sampled after the first {cont['opening_bars']} "
+        f"of {cont['pieces']} test pieces, against the bars that really follow.",
+        f"{'statistic':<22} {'real p10':>9} {'p50':>7} {'p90':>7} {'sampled p50':>12}  inside p10–p90",
+    ]
+    for name in STATISTICS:
+        if name in cont:
+            s = cont[name]
+            lines.append(
+                f"{name:<22} {s['real_p10']:>9.3f} {s['real_p50']:>7.3f} {s['real_p90']:>7.3f} "
+                f"{s['sampled_p50']:>12.3f}  {'yes' if s['inside'] else 'NO'}"
+            )
+    return lines

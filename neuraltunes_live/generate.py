@@ -1,0 +1,127 @@
+"""``generate``: continue a MIDI file with the model and write the result.
+
+Each output file has two tracks, "seed" (the phrase as read) and
+"continuation", so a DAW shows them apart. ``--variations K`` writes K files
+from K independent draws; the random seed used is reported so a take can be
+made again.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import StyleSettings
+from .continuation import continue_notes
+from .errors import ImportFailed, NeuralTunesError
+from .midifile import read_midi, write_midi
+from .model import load_model
+from .sampling import Key, SamplingSettings, parse_key
+
+#: The model shipped with the project, used when none is named.
+SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "models" / "default"
+
+
+def model_dir_or_default(setting: str | Path | None) -> Path:
+    if setting:
+        return Path(setting)
+    if not SHIPPED_MODEL.is_dir():
+        raise NeuralTunesError(
+            f"no model given and the shipped model is not at {SHIPPED_MODEL}; pass --model DIR"
+        )
+    return SHIPPED_MODEL
+
+
+def sampling_settings(style: StyleSettings, temperature: float | None = None) -> SamplingSettings:
+    return SamplingSettings(
+        temperature=style.temperature if temperature is None else temperature,
+        top_k=style.top_k,
+        top_p=style.top_p,
+        max_repeats=style.max_repeats,
+    )
+
+
+def key_choice(key_setting: str, style: StyleSettings) -> Key | bool:
+    """What to mask pitches to: a named Key, True (the seed's key) or False (nothing)."""
+    text = key_setting.strip().lower()
+    if text == "":
+        return style.key_mask
+    if text == "auto":
+        return True
+    if text == "none":
+        return False
+    try:
+        return parse_key(key_setting)
+    except ValueError as err:
+        raise NeuralTunesError(str(err)) from err
+
+
+def variation_paths(out: Path, count: int) -> list[Path]:
+    """``out`` itself for one file; ``name-1.mid`` … ``name-K.mid`` for K."""
+    if count == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{i}{out.suffix or '.mid'}") for i in range(1, count + 1)]
+
+
+@dataclass(frozen=True)
+class Generated:
+    path: Path
+    seed_notes: int
+    notes: int
+    bars: int
+    tempo_bpm: float
+
+
+def generate(
+    seed_file: Path,
+    out: Path,
+    *,
+    model_dir: Path,
+    bars: int,
+    beats_per_bar: int,
+    settings: SamplingSettings,
+    key: Key | bool,
+    tempo_bpm: float | None,
+    variations: int,
+    random_seed: int,
+    plot: Path | None = None,
+) -> tuple[list[Generated], int]:
+    """Write the continuations; returns what was written and the random seed used."""
+    if variations < 1:
+        raise NeuralTunesError("--variations must be 1 or more")
+    if not out.parent.is_dir():
+        raise NeuralTunesError(f"cannot write {out}: folder {out.parent} does not exist")
+    try:
+        piece = read_midi(seed_file)
+    except ImportFailed as err:
+        raise NeuralTunesError(f"{seed_file}: {err}") from err
+    if len(piece.notes) == 0:
+        raise NeuralTunesError(f"{seed_file}: no notes to continue")
+    model = load_model(model_dir)
+    if random_seed < 0:
+        random_seed = secrets.randbelow(2**31)
+    tempo = tempo_bpm or piece.tempo_bpm
+    written = []
+    paths = variation_paths(out, variations)
+    for index, path in enumerate(paths):
+        rng = np.random.default_rng([random_seed, index])
+        continuation = continue_notes(
+            model, piece.notes, bars=bars, settings=settings, rng=rng,
+            beats_per_bar=beats_per_bar, key=key,
+        )
+        write_midi([("seed", piece.notes), ("continuation", continuation)], path, tempo_bpm=tempo)
+        written.append(Generated(path, len(piece.notes), len(continuation), bars, tempo))
+        if plot is not None and index == 0:
+            from .plot import piano_roll
+
+            piano_roll(
+                [("seed", piece.notes), ("continuation", continuation)],
+                plot,
+                title=f"{seed_file.name} continued for {bars} bars",
+                beats_per_bar=beats_per_bar,
+            )
+    return written, random_seed
+

@@ -1,0 +1,297 @@
+"""The trained network, run in NumPy: load a model folder, prime, step.
+
+A model folder holds ``model.json`` (what the network is, what it was trained
+on, how well it did) and ``weights.npz`` (plain float32 arrays). Loading reads
+JSON and arrays with ``allow_pickle=False``; nothing in the folder is executed
+or unpickled, so a model from anywhere is safe to load. TensorFlow is never
+imported here: the daemon starts in well under a second and each step is a few
+small matrix products.
+
+The network is the one ``training/`` builds in Keras: an embedding, stacked
+LSTMs (Keras's gate order: input, forget, cell, output), optional dense ReLU
+layers, and an output layer of logits over the event vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .encoding import ENCODING_VERSION, VOCAB_SIZE
+from .errors import ModelError
+
+MODEL_FORMAT = "neuraltunes-live model"
+MODEL_FORMAT_VERSION = 1
+CONFIG_FILE = "model.json"
+WEIGHTS_FILE = "weights.npz"
+
+#: (h, c) of each LSTM layer, each of shape (units,) or (batch, units).
+State = tuple[tuple[np.ndarray, np.ndarray], ...]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The shape of the network; the same description builds it in Keras."""
+
+    embedding_dim: int
+    lstm_units: tuple[int, ...]
+    dense_units: tuple[int, ...] = ()
+    one_hot: bool = False  # the embedding is the identity: the seeds' one-hot input
+    vocab_size: int = VOCAB_SIZE
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "embedding_dim": self.embedding_dim,
+            "lstm_units": list(self.lstm_units),
+            "dense_units": list(self.dense_units),
+            "one_hot": self.one_hot,
+            "vocab_size": self.vocab_size,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Architecture":
+        try:
+            arch = cls(
+                embedding_dim=_positive(data["embedding_dim"]),
+                lstm_units=tuple(_positive(u) for u in data["lstm_units"]),
+                dense_units=tuple(_positive(u) for u in data.get("dense_units", [])),
+                one_hot=bool(data.get("one_hot", False)),
+                vocab_size=_positive(data["vocab_size"]),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"bad architecture ({err})") from err
+        if not arch.lstm_units:
+            raise ValueError("bad architecture (no LSTM layer)")
+        return arch
+
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Name and shape of every array in ``weights.npz``."""
+        shapes: dict[str, tuple[int, ...]] = {"embedding": (self.vocab_size, self.embedding_dim)}
+        width = self.embedding_dim
+        for i, units in enumerate(self.lstm_units):
+            shapes[f"lstm{i}_kernel"] = (width, 4 * units)
+            shapes[f"lstm{i}_recurrent"] = (units, 4 * units)
+            shapes[f"lstm{i}_bias"] = (4 * units,)
+            width = units
+        for i, units in enumerate(self.dense_units):
+            shapes[f"dense{i}_kernel"] = (width, units)
+            shapes[f"dense{i}_bias"] = (units,)
+            width = units
+        shapes["output_kernel"] = (width, self.vocab_size)
+        shapes["output_bias"] = (self.vocab_size,)
+        return shapes
+
+    def parameter_count(self) -> int:
+        return sum(int(np.prod(shape)) for shape in self.weight_shapes().values())
+
+
+def _positive(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{value!r} is not a positive whole number")
+    return value
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # tanh form: no overflow warnings for large |x|, and one ufunc call.
+    return 0.5 * np.tanh(0.5 * x) + 0.5
+
+
+class LSTMModel:
+    """The network with its weights, stepping one token at a time.
+
+    ``prime`` runs a whole phrase in one pass and returns the state after it;
+    ``step`` then feeds one token and returns the logits for the next one.
+    States are plain arrays the caller keeps, so one model serves any number
+    of independent streams.
+    """
+
+    def __init__(self, arch: Architecture, weights: dict[str, np.ndarray], info: dict | None = None):
+        self.arch = arch
+        self.info = info or {}
+        #: The weights as exported (Keras's layout), for tools that rebuild the network.
+        self.weights = {name: np.asarray(array, dtype=np.float32) for name, array in weights.items()}
+        w = self.weights
+        # Gates are reordered from Keras's (i, f, c, o) to (i, f, o, c) so the
+        # three sigmoid gates are one contiguous slice: one call, not three.
+        self._layers: list[tuple[np.ndarray, np.ndarray, int]] = []
+        for i, units in enumerate(arch.lstm_units):
+            perm = np.concatenate([np.arange(0, 2 * units), np.arange(3 * units, 4 * units),
+                                   np.arange(2 * units, 3 * units)])
+            kernel = w[f"lstm{i}_kernel"][:, perm]
+            recurrent = w[f"lstm{i}_recurrent"][:, perm]
+            bias = w[f"lstm{i}_bias"][perm]
+            if i == 0:
+                # The first layer's input projection depends only on the token,
+                # so it is a table lookup: embedding @ kernel + bias, made here.
+                self._first_input = np.ascontiguousarray(w["embedding"] @ kernel + bias, dtype=np.float32)
+                self._layers.append((np.ascontiguousarray(recurrent), np.zeros(0, np.float32), units))
+            else:
+                # Input and recurrent products fused: [x, h] @ [[kernel], [recurrent]].
+                fused = np.ascontiguousarray(np.vstack([kernel, recurrent]))
+                self._layers.append((fused, bias.astype(np.float32), units))
+        self._dense = [(w[f"dense{i}_kernel"], w[f"dense{i}_bias"]) for i in range(len(arch.dense_units))]
+        self._output = (w["output_kernel"], w["output_bias"])
+
+    @property
+    def vocab_size(self) -> int:
+        return self.arch.vocab_size
+
+    def initial_state(self, batch: int | None = None) -> State:
+        shape = (lambda u: (u,)) if batch is None else (lambda u: (batch, u))
+        return tuple(
+            (np.zeros(shape(u), np.float32), np.zeros(shape(u), np.float32))
+            for u in self.arch.lstm_units
+        )
+
+    @staticmethod
+    def _cell(z: np.ndarray, c: np.ndarray, units: int) -> tuple[np.ndarray, np.ndarray]:
+        gates = _sigmoid(z[..., : 3 * units])
+        candidate = np.tanh(z[..., 3 * units :])
+        c = gates[..., units : 2 * units] * c + gates[..., :units] * candidate
+        h = gates[..., 2 * units :] * np.tanh(c)
+        return h, c
+
+    def _head(self, h: np.ndarray) -> np.ndarray:
+        for kernel, bias in self._dense:
+            h = np.maximum(h @ kernel + bias, 0)
+        kernel, bias = self._output
+        return h @ kernel + bias
+
+    def step(self, token: int, state: State) -> tuple[np.ndarray, State]:
+        """Feed one token; return the next token's logits and the new state."""
+        recurrent, _, units = self._layers[0]
+        h, c = state[0]
+        h, c = self._cell(self._first_input[token] + h @ recurrent, c, units)
+        new_state = [(h, c)]
+        below = h
+        for (fused, bias, units), (h, c) in zip(self._layers[1:], state[1:]):
+            z = np.concatenate([below, h]) @ fused + bias
+            h, c = self._cell(z, c, units)
+            new_state.append((h, c))
+            below = h
+        return self._head(below), tuple(new_state)
+
+    def prime(self, tokens: np.ndarray, state: State | None = None) -> tuple[np.ndarray, State]:
+        """Run a sequence (``(T,)`` or ``(batch, T)``) in one pass.
+
+        Returns the logits after every token, ``(T, V)`` or ``(batch, T, V)``,
+        and the state after the last. Each layer's input projection is one
+        matrix product over all steps; only the recurrence loops.
+        """
+        tokens = np.asarray(tokens, dtype=np.int64)
+        batched = tokens.ndim == 2
+        seq = tokens if batched else tokens[None, :]
+        if state is None:
+            state = self.initial_state(seq.shape[0])
+        elif not batched:
+            state = tuple((h[None, :], c[None, :]) for h, c in state)
+        xs = self._first_input[seq]  # (batch, T, 4u): input projections of layer 0
+        new_state = []
+        below_width = 0
+        for i, ((weights, bias, units), (h, c)) in enumerate(zip(self._layers, state)):
+            if i == 0:
+                recurrent = weights
+            else:
+                # Split the fused matrix back: all steps' inputs in one product.
+                xs = outputs @ weights[:below_width] + bias
+                recurrent = weights[below_width:]
+            outputs = np.empty(xs.shape[:2] + (units,), np.float32)
+            for t in range(seq.shape[1]):
+                h, c = self._cell(xs[:, t] + h @ recurrent, c, units)
+                outputs[:, t] = h
+            new_state.append((h, c))
+            below_width = units
+        logits = self._head(outputs)
+        if not batched:
+            return logits[0], tuple((h[0], c[0]) for h, c in new_state)
+        return logits, tuple(new_state)
+
+
+def write_model_dir(folder: Path, arch: Architecture, weights: dict[str, np.ndarray], info: dict) -> None:
+    """Write ``model.json`` and ``weights.npz`` into ``folder`` (which exists)."""
+    shapes = arch.weight_shapes()
+    if set(weights) != set(shapes):
+        raise ValueError(f"weights {sorted(weights)} do not match the architecture {sorted(shapes)}")
+    arrays = {name: np.asarray(weights[name], dtype=np.float32) for name in shapes}
+    for name, array in arrays.items():
+        if array.shape != shapes[name]:
+            raise ValueError(f"weight {name} has shape {array.shape}, expected {shapes[name]}")
+    with open(folder / WEIGHTS_FILE, "wb") as out:
+        np.savez(out, **arrays)
+    config = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "encoding_version": ENCODING_VERSION,
+        "architecture": arch.to_json(),
+        **info,
+    }
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+def read_model_info(model_dir: str | Path) -> dict:
+    """``model.json`` of a model folder, checked; ModelError says what is wrong."""
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: no such model folder")
+    path = folder / CONFIG_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ModelError(f"{folder}: not a model folder (no {CONFIG_FILE})") from err
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{path}: unreadable ({err})") from err
+    if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT:
+        raise ModelError(f"{path}: not a neuraltunes-live model description")
+    if info.get("format_version") != MODEL_FORMAT_VERSION:
+        raise ModelError(
+            f"{folder}: model format {info.get('format_version')}, this version reads "
+            f"{MODEL_FORMAT_VERSION}"
+        )
+    if info.get("encoding_version") != ENCODING_VERSION:
+        raise ModelError(
+            f"{folder}: trained on event encoding {info.get('encoding_version')}, this version "
+            f"speaks encoding {ENCODING_VERSION}; train it again or use a matching version"
+        )
+    return info
+
+
+def load_model(model_dir: str | Path) -> LSTMModel:
+    """Load a model folder with NumPy only; ModelError names what is wrong."""
+    folder = Path(model_dir)
+    info = read_model_info(folder)
+    try:
+        arch = Architecture.from_json(info.get("architecture"))
+    except ValueError as err:
+        raise ModelError(f"{folder / CONFIG_FILE}: {err}") from err
+    if arch.vocab_size != VOCAB_SIZE:
+        raise ModelError(
+            f"{folder}: vocabulary of {arch.vocab_size} events, this encoding has {VOCAB_SIZE}"
+        )
+    path = folder / WEIGHTS_FILE
+    shapes = arch.weight_shapes()
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            missing = sorted(set(shapes) - set(arrays.files))
+            if missing:
+                raise ModelError(f"{path}: weights missing: {', '.join(missing)}")
+            weights = {name: arrays[name] for name in shapes}
+    except ModelError:
+        raise
+    except FileNotFoundError as err:
+        raise ModelError(f"{folder}: no {WEIGHTS_FILE}; the model folder is incomplete") from err
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ModelError(f"{path}: damaged or truncated ({err})") from err
+    for name, shape in shapes.items():
+        array = weights[name]
+        if array.shape != shape or array.dtype.kind != "f":
+            raise ModelError(
+                f"{path}: {name} is {array.dtype} {array.shape}, the architecture needs float {shape}"
+            )
+        if not np.all(np.isfinite(array)):
+            raise ModelError(f"{path}: {name} holds NaN or infinite values")
+    return LSTMModel(arch, weights, info)

@@ -1,0 +1,141 @@
+"""Continuing a phrase with a scripted model: timing, completeness, key, loop guard."""
+
+import numpy as np
+
+from neuraltunes_live.continuation import MAX_PRIME_NOTES, Continuer, continue_notes, phrase_tokens
+from neuraltunes_live.encoding import (
+    BOS,
+    DURATION_BASE,
+    MIN_PITCH,
+    PITCH_BASE,
+    SHIFT_BASE,
+    VOCAB_SIZE,
+    decode,
+)
+from neuraltunes_live.notes import DURATION, ONSET, PITCH
+from neuraltunes_live.sampling import Key, SamplingSettings
+
+from .conftest import notes
+
+
+def shift(ticks):
+    return SHIFT_BASE + ticks - 1
+
+
+def pitch(p):
+    return PITCH_BASE + p - MIN_PITCH
+
+
+def duration(ticks):
+    return DURATION_BASE + ticks - 1
+
+
+class ScriptedModel:
+    """Wants ``follow[last token]`` next, strongly; the state is the last token."""
+
+    def __init__(self, follow, strength=30.0):
+        self.follow = follow
+        self.strength = strength
+        self.primed_with = None
+
+    def _logits(self, token):
+        logits = np.zeros(VOCAB_SIZE)
+        wanted = self.follow(token)
+        if wanted is not None:
+            logits[wanted] = self.strength
+        return logits
+
+    def prime(self, tokens, state=None):
+        self.primed_with = list(map(int, tokens))
+        return np.stack([self._logits(int(t)) for t in tokens]), int(tokens[-1])
+
+    def step(self, token, state):
+        return self._logits(token), token
+
+
+def quarter_notes_of(p):
+    """Repeats: SHIFT(12) → PITCH(p) → DURATION(12) → SHIFT(12) ..."""
+
+    def follow(token):
+        if PITCH_BASE <= token < DURATION_BASE:
+            return duration(12)
+        if DURATION_BASE <= token:
+            return shift(12)
+        return pitch(p)
+
+    return follow
+
+
+GREEDY = SamplingSettings(temperature=0.05, max_repeats=0)
+
+
+def test_primes_on_bos_and_the_phrase_without_eos():
+    phrase = notes((0, 60, 12, 72), (12, 62, 12, 72))  # 72: a velocity bin's own value
+    tokens, moved = phrase_tokens(phrase)
+    assert tokens[0] == BOS and moved == 0
+    np.testing.assert_array_equal(decode(tokens), phrase)
+
+
+def test_long_phrase_is_cut_to_its_last_notes_moved_by_whole_bars():
+    phrase = notes(*[(12 * i, 60 + i % 12, 12, 72) for i in range(MAX_PRIME_NOTES + 100)])
+    tokens, moved = phrase_tokens(phrase)
+    assert moved % 48 == 0 and moved > 0
+    decoded = decode(tokens)
+    assert len(decoded) == MAX_PRIME_NOTES
+    np.testing.assert_array_equal(decoded[:, ONSET] + moved, phrase[-MAX_PRIME_NOTES:, ONSET])
+    np.testing.assert_array_equal(decoded[:, PITCH], phrase[-MAX_PRIME_NOTES:, PITCH])
+
+
+def test_continuation_follows_the_model_in_time_and_stops_at_the_bar():
+    model = ScriptedModel(quarter_notes_of(67))
+    phrase = notes((0, 60, 12, 80), (12, 64, 12, 80), (24, 62, 24, 80))
+    out = continue_notes(model, phrase, bars=2, settings=GREEDY, rng=np.random.default_rng(0))
+    # The phrase ends at tick 48; two bars more end at 144; the model plays
+    # a quarter note each beat after the phrase's last onset (24).
+    np.testing.assert_array_equal(out[:, ONSET], np.arange(36, 144, 12))
+    assert set(out[:, PITCH]) == {67} and set(out[:, DURATION]) == {12}
+    assert model.primed_with[0] == BOS
+
+
+def test_every_sampled_note_is_complete_even_from_a_model_that_wants_no_durations():
+    # This model never asks for a duration: the grammar mask forces one.
+    model = ScriptedModel(lambda t: shift(6) if PITCH_BASE <= t < DURATION_BASE else pitch(70), strength=5)
+    out = continue_notes(model, notes((0, 60, 12, 80)), bars=1, settings=SamplingSettings(),
+                         rng=np.random.default_rng(1))
+    assert len(out) > 0
+    assert (out[:, DURATION] >= 1).all()
+    assert (out[:, ONSET] < 12 + 48).all()
+
+
+def test_key_mask_keeps_notes_in_the_phrases_key():
+    model = ScriptedModel(quarter_notes_of(61))  # C#: outside C major
+    phrase = notes(*[(12 * i, p, 12, 80) for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72])])
+    free = continue_notes(model, phrase, bars=1, settings=GREEDY, rng=np.random.default_rng(0))
+    masked = continue_notes(model, phrase, bars=1, settings=GREEDY, rng=np.random.default_rng(0), key=True)
+    assert set(free[:, PITCH]) == {61}
+    assert len(masked) and not ({p % 12 for p in masked[:, PITCH]} & {1, 3, 6, 8, 10})
+    named = continue_notes(model, phrase, bars=1, settings=GREEDY, rng=np.random.default_rng(0),
+                           key=Key(2, False))  # D major holds C#
+    assert set(named[:, PITCH]) == {61}
+
+
+def test_loop_guard_breaks_a_model_stuck_on_one_note():
+    model = ScriptedModel(quarter_notes_of(60))
+    settings = SamplingSettings(temperature=0.05, max_repeats=3)
+    out = continue_notes(model, notes((0, 50, 12, 80)), bars=4, settings=settings, rng=np.random.default_rng(0))
+    pitches = out[np.argsort(out[:, ONSET], kind="stable"), PITCH].tolist()
+    longest = max(len(run) for run in "".join("x" if p == 60 else " " for p in pitches).split(" "))
+    assert longest == 3
+    assert pitches.count(60) > len(pitches) // 2  # it still plays what the model wants most
+
+
+def test_settings_are_read_at_every_token():
+    model = ScriptedModel(quarter_notes_of(72), strength=2.0)
+    continuer = Continuer(model, np.random.default_rng(0))
+    continuer.prime(notes((0, 60, 12, 80)))
+    cold = SamplingSettings(temperature=0.05, max_repeats=0)
+    hot = SamplingSettings(temperature=5.0, max_repeats=0)
+    first = list(continuer.notes_until(continuer.clock + 48 * 4, cold))
+    second = list(continuer.notes_until(continuer.clock + 48 * 4, hot))
+    assert {n[1] for n in first} == {72}
+    assert len({n[1] for n in second}) > 3

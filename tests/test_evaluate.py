@@ -1,0 +1,95 @@
+"""``evaluate``: bits per note, accuracy, the Markov baseline, continuation statistics."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from neuraltunes_live.cli import main
+from neuraltunes_live.dataset import read_split
+from neuraltunes_live.encoding import VOCAB_SIZE
+from neuraltunes_live.evaluate import (
+    evaluate,
+    lstm_scores,
+    pitch_class_entropy,
+    repeated_note_share,
+    scale_consistency,
+)
+from neuraltunes_live.model import load_model
+from neuraltunes_live.sampling import SamplingSettings
+
+from .conftest import notes
+
+
+def test_pitch_class_entropy():
+    assert pitch_class_entropy(notes((0, 60, 1, 72), (1, 72, 1, 72))) == 0.0
+    assert pitch_class_entropy(notes(*[(i, 60 + i, 1, 72) for i in range(12)])) == pytest.approx(np.log2(12))
+    assert pitch_class_entropy(notes((0, 60, 1, 72), (1, 62, 1, 72))) == pytest.approx(1.0)
+
+
+def test_scale_consistency():
+    c_major = notes(*[(i, p, 1, 72) for i, p in enumerate([60, 62, 64, 65, 67, 69, 71])])
+    assert scale_consistency(c_major) == 1.0
+    chromatic = notes(*[(i, 60 + i, 1, 72) for i in range(12)])
+    assert scale_consistency(chromatic) == pytest.approx(7 / 12)
+
+
+def test_repeated_note_share_counts_pitches_struck_again_at_the_next_onset():
+    melody = notes((0, 60, 1, 72), (1, 60, 1, 72), (2, 62, 1, 72), (3, 62, 1, 72), (4, 64, 1, 72))
+    assert repeated_note_share(melody) == pytest.approx(2 / 4)
+    chords = notes((0, 60, 1, 72), (0, 64, 1, 72), (1, 60, 1, 72), (1, 65, 1, 72))
+    assert repeated_note_share(chords) == pytest.approx(1 / 2)
+
+
+def test_a_model_that_knows_nothing_scores_the_uniform_bits(tiny_data, tmp_path):
+    # All-zero weights: every event has probability 1/V.
+    from neuraltunes_live.model import Architecture, write_model_dir
+
+    arch = Architecture(embedding_dim=4, lstm_units=(4,))
+    write_model_dir(tmp_path, arch, {n: np.zeros(s, np.float32) for n, s in arch.weight_shapes().items()}, {})
+    test = read_split(tiny_data, "test")
+    scores = lstm_scores(load_model(tmp_path), test)
+    events = len(test.tokens) - len(test)
+    assert scores.bits_per_event == pytest.approx(np.log2(VOCAB_SIZE))
+    assert scores.bits_per_note == pytest.approx(np.log2(VOCAB_SIZE) * events / test.notes.sum())
+
+
+def test_batching_does_not_change_the_scores(tiny_data, random_model_dir):
+    model = load_model(random_model_dir)
+    test = read_split(tiny_data, "test")
+    one = dataclasses.astuple(lstm_scores(model, test, batch=1))
+    assert one == pytest.approx(dataclasses.astuple(lstm_scores(model, test, batch=32)))
+
+
+def test_evaluate_reports_everything(tiny_data, random_model_dir):
+    result = evaluate([random_model_dir, random_model_dir], tiny_data, settings=SamplingSettings(), seed=3)
+    test = read_split(tiny_data, "test")
+    assert result["n_test_pieces"] == len(test)
+    assert len(result["models"]) == 2
+    # A model with random weights is far worse than the baseline on tunes this regular.
+    assert result["bits_per_note"] > result["markov_bits_per_note"]
+    assert 1 <= result["markov_order"] <= 12
+    cont = result["continuations"]
+    assert cont["pieces"] == len(test)
+    for name in ("pitch_class_entropy", "scale_consistency", "notes_per_bar", "repeated_note_share"):
+        stats = cont[name]
+        assert stats["real_p10"] <= stats["real_p50"] <= stats["real_p90"]
+    assert evaluate([random_model_dir], tiny_data, settings=SamplingSettings(), seed=3)["continuations"] == cont
+
+
+def test_evaluate_command_writes_json(tiny_data, random_model_dir, tmp_path):
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(main, ["evaluate", str(random_model_dir), str(tiny_data), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Markov, interpolated, order" in result.output
+    figures = json.loads(out.read_text())
+    for key in ("bits_per_note", "markov_bits_per_note", "accuracy", "n_test_pieces"):
+        assert key in figures
+
+
+def test_evaluate_command_names_a_bad_model_folder(tiny_data, tmp_path):
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "none"), str(tiny_data)])
+    assert result.exit_code == 1
+    assert "no such model folder" in result.output

@@ -1,0 +1,169 @@
+"""The NumPy runtime: loading model folders safely, priming and stepping."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from neuraltunes_live.encoding import VOCAB_SIZE
+from neuraltunes_live.errors import ModelError
+from neuraltunes_live.model import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    Architecture,
+    LSTMModel,
+    load_model,
+    write_model_dir,
+)
+
+from .conftest import random_weights
+
+ARCH = Architecture(embedding_dim=8, lstm_units=(16, 12), dense_units=(10,))
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    write_model_dir(folder, ARCH, random_weights(ARCH), {"preset": "test"})
+    return folder
+
+
+def test_loaded_model_keeps_architecture_and_info(model_dir):
+    model = load_model(model_dir)
+    assert model.arch == ARCH
+    assert model.info["preset"] == "test"
+    assert model.vocab_size == VOCAB_SIZE
+
+
+def test_step_by_step_equals_one_pass(model_dir):
+    model = load_model(model_dir)
+    tokens = np.random.default_rng(1).integers(0, VOCAB_SIZE, 40)
+    all_logits, state = model.prime(tokens)
+    stepped_state = model.initial_state()
+    for t, token in enumerate(tokens):
+        logits, stepped_state = model.step(int(token), stepped_state)
+        np.testing.assert_allclose(logits, all_logits[t], atol=1e-5)
+    for (h1, c1), (h2, c2) in zip(state, stepped_state):
+        np.testing.assert_allclose(h1, h2, atol=1e-6)
+        np.testing.assert_allclose(c1, c2, atol=1e-6)
+
+
+def test_priming_in_two_parts_carries_state(model_dir):
+    model = load_model(model_dir)
+    tokens = np.random.default_rng(2).integers(0, VOCAB_SIZE, 30)
+    whole, _ = model.prime(tokens)
+    first, state = model.prime(tokens[:12])
+    second, _ = model.prime(tokens[12:], state)
+    np.testing.assert_allclose(np.concatenate([first, second]), whole, atol=1e-5)
+
+
+def test_batched_prime_equals_each_sequence(model_dir):
+    model = load_model(model_dir)
+    tokens = np.random.default_rng(3).integers(0, VOCAB_SIZE, (3, 20))
+    batched, _ = model.prime(tokens)
+    for row in range(3):
+        single, _ = model.prime(tokens[row])
+        np.testing.assert_allclose(batched[row], single, atol=1e-5)
+
+
+def test_loading_does_not_import_tensorflow(model_dir):
+    code = (
+        "import sys\n"
+        "from neuraltunes_live.model import load_model\n"
+        f"m = load_model({str(model_dir)!r})\n"
+        "m.step(1, m.initial_state())\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported TF'\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def _break(folder, how):
+    config = folder / CONFIG_FILE
+    weights = folder / WEIGHTS_FILE
+    if how == "missing folder":
+        return folder / "nope"
+    if how == "no model.json":
+        config.unlink()
+    elif how == "model.json not JSON":
+        config.write_text("{not json")
+    elif how == "not a model":
+        config.write_text(json.dumps({"format": "something else"}))
+    elif how == "other encoding":
+        data = json.loads(config.read_text())
+        data["encoding_version"] = 99
+        config.write_text(json.dumps(data))
+    elif how == "no weights":
+        weights.unlink()
+    elif how == "truncated weights":
+        weights.write_bytes(weights.read_bytes()[:300])
+    elif how == "wrong shape":
+        arrays = dict(np.load(weights))
+        arrays["lstm0_kernel"] = arrays["lstm0_kernel"][:, :8]
+        np.savez(weights, **arrays)
+    elif how == "missing array":
+        arrays = dict(np.load(weights))
+        del arrays["output_bias"]
+        np.savez(weights, **arrays)
+    elif how == "NaN weights":
+        arrays = dict(np.load(weights))
+        arrays["output_bias"][0] = np.nan
+        np.savez(weights, **arrays)
+    elif how == "pickled object array":
+        arrays = dict(np.load(weights))
+        arrays["output_bias"] = np.array([object()] * VOCAB_SIZE, dtype=object)
+        np.savez(weights, **arrays)
+    elif how == "bad architecture":
+        data = json.loads(config.read_text())
+        data["architecture"]["lstm_units"] = []
+        config.write_text(json.dumps(data))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "how, message",
+    [
+        ("missing folder", "no such model folder"),
+        ("no model.json", "not a model folder"),
+        ("model.json not JSON", "unreadable"),
+        ("not a model", "not a neuraltunes-live model"),
+        ("other encoding", "trained on event encoding 99"),
+        ("no weights", "incomplete"),
+        ("truncated weights", "damaged or truncated"),
+        ("wrong shape", r"lstm0_kernel is float32 \(8, 8\), the architecture needs float \(8, 64\)"),
+        ("missing array", "weights missing: output_bias"),
+        ("NaN weights", "NaN"),
+        ("pickled object array", "damaged or truncated"),
+        ("bad architecture", "no LSTM layer"),
+    ],
+)
+def test_a_bad_model_folder_gives_one_clear_error(model_dir, how, message):
+    folder = _break(model_dir, how)
+    with pytest.raises(ModelError, match=message) as info:
+        load_model(folder)
+    assert "\n" not in str(info.value)
+
+
+def test_write_model_dir_refuses_mismatched_weights(tmp_path):
+    weights = random_weights(ARCH)
+    weights["output_bias"] = weights["output_bias"][:5]
+    with pytest.raises(ValueError, match="output_bias"):
+        write_model_dir(tmp_path, ARCH, weights, {})
+
+
+def test_one_hot_architecture_round_trips_through_json():
+    arch = Architecture(embedding_dim=VOCAB_SIZE, lstm_units=(4,), dense_units=(3,), one_hot=True)
+    assert Architecture.from_json(arch.to_json()) == arch
+    assert arch.parameter_count() == sum(int(np.prod(s)) for s in arch.weight_shapes().values())
+
+
+def test_sigmoid_form_matches_logistic():
+    from neuraltunes_live.model import _sigmoid
+
+    x = np.linspace(-30, 30, 101)
+    np.testing.assert_allclose(_sigmoid(x), 1 / (1 + np.exp(-x)), atol=1e-12)

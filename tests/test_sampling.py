@@ -1,0 +1,164 @@
+"""Sampling: grammar, key, loop guard, temperature, top-k, top-p, seeded RNG."""
+
+import numpy as np
+import pytest
+
+from neuraltunes_live.encoding import (
+    BOS,
+    DURATION_BASE,
+    EOS,
+    MIN_PITCH,
+    PAD,
+    PITCH_BASE,
+    SHIFT_BASE,
+    VELOCITY_BASE,
+    VOCAB_SIZE,
+)
+from neuraltunes_live.sampling import (
+    Key,
+    SamplingSettings,
+    allowed_tokens,
+    estimate_key,
+    key_mask,
+    looping_pitch,
+    parse_key,
+    probabilities,
+    sample,
+)
+
+
+def pitch(p):
+    return PITCH_BASE + p - MIN_PITCH
+
+
+def test_after_a_pitch_only_a_duration_may_follow():
+    mask = allowed_tokens(pitch(60))
+    assert mask.sum() == VELOCITY_BASE - DURATION_BASE
+    assert mask[DURATION_BASE:VELOCITY_BASE].all()
+
+
+@pytest.mark.parametrize("previous", [BOS, SHIFT_BASE, DURATION_BASE + 5])
+def test_elsewhere_no_duration_pad_or_bos_and_eos_only_when_allowed(previous):
+    mask = allowed_tokens(previous)
+    assert not mask[[PAD, BOS, EOS]].any()
+    assert not mask[DURATION_BASE:VELOCITY_BASE].any()
+    assert mask[SHIFT_BASE] and mask[pitch(60)] and mask[VELOCITY_BASE]
+    assert allowed_tokens(previous, allow_eos=True)[EOS]
+
+
+def test_no_two_loudness_changes_in_a_row():
+    assert not allowed_tokens(VELOCITY_BASE + 3)[VELOCITY_BASE:].any()
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("D minor", Key(2, True)),
+        ("f# major", Key(6, False)),
+        ("Bb", Key(10, False)),
+        ("Am", Key(9, True)),
+        ("Eb min", Key(3, True)),
+    ],
+)
+def test_parse_key(text, key):
+    assert parse_key(text) == key
+
+
+def test_parse_key_rejects_nonsense():
+    with pytest.raises(ValueError, match="unknown key 'H minor'"):
+        parse_key("H minor")
+
+
+def test_key_mask_keeps_exactly_the_scale():
+    mask = key_mask(Key(0, False))
+    kept = [p for p in range(MIN_PITCH, MIN_PITCH + 88) if mask[pitch(p)]]
+    assert sorted({p % 12 for p in kept}) == [0, 2, 4, 5, 7, 9, 11]
+    assert mask[:PITCH_BASE].all() and mask[DURATION_BASE:].all()
+    minor = {p % 12 for p in range(MIN_PITCH, MIN_PITCH + 88) if key_mask(Key(9, True))[pitch(p)]}
+    assert minor == {9, 11, 0, 2, 4, 5, 7, 8}  # A minor with its leading note G#
+
+
+@pytest.mark.parametrize(
+    "pitches, key",
+    [
+        ([60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60], Key(0, False)),  # C major scale
+        ([57, 60, 64, 69, 68, 64, 59, 57, 62, 65, 64, 57], Key(9, True)),  # A minor
+        ([62, 66, 69, 74, 73, 71, 69, 66, 64, 62], Key(2, False)),  # D major
+    ],
+)
+def test_estimate_key(pitches, key):
+    assert estimate_key(np.array(pitches)) == key
+
+
+def test_estimate_key_of_nothing_is_none():
+    assert estimate_key(np.array([], dtype=int)) is None
+
+
+@pytest.mark.parametrize(
+    "recent, repeats, expected",
+    [
+        ([60, 60, 60, 60], 4, 60),  # the same note a fifth time
+        ([60, 60, 60], 4, None),
+        ([62, 60, 60, 60, 60], 4, 60),
+        ([60, 62, 60, 62, 60, 62, 60, 62], 4, 60),  # a two-note figure, fifth time round
+        ([60, 62, 64] * 4, 4, 60),
+        ([60, 62, 64] * 3, 4, None),
+        ([60, 62, 64, 65] * 4, 4, 60),
+        ([60, 62, 64, 65, 67] * 4, 4, None),  # longer figures are music, not a loop
+        ([60] * 10, 0, None),  # guard off
+        ([1, 2, 60, 60], 2, 60),
+    ],
+)
+def test_loop_guard(recent, repeats, expected):
+    assert looping_pitch(recent, repeats) == expected
+
+
+def test_avoided_pitch_is_masked():
+    mask = allowed_tokens(SHIFT_BASE, avoid_pitch=60)
+    assert not mask[pitch(60)] and mask[pitch(61)]
+
+
+def test_temperature_sharpens_and_flattens():
+    logits = np.zeros(VOCAB_SIZE)
+    logits[pitch(60)], logits[pitch(62)] = 2.0, 1.0
+    mask = allowed_tokens(SHIFT_BASE)
+    cold = probabilities(logits, mask, SamplingSettings(temperature=0.25))
+    warm = probabilities(logits, mask, SamplingSettings(temperature=1.0))
+    hot = probabilities(logits, mask, SamplingSettings(temperature=4.0))
+    assert cold[pitch(60)] > warm[pitch(60)] > hot[pitch(60)]
+    ratio = warm[pitch(60)] / warm[pitch(62)]
+    assert ratio == pytest.approx(np.e)
+    for p in (cold, warm, hot):
+        assert p.sum() == pytest.approx(1.0)
+        assert not p[~mask].any()
+
+
+def test_top_k_keeps_k_tokens():
+    logits = np.random.default_rng(0).standard_normal(VOCAB_SIZE)
+    mask = allowed_tokens(SHIFT_BASE)
+    p = probabilities(logits, mask, SamplingSettings(top_k=5))
+    assert np.count_nonzero(p) == 5
+    assert set(np.flatnonzero(p)) == set(np.argsort(np.where(mask, logits, -np.inf))[-5:])
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p():
+    logits = np.full(VOCAB_SIZE, -50.0)
+    logits[[10, 11, 12, 13]] = np.log([0.5, 0.3, 0.15, 0.05])
+    mask = np.ones(VOCAB_SIZE, bool)
+    p = probabilities(logits, mask, SamplingSettings(top_p=0.75))
+    assert set(np.flatnonzero(p)) == {10, 11}
+    assert p[10] == pytest.approx(0.5 / 0.8)
+
+
+def test_seeded_sampling_repeats_and_follows_probabilities():
+    logits = np.random.default_rng(0).standard_normal(VOCAB_SIZE)
+    mask = allowed_tokens(SHIFT_BASE)
+    settings = SamplingSettings()
+    draw = lambda seed: [sample(logits, mask, settings, np.random.default_rng(seed)) for _ in range(3)]
+    assert draw(7) == draw(7)
+    rng = np.random.default_rng(1)
+    draws = np.array([sample(logits, mask, settings, rng) for _ in range(20000)])
+    expected = probabilities(logits, mask, settings)
+    top = int(np.argmax(expected))
+    assert (draws == top).mean() == pytest.approx(expected[top], abs=0.02)
+    assert mask[draws].all()

@@ -1,0 +1,156 @@
+"""Training with Keras on tiny data: parity with the runtime, train, resume, mirror."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+from neuraltunes_live.encoding import VOCAB_SIZE  # noqa: E402
+from neuraltunes_live.errors import TrainingError  # noqa: E402
+from neuraltunes_live.model import Architecture, LSTMModel, load_model  # noqa: E402
+from neuraltunes_live.training import model as keras_model  # noqa: E402
+from neuraltunes_live.training.data import random_windows, validation_windows  # noqa: E402
+from neuraltunes_live.training.train import TrainOptions, train, work_dir_for  # noqa: E402
+from neuraltunes_live.dataset import read_split  # noqa: E402
+from neuraltunes_live.encoding import transposition_range  # noqa: E402
+
+TINY = dict(preset="tiny", batch_size=8, seq_len=16, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "arch",
+    [
+        keras_model.PRESETS["default"].arch,
+        keras_model.resolved(keras_model.PRESETS["seed"].arch),
+        Architecture(embedding_dim=5, lstm_units=(7, 9, 6), dense_units=(11, 4)),
+    ],
+    ids=["default", "seed", "odd"],
+)
+def test_numpy_runtime_matches_keras(arch):
+    keras.utils.set_random_seed(0)
+    net = keras_model.build(arch)
+    # Trained-looking weights: larger than Keras's initial ones, so gates saturate.
+    weights = {k: v * 3 for k, v in keras_model.export_weights(net, arch).items()}
+    keras_model.load_weights(net, weights, arch)
+    runtime = LSTMModel(keras_model.resolved(arch), weights)
+    tokens = np.random.default_rng(1).integers(0, VOCAB_SIZE, (4, 60))
+    expected = np.asarray(net(tokens, training=False))
+    got, _ = runtime.prime(tokens)
+    assert np.abs(got - expected).max() <= 1e-4
+    state = runtime.initial_state()
+    for t, token in enumerate(tokens[0]):
+        logits, state = runtime.step(int(token), state)
+        assert np.abs(logits - expected[0, t]).max() <= 1e-4
+
+
+def test_stateful_keras_model_steps_like_the_whole_sequence():
+    arch = keras_model.PRESETS["tiny"].arch
+    net = keras_model.build(arch)
+    stepper = keras_model.build(arch, stateful_batch=1)
+    keras_model.load_weights(stepper, keras_model.export_weights(net, arch), arch)
+    tokens = np.random.default_rng(2).integers(0, VOCAB_SIZE, (1, 12))
+    whole = np.asarray(net(tokens))
+    steps = np.concatenate([np.asarray(stepper(tokens[:, t : t + 1])) for t in range(12)], axis=1)
+    np.testing.assert_allclose(steps, whole, atol=1e-5)
+
+
+def test_training_windows_are_transposed_within_range(tiny_data):
+    split = read_split(tiny_data, "train")
+    rng = np.random.default_rng(0)
+    windows = random_windows(split.tokens, 200, 32, rng)
+    assert windows.shape == (200, 33)
+    moved = 0
+    for window in windows:
+        low, high = transposition_range(window)
+        assert low <= 0 <= high  # every pitch is still in range
+    plain = random_windows(split.tokens, 200, 32, np.random.default_rng(0), transpose=False)
+    moved = np.count_nonzero((windows != plain).any(axis=1))
+    assert moved > 100
+    inputs, targets = validation_windows(split, 32)
+    np.testing.assert_array_equal(inputs[:, 1:], targets[:, :-1])
+
+
+def test_train_writes_a_self_describing_model_dir(tiny_data, tmp_path):
+    out = tmp_path / "model"
+    info = train(tiny_data, out, TrainOptions(epochs=2, seed=3, **TINY), log=lambda s: None)
+    assert sorted(p.name for p in out.iterdir()) == ["history.csv", "history.png", "model.json", "weights.npz"]
+    saved = json.loads((out / "model.json").read_text())
+    assert saved["preset"] == "tiny" and saved["training"]["seed"] == 3
+    assert saved["data"]["sources"] and saved["data"]["split_seed"] == 1234
+    assert saved["training"]["epochs_run"] == 2
+    assert 1 <= saved["training"]["best_epoch"] <= 2
+    assert saved["metrics"]["val_loss_nats_per_event"] < np.log(VOCAB_SIZE)
+    assert info["parameters"] == load_model(out).arch.parameter_count()
+    assert not work_dir_for(out).exists()
+    assert len((out / "history.csv").read_text().strip().splitlines()) == 3
+
+
+def test_same_seed_same_weights(tiny_data, tmp_path):
+    for name in ("a", "b"):
+        train(tiny_data, tmp_path / name, TrainOptions(epochs=1, seed=5, **TINY), log=lambda s: None)
+    a, b = (np.load(tmp_path / name / "weights.npz") for name in ("a", "b"))
+    for key in a.files:
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+class InterruptAfter(keras.callbacks.Callback):
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epochs:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_training_resumes_where_it_stopped(tiny_data, tmp_path):
+    out = tmp_path / "model"
+    options = TrainOptions(epochs=3, seed=7, patience=10, **TINY)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_data, out, options, log=lambda s: None, callbacks=[InterruptAfter(2)])
+    assert not out.exists() and work_dir_for(out).is_dir()
+    with pytest.raises(TrainingError, match="pass --resume"):
+        train(tiny_data, out, options, log=lambda s: None)
+    with pytest.raises(TrainingError, match="cannot resume: seed was 7, now 8"):
+        train(tiny_data, out, TrainOptions(epochs=3, seed=8, resume=True, **TINY), log=lambda s: None)
+    info = train(tiny_data, out, TrainOptions(epochs=3, seed=7, patience=10, resume=True, **TINY), log=lambda s: None)
+    assert info["training"]["epochs_run"] == 3
+    assert not work_dir_for(out).exists()
+
+    # Resumed after two epochs, it reaches the weights of an uninterrupted run.
+    train(tiny_data, tmp_path / "straight", options, log=lambda s: None)
+    resumed, straight = np.load(out / "weights.npz"), np.load(tmp_path / "straight" / "weights.npz")
+    for key in straight.files:
+        np.testing.assert_allclose(resumed[key], straight[key], atol=1e-5)
+
+
+def test_train_refuses_bad_input(tiny_data, tmp_path):
+    with pytest.raises(TrainingError, match="unknown preset 'huge'"):
+        train(tiny_data, tmp_path / "m", TrainOptions(preset="huge"), log=lambda s: None)
+    other = tmp_path / "not-a-model"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(TrainingError, match="not a model folder"):
+        train(tiny_data, other, TrainOptions(**TINY), log=lambda s: None)
+    with pytest.raises(TrainingError, match="nothing to resume"):
+        train(tiny_data, tmp_path / "fresh", TrainOptions(resume=True, **TINY), log=lambda s: None)
+
+
+def test_mirrored_over_two_logical_cpus(tiny_data, tmp_path):
+    # Logical devices must be set before TensorFlow starts: a process of its own.
+    out = tmp_path / "mirrored"
+    command = [sys.executable, "-m", "neuraltunes_live", "train", str(tiny_data), "--out", str(out),
+               "--preset", "tiny", "--epochs", "1", "--batch-size", "8", "--seq-len", "16", "--replicas", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "2 replica(s)" in result.stdout
+    assert json.loads((out / "model.json").read_text())["training"]["replicas"] == 2
+    load_model(out)

@@ -1,0 +1,283 @@
+"""``train``: fit a preset on a prepared data folder and write a model folder.
+
+Work in progress lives in ``MODEL_DIR.training/`` beside the output: Keras's
+backup of the last finished epoch (for ``--resume``), the best epoch's weights
+so far, and the history. Only when training ends is the model folder written,
+all at once; then the work folder is removed. An interrupted run keeps it, and
+``--resume`` goes on from the last finished epoch with the same windows an
+uninterrupted run would have drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ..dataset import read_manifest, read_split
+from ..errors import TrainingError
+from ..model import write_model_dir
+from ..plot import plot_history
+from ..prepare import write_atomically
+
+RUN_FILE = "run.json"
+BEST_WEIGHTS = "best.weights.h5"
+HISTORY_CSV = "history.csv"
+HISTORY_PNG = "history.png"
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    preset: str = "default"
+    epochs: int = 30
+    seed: int = 1234
+    batch_size: int = 64
+    seq_len: int = 128
+    patience: int = 4
+    resume: bool = False
+    replicas: int = 1  # >1 on a machine without GPUs: that many logical CPU devices, mirrored
+    verbose: int | str = "auto"
+
+
+def work_dir_for(out_dir: Path) -> Path:
+    return out_dir.with_name(out_dir.name + ".training")
+
+
+def _strategy(replicas: int):
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        # Take GPU memory as needed rather than all of it at start.
+        tf.config.experimental.set_memory_growth(gpu, True)
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if replicas > 1 and not gpus:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)]
+        )
+        return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)])
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _history_rows(path: Path) -> list[dict[str, float]]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _check_run(work: Path, run: dict, resume: bool) -> None:
+    if not work.exists():
+        if resume:
+            raise TrainingError(f"nothing to resume: {work} does not exist")
+        return
+    if not resume:
+        raise TrainingError(
+            f"{work} holds an interrupted training run; pass --resume to go on with it, "
+            "or remove the folder to start again"
+        )
+    try:
+        previous = json.loads((work / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise TrainingError(f"{work}: cannot resume, {RUN_FILE} unreadable ({err})") from err
+    for key in ("preset", "seed", "batch_size", "seq_len", "data_dir", "replicas"):
+        if previous.get(key) != run.get(key):
+            raise TrainingError(
+                f"cannot resume: {key} was {previous.get(key)!r}, now {run.get(key)!r}; "
+                "use the same settings or remove " + str(work)
+            )
+
+
+def train(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    options: TrainOptions = TrainOptions(),
+    log: Callable[[str], None] = print,
+    callbacks: list | None = None,
+) -> dict:
+    """Train, then write the model folder; returns its ``model.json`` contents.
+
+    ``callbacks`` are further Keras callbacks, run after the ones that keep
+    the backup and the best weights.
+    """
+    from . import model as keras_model
+    from .data import steps_per_epoch, training_dataset, validation_dataset
+
+    if options.preset not in keras_model.PRESETS:
+        raise TrainingError(
+            f"unknown preset {options.preset!r}; presets: {', '.join(keras_model.PRESETS)}"
+        )
+    if options.epochs < 1 or options.batch_size < 1 or options.seq_len < 2:
+        raise TrainingError("epochs and batch size must be at least 1, sequence length at least 2")
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    manifest = read_manifest(data_dir)
+    train_split = read_split(data_dir, "train")
+    valid_split = read_split(data_dir, "validation")
+    if len(valid_split) == 0:
+        raise TrainingError(
+            f"{data_dir} has no validation pieces; prepare it with a validation_fraction above 0"
+        )
+    if out_dir.exists() and not (out_dir / "model.json").exists() and any(out_dir.iterdir()):
+        raise TrainingError(f"{out_dir} exists and is not a model folder; choose another --out")
+
+    preset = keras_model.PRESETS[options.preset]
+    work = work_dir_for(out_dir)
+    run = {
+        "preset": options.preset,
+        "seed": options.seed,
+        "batch_size": options.batch_size,
+        "seq_len": options.seq_len,
+        "data_dir": str(data_dir.resolve()),
+        "replicas": options.replicas,
+    }
+    _check_run(work, run, options.resume)
+
+    import keras
+    import tensorflow as tf
+
+    strategy = _strategy(options.replicas)
+    keras.utils.set_random_seed(options.seed)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / RUN_FILE).write_text(json.dumps(run, indent=1), encoding="utf-8")
+
+    done = _history_rows(work / HISTORY_CSV)
+    initial_epoch = len(done)
+    best_so_far = min((r["val_loss"] for r in done), default=None)
+    if initial_epoch >= options.epochs:
+        log(f"All {options.epochs} epochs were already run; writing the model.")
+
+    with strategy.scope():
+        net = keras_model.build(preset.arch, dropout=preset.dropout)
+        keras_model.compile_model(net, preset)
+    arch = keras_model.resolved(preset.arch)
+    log(
+        f"Training preset {options.preset!r} ({preset.about}; {arch.parameter_count():,} "
+        f"parameters) on {len(train_split)} pieces, {len(train_split.tokens):,} events; "
+        f"validating on {len(valid_split)} pieces; {strategy.num_replicas_in_sync} replica(s)."
+    )
+
+    steps = steps_per_epoch(train_split, options.seq_len, options.batch_size)
+    train_data = training_dataset(
+        train_split,
+        seq_len=options.seq_len,
+        batch_size=options.batch_size,
+        seed=options.seed,
+        initial_epoch=initial_epoch,
+    )
+    valid_data = validation_dataset(valid_split, seq_len=options.seq_len, batch_size=options.batch_size)
+    extra_callbacks = list(callbacks or [])
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(work / "backup")),
+        keras.callbacks.ModelCheckpoint(
+            str(work / BEST_WEIGHTS),
+            monitor="val_loss",
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=best_so_far,
+        ),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience),
+        keras.callbacks.CSVLogger(str(work / HISTORY_CSV), append=True),
+        *extra_callbacks,
+    ]
+    started = time.perf_counter()
+    if initial_epoch < options.epochs:
+        try:
+            net.fit(
+                train_data,
+                epochs=options.epochs,
+                steps_per_epoch=steps,
+                validation_data=valid_data,
+                callbacks=callbacks,
+                verbose=options.verbose,
+                shuffle=False,  # the windows are drawn at random already
+            )
+        except KeyboardInterrupt:
+            _add_seconds(work, time.perf_counter() - started)
+            raise
+    total_seconds = _add_seconds(work, time.perf_counter() - started)
+
+    rows = _history_rows(work / HISTORY_CSV)
+    if not rows:
+        raise TrainingError("training finished no epoch")
+    best = min(range(len(rows)), key=lambda i: rows[i]["val_loss"])
+    net.load_weights(str(work / BEST_WEIGHTS))
+    weights = keras_model.export_weights(net, preset.arch)
+
+    info = {
+        "preset": options.preset,
+        "about": preset.about,
+        "parameters": arch.parameter_count(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "training": {
+            "seed": options.seed,
+            "epochs_run": len(rows),
+            "epochs_asked": options.epochs,
+            "best_epoch": best + 1,
+            "batch_size": options.batch_size,
+            "seq_len": options.seq_len,
+            "dropout": preset.dropout,
+            "learning_rate": preset.learning_rate,
+            "clipnorm": preset.clipnorm,
+            "patience": options.patience,
+            "transpose_semitones": "-6..+5",
+            "seconds": round(total_seconds, 1),
+            "replicas": strategy.num_replicas_in_sync,
+            "hardware": _hardware(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+        },
+        "data": {
+            "sources": manifest.get("sources"),
+            "split_seed": manifest.get("options", {}).get("seed"),
+            "counts": manifest.get("counts"),
+            "train_pieces": len(train_split),
+            "validation_pieces": len(valid_split),
+        },
+        "metrics": {
+            "val_loss_nats_per_event": round(rows[best]["val_loss"], 4),
+            "val_accuracy": round(rows[best]["val_accuracy"], 4),
+            "train_loss_nats_per_event": round(rows[best]["loss"], 4),
+        },
+    }
+
+    def write(folder: Path) -> None:
+        write_model_dir(folder, arch, weights, info)
+        shutil.copy(work / HISTORY_CSV, folder / HISTORY_CSV)
+        plot_history(rows, folder / HISTORY_PNG, f"{options.preset}: best epoch {best + 1}")
+
+    write_atomically(out_dir, write)
+    shutil.rmtree(work, ignore_errors=True)
+    log(
+        f"Wrote {out_dir}: best epoch {best + 1} of {len(rows)}, validation loss "
+        f"{rows[best]['val_loss']:.4f} nats per event, accuracy {rows[best]['val_accuracy']:.3f}, "
+        f"{total_seconds / 60:.1f} min."
+    )
+    return info
+
+
+def _add_seconds(work: Path, seconds: float) -> float:
+    """Add this run's time to the work folder's, so a resumed run's total is honest."""
+    path = work / "seconds"
+    total = (float(path.read_text()) if path.exists() else 0.0) + seconds
+    path.write_text(f"{total:.1f}")
+    return total
+
+
+def _hardware() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    cpu = platform.processor() or platform.machine()
+    where = f"{os.cpu_count()} CPU cores ({cpu})"
+    return where + (f", {len(gpus)} GPU(s)" if gpus else ", no GPU")
