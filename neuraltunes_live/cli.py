@@ -133,7 +133,7 @@ def _quiet_tensorflow() -> None:
 @click.option("--preset", default="default", show_default=True, help="default, seed (the seeds' layers) or tiny.")
 @click.option("--epochs", type=int, default=30, show_default=True, help="Most epochs; early stopping may end sooner.")
 @click.option("--seed", type=int, default=1234, show_default=True, help="Seed of weights and training windows.")
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True, help="Windows per update.")
 @click.option("--seq-len", type=int, default=128, show_default=True, help="Events per training window.")
 @click.option("--patience", type=int, default=4, show_default=True, help="Epochs without improvement before stopping.")
 @click.option("--resume", is_flag=True, help="Go on with an interrupted run of the same settings.")

@@ -22,7 +22,23 @@ from typing import Any
 
 import numpy as np
 
-from .encoding import ENCODING_VERSION, VOCAB_SIZE
+from .encoding import (
+    BOS,
+    DURATION_BASE,
+    ENCODING_VERSION,
+    EOS,
+    MAX_DURATION,
+    MAX_PITCH,
+    MAX_SHIFT,
+    MIN_PITCH,
+    PAD,
+    PITCH_BASE,
+    SHIFT_BASE,
+    VELOCITY_BASE,
+    VELOCITY_BINS,
+    VOCAB_SIZE,
+)
+from .notes import TICKS_PER_BEAT
 from .errors import ModelError
 
 MODEL_FORMAT = "neuraltunes-live model"
@@ -212,6 +228,21 @@ class LSTMModel:
         return logits, tuple(new_state)
 
 
+def vocabulary() -> dict[str, Any]:
+    """The event vocabulary the model speaks, written into ``model.json``."""
+    return {
+        "size": VOCAB_SIZE,
+        "ticks_per_beat": TICKS_PER_BEAT,
+        "pad": PAD,
+        "bos": BOS,
+        "eos": EOS,
+        "shift": {"first_token": SHIFT_BASE, "ticks": [1, MAX_SHIFT]},
+        "pitch": {"first_token": PITCH_BASE, "midi_notes": [MIN_PITCH, MAX_PITCH]},
+        "duration": {"first_token": DURATION_BASE, "ticks": [1, MAX_DURATION]},
+        "velocity": {"first_token": VELOCITY_BASE, "bins": VELOCITY_BINS},
+    }
+
+
 def write_model_dir(folder: Path, arch: Architecture, weights: dict[str, np.ndarray], info: dict) -> None:
     """Write ``model.json`` and ``weights.npz`` into ``folder`` (which exists)."""
     shapes = arch.weight_shapes()
@@ -227,6 +258,7 @@ def write_model_dir(folder: Path, arch: Architecture, weights: dict[str, np.ndar
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
         "encoding_version": ENCODING_VERSION,
+        "vocabulary": vocabulary(),
         "architecture": arch.to_json(),
         **info,
     }
@@ -257,6 +289,8 @@ def read_model_info(model_dir: str | Path) -> dict:
             f"{folder}: trained on event encoding {info.get('encoding_version')}, this version "
             f"speaks encoding {ENCODING_VERSION}; train it again or use a matching version"
         )
+    if info.get("vocabulary") != vocabulary():
+        raise ModelError(f"{path}: its event vocabulary is not this version's; train it again")
     return info
 
 

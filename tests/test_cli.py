@@ -3,19 +3,25 @@
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from neuraltunes_live.cli import main
 
+HEAVY = "('music21', 'mido', 'tensorflow', 'keras', 'matplotlib')"
 
-def test_help_lists_prepare_without_loading_music21_or_mido():
+
+@pytest.mark.parametrize("command", [[], ["prepare"], ["train"], ["evaluate"], ["generate"]])
+def test_help_loads_no_heavy_library(command):
     code = (
         "import sys; from click.testing import CliRunner; from neuraltunes_live.cli import main;"
-        "r = CliRunner().invoke(main, ['--help']); print(r.output);"
-        "print(sorted(m for m in ('music21', 'mido', 'tensorflow') if m in sys.modules))"
+        f"r = CliRunner().invoke(main, {command + ['--help']!r}); print(r.output);"
+        f"print(sorted(m for m in {HEAVY} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "prepare" in out
+    assert "Usage:" in out
+    if not command:
+        assert all(name in out for name in ("prepare", "train", "evaluate", "generate"))
     assert out.strip().endswith("[]")
 
 

@@ -98,6 +98,10 @@ def _break(folder, how):
         data = json.loads(config.read_text())
         data["encoding_version"] = 99
         config.write_text(json.dumps(data))
+    elif how == "other vocabulary":
+        data = json.loads(config.read_text())
+        data["vocabulary"]["pitch"]["midi_notes"] = [0, 127]
+        config.write_text(json.dumps(data))
     elif how == "no weights":
         weights.unlink()
     elif how == "truncated weights":
@@ -133,6 +137,7 @@ def _break(folder, how):
         ("model.json not JSON", "unreadable"),
         ("not a model", "not a neuraltunes-live model"),
         ("other encoding", "trained on event encoding 99"),
+        ("other vocabulary", "event vocabulary is not this version's"),
         ("no weights", "incomplete"),
         ("truncated weights", "damaged or truncated"),
         ("wrong shape", r"lstm0_kernel is float32 \(8, 8\), the architecture needs float \(8, 64\)"),

@@ -38,7 +38,7 @@ class TrainOptions:
     preset: str = "default"
     epochs: int = 30
     seed: int = 1234
-    batch_size: int = 64
+    batch_size: int = 16
     seq_len: int = 128
     patience: int = 4
     resume: bool = False
