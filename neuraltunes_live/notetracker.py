@@ -1,0 +1,75 @@
+"""Every note-on sent, until its note-off: so none is ever left sounding.
+
+Messages are raw MIDI bytes as tuples (``(0x90 | channel, pitch, velocity)``),
+what rtmidi sends; the port layer needs no translation and this module needs
+no MIDI library. The tracker is the only way notes reach the output: it
+answers each request with the messages to send, and ``close_all`` with a
+note-off for every open note, then Sustain off (CC 64 = 0) and All Notes Off
+(CC 123) on the channel, for synths that missed something.
+"""
+
+from __future__ import annotations
+
+import threading
+
+Message = tuple[int, ...]
+
+NOTE_OFF, NOTE_ON, CONTROL_CHANGE = 0x80, 0x90, 0xB0
+SUSTAIN, ALL_NOTES_OFF = 64, 123
+
+
+def note_on(channel: int, pitch: int, velocity: int) -> Message:
+    return (NOTE_ON | channel, pitch, velocity)
+
+
+def note_off(channel: int, pitch: int) -> Message:
+    return (NOTE_OFF | channel, pitch, 0)
+
+
+def control_change(channel: int, controller: int, value: int) -> Message:
+    return (CONTROL_CHANGE | channel, controller, value)
+
+
+class NoteTracker:
+    """Open notes of one output channel; thread-safe."""
+
+    def __init__(self, channel: int = 0):
+        if not 0 <= channel <= 15:
+            raise ValueError(f"MIDI channel must be 0..15, got {channel}")
+        self.channel = channel
+        self._open: dict[int, int] = {}  # pitch -> how many note-ons it owes note-offs for
+        self._lock = threading.Lock()
+
+    def start(self, pitch: int, velocity: int) -> list[Message]:
+        """Messages that start ``pitch``; a pitch already sounding is ended first."""
+        velocity = max(1, min(127, velocity))
+        with self._lock:
+            messages = []
+            if pitch in self._open:
+                # One channel sounds one note per pitch; end it so the new
+                # one's note-off cannot be taken for the old one's.
+                messages.append(note_off(self.channel, pitch))
+            self._open[pitch] = 1
+            messages.append(note_on(self.channel, pitch, velocity))
+            return messages
+
+    def stop(self, pitch: int) -> list[Message]:
+        """The note-off for ``pitch`` if it sounds, else nothing."""
+        with self._lock:
+            if self._open.pop(pitch, None) is None:
+                return []
+            return [note_off(self.channel, pitch)]
+
+    def close_all(self) -> list[Message]:
+        """Note-offs for every open note, then Sustain off and All Notes Off."""
+        with self._lock:
+            messages = [note_off(self.channel, pitch) for pitch in sorted(self._open)]
+            self._open.clear()
+        messages.append(control_change(self.channel, SUSTAIN, 0))
+        messages.append(control_change(self.channel, ALL_NOTES_OFF, 0))
+        return messages
+
+    @property
+    def sounding(self) -> frozenset[int]:
+        with self._lock:
+            return frozenset(self._open)

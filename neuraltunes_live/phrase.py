@@ -1,0 +1,122 @@
+"""Hearing a phrase: from the player's first note to a pause (or a length limit).
+
+A phrase starts at the first note-on. It ends when every key is up and
+``silence_beats`` have passed since the last release, or when it has lasted
+``max_phrase_beats`` (keys still down are cut there). A phrase of fewer than
+``min_notes`` notes is ignored: a stray touch does not start a response.
+
+Notes are put on the model's grid at the tempo in force, counting beats from
+the phrase's first note-on, so what the player plays is what the model hears
+whatever the tempo. Only note-on and note-off (and note-on at velocity 0) on
+the listened channel count; clock, sysex, aftertouch, pitch bend, program and
+control changes pass by without effect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .notes import quantize
+from .notetracker import Message
+
+
+@dataclass(frozen=True)
+class Phrase:
+    notes: np.ndarray  # grid ticks from the first note-on's beat
+    started: float  # clock time of the first note-on
+    decided: float  # clock time the phrase was found complete
+
+
+@dataclass
+class _Held:
+    start: float
+    velocity: int
+
+
+class PhraseDetector:
+    """Feed it input messages and poll it; it returns each phrase once, when complete."""
+
+    def __init__(
+        self,
+        *,
+        silence_beats: float = 1.0,
+        max_phrase_beats: float = 32.0,
+        min_notes: int = 2,
+        channel: int | None = None,
+    ):
+        self.silence_beats = silence_beats
+        self.max_phrase_beats = max_phrase_beats
+        self.min_notes = min_notes
+        self.channel = channel
+        self._reset()
+
+    def _reset(self) -> None:
+        self._started: float | None = None
+        self._held: dict[int, _Held] = {}
+        self._done: list[tuple[float, float, int, int]] = []  # start, end, pitch, velocity
+        self._last_release: float | None = None
+
+    @property
+    def active(self) -> bool:
+        """True from a phrase's first note-on until it is returned or dropped."""
+        return self._started is not None
+
+    def feed(self, t: float, message: Message, seconds_per_beat: float) -> Phrase | None:
+        """Take one input message at time ``t``; a Phrase if this completed one."""
+        finished = self.poll(t, seconds_per_beat)
+        if len(message) < 3:
+            return finished
+        status, pitch, velocity = message[0], message[1], message[2]
+        kind, channel = status & 0xF0, status & 0x0F
+        if kind not in (0x80, 0x90) or status >= 0xF0:
+            return finished
+        if self.channel is not None and channel != self.channel:
+            return finished
+        if not (0 <= pitch <= 127 and 0 <= velocity <= 127):
+            return finished  # malformed data bytes: ignore, never raise
+        if kind == 0x90 and velocity > 0:
+            if self._started is None:
+                self._started = t
+            if pitch in self._held:  # struck again without a release
+                self._release(pitch, t)
+            self._held[pitch] = _Held(t, velocity)
+        else:
+            if pitch in self._held:
+                self._release(pitch, t)
+                if not self._held:
+                    self._last_release = t
+        return finished
+
+    def _release(self, pitch: int, t: float) -> None:
+        held = self._held.pop(pitch)
+        self._done.append((held.start, t, pitch, held.velocity))
+
+    def poll(self, t: float, seconds_per_beat: float) -> Phrase | None:
+        """Call often (each few ms): completes a phrase on silence or length."""
+        if self._started is None:
+            return None
+        if not self._held and self._last_release is not None:
+            if t - self._last_release >= self.silence_beats * seconds_per_beat:
+                return self._finish(t, seconds_per_beat)
+        if t - self._started >= self.max_phrase_beats * seconds_per_beat:
+            # Keys still down are cut here; their later releases are ignored.
+            for pitch in list(self._held):
+                self._release(pitch, t)
+            return self._finish(t, seconds_per_beat)
+        return None
+
+    def _finish(self, t: float, seconds_per_beat: float) -> Phrase | None:
+        started, done = self._started, self._done
+        self._reset()
+        if len(done) < self.min_notes or started is None:
+            return None
+        rows = np.array(done, dtype=np.float64)
+        notes = quantize(
+            (rows[:, 0] - started) / seconds_per_beat,
+            (rows[:, 1] - started) / seconds_per_beat,
+            rows[:, 2].astype(np.int32),
+            rows[:, 3].astype(np.int32),
+        )
+        return Phrase(notes=notes, started=started, decided=t)
