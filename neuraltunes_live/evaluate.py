@@ -68,13 +68,35 @@ class Scores:
         }
 
 
-def lstm_scores(model: LSTMModel, split: Split, batch: int = 32) -> Scores:
+@dataclass(frozen=True)
+class PieceScores:
+    """Per test piece: bits, events predicted, note starts, and pitch hits."""
+
+    bits: np.ndarray
+    events: np.ndarray
+    starts: np.ndarray
+    hits: np.ndarray
+    notes: np.ndarray
+
+    def summary(self, select: np.ndarray | None = None) -> Scores:
+        s = slice(None) if select is None else select
+        bits = float(self.bits[s].sum())
+        return Scores(
+            bits / max(float(self.notes[s].sum()), 1),
+            bits / max(float(self.events[s].sum()), 1),
+            float(self.hits[s].sum()) / max(float(self.starts[s].sum()), 1),
+        )
+
+
+def lstm_scores(model: LSTMModel, split: Split, batch: int = 32) -> PieceScores:
     """Score a model on whole pieces, batched by length (padding after the end)."""
     pieces = _pieces(split)
-    order = np.argsort([len(p) for p in pieces])
-    total_bits = hits = note_starts = events = 0.0
-    for start in range(0, len(order), batch):
-        group = [pieces[i] for i in order[start : start + batch]]
+    n = len(pieces)
+    bits, events, starts, hits = (np.zeros(n) for _ in range(4))
+    order = np.argsort([len(p) for p in pieces], kind="stable")
+    for first in range(0, n, batch):
+        members = order[first : first + batch]
+        group = [pieces[i] for i in members]
         length = max(len(p) for p in group)
         tokens = np.full((len(group), length), PAD, np.int64)
         for row, piece in enumerate(group):
@@ -82,37 +104,46 @@ def lstm_scores(model: LSTMModel, split: Split, batch: int = 32) -> Scores:
         logits, _ = model.prime(tokens[:, :-1])
         log2p = _log_softmax2(logits)
         targets = tokens[:, 1:]
-        real = np.zeros_like(targets, dtype=bool)
-        for row, piece in enumerate(group):
-            real[row, : len(piece) - 1] = True
         picked = np.take_along_axis(log2p, targets[..., None], axis=-1)[..., 0]
-        total_bits -= picked[real].sum()
-        events += real.sum()
-        starts = real & _is_pitch(targets)
         best_pitch = PITCH_BASE + logits[..., PITCH_BASE:DURATION_BASE].argmax(axis=-1)
-        hits += np.count_nonzero(best_pitch[starts] == targets[starts])
-        note_starts += starts.sum()
-    notes = float(split.notes.sum())
-    return Scores(total_bits / notes, total_bits / events, hits / max(note_starts, 1))
+        for row, (index, piece) in enumerate(zip(members, group)):
+            end = len(piece) - 1
+            is_start = _is_pitch(targets[row, :end])
+            bits[index] = -picked[row, :end].sum()
+            events[index] = end
+            starts[index] = is_start.sum()
+            hits[index] = np.count_nonzero(best_pitch[row, :end][is_start] == targets[row, :end][is_start])
+    return PieceScores(bits, events, starts, hits, split.notes.astype(np.float64))
 
 
-def markov_scores(markov: MarkovModel, split: Split, order: int) -> Scores:
+def markov_scores(markov: MarkovModel, split: Split, order: int) -> PieceScores:
     pieces = _pieces(split)
     log2p = markov.log2_probabilities(pieces)[order]
     targets = np.concatenate([p[1:] for p in pieces]).astype(np.int64)
-    starts = _is_pitch(targets)
-    hits = 0
-    where = np.flatnonzero(starts)
+    piece_of = np.repeat(np.arange(len(pieces)), [len(p) - 1 for p in pieces])
+    is_start = _is_pitch(targets)
+    hit = np.zeros(len(targets), dtype=bool)
+    where = np.flatnonzero(is_start)
     for chunk in np.array_split(where, max(1, len(where) // 4096)):
         if len(chunk) == 0:
             continue
         mask = np.zeros(len(targets), dtype=bool)
         mask[chunk] = True
         dist = markov.distributions(pieces, order, mask)
-        best = PITCH_BASE + dist[:, PITCH_BASE:DURATION_BASE].argmax(axis=1)
-        hits += int(np.count_nonzero(best == targets[chunk]))
-    bits = -float(log2p.sum())
-    return Scores(bits / float(split.notes.sum()), bits / len(targets), hits / max(len(where), 1))
+        hit[chunk] = PITCH_BASE + dist[:, PITCH_BASE:DURATION_BASE].argmax(axis=1) == targets[chunk]
+    count = len(pieces)
+    return PieceScores(
+        np.bincount(piece_of, weights=-log2p, minlength=count),
+        np.bincount(piece_of, minlength=count).astype(np.float64),
+        np.bincount(piece_of, weights=is_start, minlength=count),
+        np.bincount(piece_of, weights=hit, minlength=count),
+        split.notes.astype(np.float64),
+    )
+
+
+def piece_group(name: str) -> str:
+    """What a test piece is grouped by in the report: its corpus or first folder."""
+    return name.split("/", 1)[0] if "/" in name else "(files)"
 
 
 def choose_markov_order(markov: MarkovModel, validation: Split) -> tuple[int, list[float]]:
@@ -244,14 +275,26 @@ def evaluate(
         order, per_order = choose_markov_order(markov, validation)
     else:
         order, per_order = 4, []
-    markov_result = markov_scores(markov, test, order)
+    markov_pieces = markov_scores(markov, test, order)
+    markov_result = markov_pieces.summary()
 
-    rows = []
+    rows, per_piece = [], []
     for path, model in models:
         log(f"Scoring {path} on {len(test)} test pieces...")
-        scores = lstm_scores(model, test)
-        rows.append({"model": str(path), "preset": model.info.get("preset"), **scores.to_json()})
+        pieces = lstm_scores(model, test)
+        per_piece.append(pieces)
+        rows.append({"model": str(path), "preset": model.info.get("preset"), **pieces.summary().to_json()})
     main = rows[0]
+    groups = np.array([piece_group(name) for name in test.names])
+    by_group = {}
+    for group in sorted(set(groups)):
+        select = groups == group
+        by_group[group] = {
+            "pieces": int(select.sum()),
+            "notes": int(test.notes[select].sum()),
+            "bits_per_note": [round(p.summary(select).bits_per_note, 4) for p in per_piece],
+            "markov_bits_per_note": round(markov_pieces.summary(select).bits_per_note, 4),
+        }
     log("Sampling continuations of the test pieces' openings...")
     continuations = continuation_statistics(models[0][1], test, settings, seed)
     return {
@@ -271,6 +314,7 @@ def evaluate(
         "markov_validation_bits_per_note_by_order": [round(v, 4) for v in per_order],
         "improvement_over_markov": round(1 - main["bits_per_note"] / markov_result.bits_per_note, 4),
         "models": rows,
+        "by_group": by_group,
         "sampling": {**settings.__dict__, "seed": seed},
         "continuations": continuations,
     }
@@ -295,6 +339,17 @@ def format_report(result: dict) -> list[str]:
         f"{result['markov_accuracy']:>14.3f}"
     )
     lines.append("")
+    groups = result.get("by_group", {})
+    if len(groups) > 1:
+        presets = [str(row["preset"]) for row in result["models"]]
+        lines += ["", "Bits per note by source:"]
+        lines.append(f"{'source':<28} {'pieces':>6} {'notes':>7} " + " ".join(f"{p:>9}" for p in presets) + f" {'Markov':>9}")
+        for group, g in groups.items():
+            lines.append(
+                f"{group:<28} {g['pieces']:>6} {g['notes']:>7} "
+                + " ".join(f"{b:>9.3f}" for b in g["bits_per_note"])
+                + f" {g['markov_bits_per_note']:>9.3f}"
+            )
     gain = result["improvement_over_markov"]
     lines.append(
         f"{result['models'][0]['model']}: {100 * abs(gain):.1f}% "
