@@ -1,0 +1,109 @@
+"""Knobs: MIDI control changes onto the live parameters.
+
+The default map (all in the MIDI spec's undefined range, assignable in
+config.toml ``[controls]``):
+
+==  ===========  ==========================================================
+CC  parameter    0..127 maps onto
+==  ===========  ==========================================================
+21  temperature  ``low`` × (``high``/``low``)^(v/127): 0.5 → 2.0 by default,
+                 1.0 at the middle (64), even steps in ratio, not in value
+22  bars         1 + v × (max_bars − 1) / 127, rounded: 1 → 16 bars
+23  style        three equal thirds: balanced, creative, structured
+24  mode         below 64 call-and-response, 64 and up continuous
+25  panic        a press (64 and up after below 64) silences everything
+==  ===========  ==========================================================
+
+``Controls.handle`` returns what changed; the daemon reads ``current`` at
+every sampled note, so a knob turned now changes the next note.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+
+from .config import STYLES
+from .notetracker import Message
+
+MODES = ("call", "continuous")
+
+
+@dataclass(frozen=True)
+class LiveParameters:
+    temperature: float = 1.0
+    bars: int = 4
+    style: str = "balanced"
+    mode: str = "call"
+
+
+@dataclass(frozen=True)
+class ControlMap:
+    temperature: int = 21
+    bars: int = 22
+    style: int = 23
+    mode: int = 24
+    panic: int = 25
+    channel: int | None = None  # None: knobs on any channel
+    temperature_low: float = 0.5
+    temperature_high: float = 2.0
+    max_bars: int = 16
+
+
+def temperature_of(value: int, low: float, high: float) -> float:
+    return low * (high / low) ** (value / 127)
+
+
+def bars_of(value: int, max_bars: int) -> int:
+    return 1 + round(value * (max_bars - 1) / 127)
+
+
+def style_of(value: int) -> str:
+    return STYLES[min(value * len(STYLES) // 128, len(STYLES) - 1)]
+
+
+class Controls:
+    """Live parameters, changed by control-change messages; thread-safe."""
+
+    def __init__(self, cc_map: ControlMap, initial: LiveParameters):
+        self.map = cc_map
+        self._current = initial
+        self._panic_down = False
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> LiveParameters:
+        with self._lock:
+            return self._current
+
+    def handle(self, message: Message) -> str | None:
+        """Apply one message; returns the parameter changed, "panic", or None."""
+        if len(message) < 3 or message[0] & 0xF0 != 0xB0:
+            return None
+        if self.map.channel is not None and message[0] & 0x0F != self.map.channel:
+            return None
+        controller, value = message[1], message[2]
+        if not (0 <= value <= 127):
+            return None
+        m = self.map
+        with self._lock:
+            if controller == m.panic:
+                pressed = value >= 64
+                fired = pressed and not self._panic_down
+                self._panic_down = pressed
+                return "panic" if fired else None
+            if controller == m.temperature:
+                change = {"temperature": temperature_of(value, m.temperature_low, m.temperature_high)}
+            elif controller == m.bars:
+                change = {"bars": bars_of(value, m.max_bars)}
+            elif controller == m.style:
+                change = {"style": style_of(value)}
+            elif controller == m.mode:
+                change = {"mode": MODES[value >= 64]}
+            else:
+                return None
+            (name, new), = change.items()
+            if getattr(self._current, name) == new:
+                return None
+            self._current = replace(self._current, **change)
+            return name

@@ -1,0 +1,45 @@
+"""Knobs onto live parameters."""
+
+import pytest
+
+from neuraltunes_live.controls import ControlMap, Controls, LiveParameters, bars_of, style_of, temperature_of
+
+
+def cc(controller, value, channel=0):
+    return (0xB0 | channel, controller, value)
+
+
+def test_temperature_curve_is_even_in_ratio_with_one_in_the_middle():
+    assert temperature_of(0, 0.5, 2.0) == pytest.approx(0.5)
+    assert temperature_of(127, 0.5, 2.0) == pytest.approx(2.0)
+    assert temperature_of(63.5, 0.5, 2.0) == pytest.approx(1.0)
+
+
+def test_bars_and_style_ranges():
+    assert [bars_of(v, 16) for v in (0, 8, 64, 127)] == [1, 2, 9, 16]
+    assert [style_of(v) for v in (0, 42, 43, 85, 86, 127)] == [
+        "balanced", "balanced", "creative", "creative", "structured", "structured"]
+
+
+def test_each_knob_changes_its_parameter_and_says_so():
+    controls = Controls(ControlMap(), LiveParameters())
+    assert controls.handle(cc(21, 127)) == "temperature"
+    assert controls.current.temperature == pytest.approx(2.0)
+    assert controls.handle(cc(22, 0)) == "bars" and controls.current.bars == 1
+    assert controls.handle(cc(23, 100)) == "style" and controls.current.style == "structured"
+    assert controls.handle(cc(24, 127)) == "mode" and controls.current.mode == "continuous"
+    assert controls.handle(cc(24, 100)) is None  # no change, nothing to do
+
+
+def test_panic_fires_once_per_press():
+    controls = Controls(ControlMap(), LiveParameters())
+    assert [controls.handle(cc(25, v)) for v in (127, 127, 0, 100)] == ["panic", None, None, "panic"]
+
+
+def test_other_messages_and_channels_are_ignored():
+    controls = Controls(ControlMap(channel=2), LiveParameters())
+    before = controls.current
+    for message in [cc(21, 127, channel=0), (0x90, 21, 127), (0xB2, 99, 5), (0xB2, 21), (0xB2, 21, 300), ()]:
+        assert controls.handle(message) is None
+    assert controls.current == before
+    assert controls.handle(cc(21, 0, channel=2)) == "temperature"
