@@ -1,0 +1,172 @@
+"""Sending notes on time: absolute deadlines, and nothing left sounding.
+
+The generator thread hands over notes in *beats* (onset, duration) through
+``Scheduler.submit``; the scheduler thread turns each into a note-on and a
+note-off, keeps them in a heap, and sends each when its beat comes on the
+timeline (a fixed tempo, or the DAW's clock). It never calls the model and
+never computes a delay from "now": every wait is until an absolute time, so
+late wake-ups do not add up. A deadline is looked up again after each wait of
+at most ``max_wait`` seconds, so a tempo change or a clock Stop takes effect
+at once. All notes go through the ``NoteTracker``; ``silence`` sends a
+note-off for every sounding note, then Sustain off and All Notes Off.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from .clock import Clock
+from .notetracker import Message, NoteTracker
+
+
+class Timeline(Protocol):
+    def time_of(self, beat: float) -> float | None:
+        """Clock time of ``beat``, or None while time is stopped."""
+
+
+@dataclass(frozen=True)
+class FixedTempo:
+    """Beats at a steady tempo from ``origin`` (the clock time of beat 0)."""
+
+    origin: float
+    bpm: float
+
+    def time_of(self, beat: float) -> float | None:
+        return self.origin + beat * 60.0 / self.bpm
+
+    def beat_at(self, t: float) -> float:
+        return (t - self.origin) * self.bpm / 60.0
+
+
+@dataclass(order=True)
+class _Event:
+    beat: float
+    order: int  # note-offs (0) before note-ons (1) at one beat; then arrival
+    seq: int
+    pitch: int = field(compare=False)
+    velocity: int = field(compare=False)
+    response: int = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Sent:
+    deadline: float
+    sent: float
+    message: Message
+
+
+class Scheduler:
+    """Holds pending note events and sends them at their deadlines."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        send: Callable[[Message], None],
+        tracker: NoteTracker,
+        timeline: Timeline,
+        *,
+        max_wait: float = 0.005,
+        on_sent: Callable[[Sent], None] | None = None,
+    ):
+        self.clock = clock
+        self.send = send
+        self.tracker = tracker
+        self.timeline = timeline
+        self.max_wait = max_wait
+        self.on_sent = on_sent
+        self._heap: list[_Event] = []
+        self._seq = itertools.count()
+        self._lock = threading.Condition()
+        self._stopped = False
+
+    def set_timeline(self, timeline: Timeline) -> None:
+        with self._lock:
+            self.timeline = timeline
+            self._lock.notify_all()
+
+    def submit(self, onset: float, pitch: int, duration: float, velocity: int, response: int = 0) -> None:
+        """Schedule a note, times in beats on the timeline."""
+        with self._lock:
+            heapq.heappush(self._heap, _Event(onset, 1, next(self._seq), pitch, velocity, response))
+            heapq.heappush(self._heap, _Event(onset + duration, 0, next(self._seq), pitch, 0, response))
+            self._lock.notify_all()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._heap)
+
+    def last_beat(self) -> float | None:
+        """The latest beat anything is scheduled for (how far ahead the queue reaches)."""
+        with self._lock:
+            return max((e.beat for e in self._heap), default=None)
+
+    def cancel(self, response: int | None = None) -> None:
+        """Drop pending events (of one response, or all) and end their sounding notes."""
+        with self._lock:
+            keep = [e for e in self._heap if response is not None and e.response != response]
+            dropped = [e for e in self._heap if not (response is not None and e.response != response)]
+            self._heap = keep
+            heapq.heapify(self._heap)
+            # A note whose note-on went out but whose note-off was dropped must end now.
+            for event in dropped:
+                if event.order == 0:
+                    for message in self.tracker.stop(event.pitch):
+                        self._emit(self.clock.now(), message)
+
+    def silence(self) -> None:
+        """Drop everything pending; note-off every sounding note; Sustain off, All Notes Off."""
+        with self._lock:
+            self._heap.clear()
+            for message in self.tracker.close_all():
+                self._emit(self.clock.now(), message)
+
+    def _emit(self, deadline: float, message: Message) -> None:
+        self.send(message)
+        if self.on_sent is not None:
+            self.on_sent(Sent(deadline, self.clock.now(), message))
+
+    def run_once(self) -> bool:
+        """Send what is due, or wait a while for it; False when nothing is pending."""
+        with self._lock:
+            if not self._heap:
+                return False
+            event = self._heap[0]
+            deadline = self.timeline.time_of(event.beat)
+        now = self.clock.now()
+        if deadline is None:  # time stopped: look again shortly
+            self.clock.sleep_until(now + self.max_wait)
+            return True
+        if deadline > now:
+            self.clock.sleep_until(min(deadline, now + self.max_wait))
+            if self.clock.now() < deadline:
+                return True
+        with self._lock:
+            if not self._heap or self._heap[0] is not event:
+                return True  # cancelled or overtaken while waiting
+            heapq.heappop(self._heap)
+            if event.order == 1:
+                messages = self.tracker.start(event.pitch, event.velocity)
+            else:
+                messages = self.tracker.stop(event.pitch)
+            for message in messages:
+                self._emit(deadline, message)
+        return True
+
+    def run_until_idle(self) -> None:
+        """Send everything pending (with a fake clock: instantly, at exact times)."""
+        while self.run_once():
+            pass
+
+    def run(self, stop: threading.Event) -> None:
+        """The scheduler thread's loop; on stop, silence everything."""
+        try:
+            while not stop.is_set():
+                if not self.run_once():
+                    with self._lock:
+                        self._lock.wait(timeout=self.max_wait)
+        finally:
+            self.silence()
