@@ -123,8 +123,12 @@ def continue_notes(
     rng: np.random.Generator,
     beats_per_bar: int = 4,
     key: Key | bool = False,
+    start_tick: int | None = None,
 ) -> np.ndarray:
     """Notes continuing ``seed_notes`` for ``bars`` bars after the seed ends.
+
+    The bars count from ``start_tick`` if given, else from the beat at or after
+    the seed's last note ends.
 
     The continuation starts where the model puts it (often with the seed's
     last notes still sounding) and ends at the last bar line: no note starts
@@ -133,7 +137,9 @@ def continue_notes(
     seed_notes = np.asarray(seed_notes, dtype=np.int32).reshape(-1, 4)
     continuer = Continuer(model, rng)
     continuer.prime(seed_notes, beats_per_bar, use_key=key)
-    end = int((seed_notes[:, ONSET] + seed_notes[:, DURATION]).max()) if len(seed_notes) else 0
-    end = -(-end // TICKS_PER_BEAT) * TICKS_PER_BEAT + bars * beats_per_bar * TICKS_PER_BEAT
+    if start_tick is None:
+        last = int((seed_notes[:, ONSET] + seed_notes[:, DURATION]).max()) if len(seed_notes) else 0
+        start_tick = -(-last // TICKS_PER_BEAT) * TICKS_PER_BEAT
+    end = start_tick + bars * beats_per_bar * TICKS_PER_BEAT
     rows = list(continuer.notes_until(end, settings))
     return np.array(rows, dtype=np.int32).reshape(-1, 4)

@@ -226,7 +226,7 @@ def continuation_statistics(
         opening[:, DURATION] = np.minimum(opening[:, DURATION], opening_end - opening[:, ONSET])
         generated = continue_notes(
             model, opening, bars=CONTINUATION_BARS, settings=settings, rng=rng,
-            beats_per_bar=BEATS_PER_BAR, key=key,
+            beats_per_bar=BEATS_PER_BAR, key=key, start_tick=opening_end,
         )
         generated = generated[generated[:, ONSET] >= opening_end]
         if len(generated) == 0:
