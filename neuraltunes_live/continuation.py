@@ -9,7 +9,7 @@ NumPy ``LSTMModel``, or a scripted fake in tests).
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -100,6 +100,13 @@ class Continuer:
             return None
         onset, pitch, duration, velocity = note
         return (onset + self.offset, pitch, duration, velocity)
+
+    def next_note(self, settings: Callable[[], SamplingSettings]) -> tuple[int, int, int, int]:
+        """Sample until a note is complete; ``settings`` is asked before every event."""
+        while True:
+            note = self.take(self.peek(settings()))
+            if note is not None:
+                return note
 
     def notes_until(self, end_tick: int, settings: SamplingSettings) -> Iterator[tuple[int, int, int, int]]:
         """Sample notes until the clock would reach ``end_tick`` (phrase ticks)."""

@@ -1,0 +1,188 @@
+"""Call and response: the daemon's logic, free of threads, ports and real time.
+
+The engine takes input messages (with the time each arrived) and a regular
+``tick``; it detects phrases, follows the knobs, and keeps the scheduler fed a
+few beats ahead with the continuation, note by note, reading the knobs at
+every note. The daemon runs it in its generator thread; tests drive it with a
+fake clock and a scripted model and compare exact event lists.
+
+Time: beats on one timeline (a fixed tempo from the engine's start). A phrase
+is quantized from its first note-on; the response starts on the next beat
+after the phrase is complete (``start = "beat"``), the next bar line counted
+from the phrase's first note (``"bar"``), or at once (``"immediate"``), and the
+model's own timing is kept from there: the first sampled note falls in the
+start beat, at the place in the beat the model chose.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .config import StyleSettings
+from .continuation import Continuer, StepModel
+from .controls import Controls
+from .notes import TICKS_PER_BEAT
+from .notetracker import Message
+from .phrase import Phrase, PhraseDetector
+from .sampling import SamplingSettings
+from .scheduler import FixedTempo, Scheduler
+
+START_MODES = ("beat", "bar", "immediate")
+START_GRACE_SECONDS = 0.015
+PLAY_MODES = ("interrupt", "overlap")
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    beats_per_bar: int = 4
+    silence_beats: float = 1.0
+    max_phrase_beats: float = 32.0
+    min_notes: int = 2
+    start: str = "beat"
+    on_play: str = "interrupt"
+    lookahead_beats: float = 4.0
+    input_channel: int | None = None
+
+
+@dataclass
+class _Response:
+    number: int
+    continuer: Continuer
+    offset_beats: float | None  # timeline beat of the phrase's tick 0, once known
+    start_beat: float
+    end_beat: float | None  # None: continuous
+    next_note: tuple[int, int, int, int] | None = None
+
+
+class Engine:
+    def __init__(
+        self,
+        model: StepModel,
+        scheduler: Scheduler,
+        timeline: FixedTempo,
+        controls: Controls,
+        styles: dict[str, StyleSettings],
+        settings: LiveSettings,
+        rng: np.random.Generator,
+        *,
+        on_response: Callable[[int, Phrase, float], None] | None = None,
+    ):
+        self.model = model
+        self.scheduler = scheduler
+        self.timeline = timeline
+        self.controls = controls
+        self.styles = styles
+        self.settings = settings
+        self.rng = rng
+        self.on_response = on_response
+        self.detector = PhraseDetector(
+            silence_beats=settings.silence_beats,
+            max_phrase_beats=settings.max_phrase_beats,
+            min_notes=settings.min_notes,
+            channel=settings.input_channel,
+        )
+        self.response: _Response | None = None
+        self._responses = 0
+
+    @property
+    def seconds_per_beat(self) -> float:
+        return 60.0 / self.timeline.bpm
+
+    def sampling(self) -> SamplingSettings:
+        live = self.controls.current
+        style = self.styles[live.style]
+        return SamplingSettings(
+            temperature=live.temperature * style.temperature,
+            top_k=style.top_k,
+            top_p=style.top_p,
+            max_repeats=style.max_repeats,
+        )
+
+    # --- input ------------------------------------------------------------
+
+    def handle(self, t: float, message: Message) -> None:
+        """One input message, at clock time ``t``."""
+        changed = self.controls.handle(message)
+        if changed == "panic":
+            self.stop_response(silence=True)
+        elif changed == "mode":
+            self.stop_response(silence=True)
+        is_note_on = len(message) >= 3 and message[0] & 0xF0 == 0x90 and message[2] > 0
+        channel_ok = self.settings.input_channel is None or (
+            len(message) >= 1 and message[0] & 0x0F == self.settings.input_channel
+        )
+        if is_note_on and channel_ok and self.response is not None and self.settings.on_play == "interrupt":
+            self.stop_response(silence=False)
+        phrase = self.detector.feed(t, message, self.seconds_per_beat)
+        if phrase is not None:
+            self.start_response(phrase)
+
+    def tick(self, t: float) -> None:
+        """Call every few milliseconds: ends phrases on silence, generates ahead."""
+        phrase = self.detector.poll(t, self.seconds_per_beat)
+        if phrase is not None:
+            self.start_response(phrase)
+        self.generate_ahead(t)
+
+    # --- responses --------------------------------------------------------
+
+    def stop_response(self, *, silence: bool) -> None:
+        """End the response: drop its pending notes and end its sounding ones."""
+        if self.response is not None:
+            self.scheduler.cancel(self.response.number)
+            self.response = None
+        if silence:
+            self.scheduler.silence()
+
+    def _start_beat(self, phrase: Phrase) -> float:
+        now = self.timeline.beat_at(phrase.decided)
+        if self.settings.start == "immediate":
+            return now
+        # A phrase found complete just after a beat (a pause of whole beats
+        # ends on one) still answers on that beat, a few ms late at most.
+        grace = START_GRACE_SECONDS / self.seconds_per_beat
+        if self.settings.start == "bar":
+            first = self.timeline.beat_at(phrase.started)
+            bars = math.ceil((now - grace - first) / self.settings.beats_per_bar)
+            return first + bars * self.settings.beats_per_bar
+        return float(math.ceil(now - grace))
+
+    def start_response(self, phrase: Phrase) -> None:
+        if self.response is not None:
+            self.stop_response(silence=False)
+        self._responses += 1
+        continuer = Continuer(self.model, self.rng)
+        style = self.styles[self.controls.current.style]
+        continuer.prime(phrase.notes, self.settings.beats_per_bar, use_key=style.key_mask)
+        start = self._start_beat(phrase)
+        live = self.controls.current
+        end = None if live.mode == "continuous" else start + live.bars * self.settings.beats_per_bar
+        self.response = _Response(self._responses, continuer, None, start, end)
+        if self.on_response is not None:
+            self.on_response(self._responses, phrase, start)
+
+    def generate_ahead(self, t: float) -> None:
+        """Sample and schedule notes until the queue reaches ``lookahead_beats`` ahead."""
+        response = self.response
+        if response is None:
+            return
+        horizon = self.timeline.beat_at(t) + self.settings.lookahead_beats
+        while True:
+            if response.next_note is None:
+                response.next_note = response.continuer.next_note(self.sampling)
+            onset, pitch, duration, velocity = response.next_note
+            if response.offset_beats is None:
+                # Put the first note in the start beat, where in the beat the model placed it.
+                response.offset_beats = response.start_beat - math.floor(onset / TICKS_PER_BEAT)
+            beat = response.offset_beats + onset / TICKS_PER_BEAT
+            if response.end_beat is not None and beat >= response.end_beat:
+                self.response = None  # the response is complete; its notes are queued
+                return
+            if beat > horizon:
+                return
+            self.scheduler.submit(beat, pitch, duration / TICKS_PER_BEAT, velocity, response.number)
+            response.next_note = None

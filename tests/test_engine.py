@@ -1,0 +1,127 @@
+"""Call and response with a fake clock and a scripted model: exact events."""
+
+import numpy as np
+import pytest
+
+from neuraltunes_live.clock import FakeClock
+from neuraltunes_live.config import Config
+from neuraltunes_live.controls import ControlMap, Controls, LiveParameters
+from neuraltunes_live.engine import Engine, LiveSettings
+from neuraltunes_live.notetracker import NoteTracker
+from neuraltunes_live.scheduler import FixedTempo, Scheduler
+
+from .test_continuation import ScriptedModel, quarter_notes_of
+
+STYLES = {name: Config().style(name) for name in ("balanced", "creative", "structured")}
+
+
+def on(p, v=100):
+    return (0x90, p, v)
+
+
+def off(p):
+    return (0x80, p, 0)
+
+
+class Rig:
+    def __init__(self, model, settings=LiveSettings(), live=LiveParameters(bars=1), bpm=120):
+        self.clock = FakeClock()
+        self.sent = []
+        self.timeline = FixedTempo(origin=0.0, bpm=bpm)
+        self.scheduler = Scheduler(self.clock, lambda m: self.sent.append((round(self.clock.now(), 6), m)),
+                                   NoteTracker(0), self.timeline)
+        self.controls = Controls(ControlMap(), live)
+        self.engine = Engine(model, self.scheduler, self.timeline, self.controls, STYLES, settings,
+                             np.random.default_rng(0))
+
+    def run(self, inputs, until, step=0.005):
+        inputs = sorted(inputs, key=lambda item: item[0])
+        while self.clock.now() < until:
+            now = self.clock.now()
+            while inputs and inputs[0][0] <= now:
+                t, message = inputs.pop(0)
+                self.engine.handle(t, message)
+            self.engine.tick(now)
+            before = self.clock.now()
+            self.scheduler.run_once()
+            if self.clock.now() == before:
+                self.clock.advance(step)
+
+    def notes_on(self):
+        return [(t, m[1]) for t, m in self.sent if m[0] & 0xF0 == 0x90 and m[2] > 0]
+
+
+# Three slightly detached quarter notes at 120 BPM; the last key is up at
+# 1.45 s, so one beat of silence completes the phrase at 1.95 s.
+PHRASE = [(0.0, on(60)), (0.45, off(60)), (0.5, on(62)), (0.95, off(62)), (1.0, on(64)), (1.45, off(64))]
+
+
+def test_response_starts_on_the_next_beat_after_the_silence_and_keeps_tempo():
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), live=LiveParameters(bars=1))
+    rig.run(PHRASE, until=6.0)
+    # Complete at 1.95 s; the response starts on the next beat (beat 4, 2.0 s):
+    # one bar of quarter notes.
+    assert rig.notes_on() == [(2.0, 67), (2.5, 67), (3.0, 67), (3.5, 67)]
+    assert rig.scheduler.tracker.sounding == frozenset()
+    ons = sum(1 for _, m in rig.sent if m[0] == 0x90)
+    offs = sum(1 for _, m in rig.sent if m[0] == 0x80)
+    assert ons == offs == 4
+
+
+def test_start_on_the_bar_line_or_at_once():
+    late = [(0.0, on(60)), (0.45, off(60)), (0.5, on(62)), (1.7, off(62))]  # complete at 2.2 s
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), settings=LiveSettings(start="bar"))
+    rig.run(late, until=6.0)
+    assert rig.notes_on()[0] == (4.0, 67)  # the next bar line: beat 8
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), settings=LiveSettings(start="beat"))
+    rig.run(late, until=6.0)
+    assert rig.notes_on()[0] == (2.5, 67)  # the next beat: beat 5
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), settings=LiveSettings(start="immediate"))
+    rig.run(late, until=6.0)
+    assert rig.notes_on()[0][0] == pytest.approx(2.2, abs=0.006)
+
+
+def test_a_phrase_complete_just_after_a_beat_still_answers_on_it():
+    on_the_beat = [(0.0, on(60)), (0.5, off(60)), (0.5, on(62)), (1.5, off(62))]  # complete at 2.0 s
+    rig = Rig(ScriptedModel(quarter_notes_of(67)))
+    rig.run(on_the_beat, until=4.0)
+    first = rig.notes_on()[0]
+    assert first[1] == 67 and 2.0 <= first[0] <= 2.0 + 0.006  # at most one tick late
+
+
+def test_playing_interrupts_the_response_cleanly():
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), live=LiveParameters(bars=4))
+    rig.run(PHRASE + [(2.7, on(72))], until=3.5)
+    starts = rig.notes_on()
+    assert starts == [(2.0, 67), (2.5, 67)]
+    # The note started at 2.5 s is ended when the key comes in (at the next
+    # engine tick, 5 ms here), and nothing more follows.
+    t, message = rig.sent[-1]
+    assert message == (0x80, 67, 0) and 2.7 <= t <= 2.706
+    assert rig.scheduler.tracker.sounding == frozenset()
+
+
+def test_panic_silences_everything():
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), live=LiveParameters(bars=4))
+    rig.run(PHRASE + [(2.2, (0xB0, 25, 127))], until=3.0)
+    assert rig.notes_on() == [(2.0, 67)]
+    assert [m for _, m in rig.sent[-3:]] == [(0x80, 67, 0), (0xB0, 64, 0), (0xB0, 123, 0)]
+    assert all(2.2 <= t <= 2.206 for t, _ in rig.sent[-3:])
+
+
+def test_continuous_mode_keeps_playing_within_the_lookahead():
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), settings=LiveSettings(lookahead_beats=2),
+              live=LiveParameters(mode="continuous"))
+    rig.run(PHRASE, until=4.0)
+    assert len(rig.notes_on()) == 4  # beats 4..7 at 2.0..3.5 s, still going
+    assert rig.scheduler.last_beat() <= rig.timeline.beat_at(4.0) + 2 + 1
+
+
+def test_the_temperature_knob_changes_how_varied_the_response_is():
+    # A model that mildly prefers one pitch: cold keeps to it, hot wanders.
+    def varied(cc_value):
+        rig = Rig(ScriptedModel(quarter_notes_of(67), strength=4.0), live=LiveParameters(bars=8))
+        rig.run([(-0.1, (0xB0, 21, cc_value))] + PHRASE, until=20.0)
+        return len({p for _, p in rig.notes_on()})
+
+    assert varied(0) < varied(127)
