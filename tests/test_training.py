@@ -154,3 +154,19 @@ def test_mirrored_over_two_logical_cpus(tiny_data, tmp_path):
     assert "2 replica(s)" in result.stdout
     assert json.loads((out / "model.json").read_text())["training"]["replicas"] == 2
     load_model(out)
+
+
+def test_train_command_says_how_to_resume_after_an_interrupt(tiny_data, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from neuraltunes_live.cli import main
+    from neuraltunes_live.training import train as training
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "train", interrupted)
+    out = tmp_path / "m"
+    result = CliRunner().invoke(main, ["train", str(tiny_data), "--out", str(out)])
+    assert result.exit_code == 130
+    assert f"kept in {out}.training" in result.output and "--resume" in result.output
