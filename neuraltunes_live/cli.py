@@ -209,9 +209,10 @@ def evaluate(
     from .generate import sampling_settings
 
     config = load_config(config_path, overrides={"generate.style": style})
-    settings = sampling_settings(config.style(config.generate.style))
+    style_settings = config.style(config.generate.style)
     result = run_evaluation(
-        [model_dir, *others], data_dir, settings=settings, seed=random_seed,
+        [model_dir, *others], data_dir, settings=sampling_settings(style_settings),
+        key_mask=style_settings.key_mask, seed=random_seed,
         log=lambda line: click.echo(line, err=True),
     )
     result["sampling"]["style"] = config.generate.style

@@ -259,6 +259,7 @@ def evaluate(
     data_dir: Path,
     *,
     settings: SamplingSettings,
+    key_mask: bool = False,
     seed: int = 1234,
     log: Callable[[str], None] = lambda line: None,
 ) -> dict:
@@ -296,7 +297,7 @@ def evaluate(
             "markov_bits_per_note": round(markov_pieces.summary(select).bits_per_note, 4),
         }
     log("Sampling continuations of the test pieces' openings...")
-    continuations = continuation_statistics(models[0][1], test, settings, seed)
+    continuations = continuation_statistics(models[0][1], test, settings, seed, key=key_mask)
     return {
         "model": main["model"],
         "data": str(data_dir),
@@ -315,7 +316,7 @@ def evaluate(
         "improvement_over_markov": round(1 - main["bits_per_note"] / markov_result.bits_per_note, 4),
         "models": rows,
         "by_group": by_group,
-        "sampling": {**settings.__dict__, "seed": seed},
+        "sampling": {**settings.__dict__, "key_mask": key_mask, "seed": seed},
         "continuations": continuations,
     }
 

@@ -166,10 +166,21 @@ class LSTMModel:
 
     @staticmethod
     def _cell(z: np.ndarray, c: np.ndarray, units: int) -> tuple[np.ndarray, np.ndarray]:
-        gates = _sigmoid(z[..., : 3 * units])
-        candidate = np.tanh(z[..., 3 * units :])
-        c = gates[..., units : 2 * units] * c + gates[..., :units] * candidate
-        h = gates[..., 2 * units :] * np.tanh(c)
+        # In place on ``z`` (a fresh product each call): one sigmoid pass over
+        # the three gates (as 0.5·tanh(x/2) + 0.5) and one tanh over the
+        # candidate, with no temporary arrays, which matter at this size.
+        gates = z[..., : 3 * units]
+        gates *= 0.5
+        np.tanh(gates, out=gates)
+        gates *= 0.5
+        gates += 0.5
+        candidate = z[..., 3 * units :]
+        np.tanh(candidate, out=candidate)
+        candidate *= gates[..., :units]
+        c = gates[..., units : 2 * units] * c
+        c += candidate
+        h = np.tanh(c)
+        h *= gates[..., 2 * units :]
         return h, c
 
     def _head(self, h: np.ndarray) -> np.ndarray:

@@ -164,23 +164,23 @@ def allowed_tokens(
 
 def probabilities(logits: np.ndarray, mask: np.ndarray, settings: SamplingSettings) -> np.ndarray:
     """The distribution to sample from: masked, tempered, cut by top-k and top-p."""
-    logits = np.where(mask, np.asarray(logits, dtype=np.float64), -np.inf)
-    temperature = max(settings.temperature, 1e-3)
-    scaled = logits / temperature
+    allowed = np.flatnonzero(mask)
+    scaled = np.asarray(logits, dtype=np.float64)[allowed] / max(settings.temperature, 1e-3)
     scaled -= scaled.max()
-    probs = np.exp(scaled)
-    probs /= probs.sum()
-    if settings.top_k and settings.top_k < np.count_nonzero(probs):
-        cutoff = np.partition(probs, -settings.top_k)[-settings.top_k]
-        probs = np.where(probs >= cutoff, probs, 0.0)
-        probs /= probs.sum()
-    if settings.top_p < 1.0:
-        order = np.argsort(-probs, kind="stable")
-        cumulative = np.cumsum(probs[order])
-        keep = order[: int(np.searchsorted(cumulative, settings.top_p)) + 1]
-        kept = np.zeros_like(probs)
-        kept[keep] = probs[keep]
-        probs = kept / kept.sum()
+    kept = np.exp(scaled)
+    kept /= kept.sum()
+    if (settings.top_k and settings.top_k < len(kept)) or settings.top_p < 1.0:
+        order = np.argsort(-kept, kind="stable")
+        cut = len(kept)
+        if settings.top_k:
+            cut = min(cut, settings.top_k)
+        if settings.top_p < 1.0:
+            cut = min(cut, int(np.searchsorted(np.cumsum(kept[order]), settings.top_p)) + 1)
+        dropped = order[cut:]
+        kept[dropped] = 0.0
+        kept /= kept.sum()
+    probs = np.zeros(len(mask))
+    probs[allowed] = kept
     return probs
 
 

@@ -95,3 +95,12 @@ def test_evaluate_command_names_a_bad_model_folder(tiny_data, tmp_path):
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "none"), str(tiny_data)])
     assert result.exit_code == 1
     assert "no such model folder" in result.output
+
+
+def test_key_mask_keeps_sampled_continuations_in_key(tiny_data, random_model_dir):
+    free = evaluate([random_model_dir], tiny_data, settings=SamplingSettings(), seed=4)
+    masked = evaluate([random_model_dir], tiny_data, settings=SamplingSettings(), key_mask=True, seed=4)
+    assert masked["sampling"]["key_mask"] is True
+    consistency = lambda r: r["continuations"]["scale_consistency"]["sampled_p50"]
+    assert consistency(masked) > consistency(free)
+    assert consistency(masked) >= 7 / 8  # a minor key with its leading note holds 8 pitch classes

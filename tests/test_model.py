@@ -172,3 +172,15 @@ def test_sigmoid_form_matches_logistic():
 
     x = np.linspace(-30, 30, 101)
     np.testing.assert_allclose(_sigmoid(x), 1 / (1 + np.exp(-x)), atol=1e-12)
+
+
+def test_the_shipped_model_loads_and_is_small():
+    from neuraltunes_live.generate import SHIPPED_MODEL
+
+    folder_bytes = sum(p.stat().st_size for p in SHIPPED_MODEL.iterdir())
+    assert folder_bytes < 10 * 1024 * 1024
+    model = load_model(SHIPPED_MODEL)
+    assert model.info["preset"] == "default"
+    assert (SHIPPED_MODEL / "MODEL_CARD.md").is_file()
+    logits, _ = model.step(1, model.initial_state())
+    assert logits.shape == (VOCAB_SIZE,) and np.all(np.isfinite(logits))
