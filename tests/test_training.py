@@ -170,3 +170,19 @@ def test_train_command_says_how_to_resume_after_an_interrupt(tiny_data, tmp_path
     result = CliRunner().invoke(main, ["train", str(tiny_data), "--out", str(out)])
     assert result.exit_code == 130
     assert f"kept in {out}.training" in result.output and "--resume" in result.output
+
+
+def test_train_refuses_data_without_validation_pieces(tmp_path):
+    from neuraltunes_live.midifile import write_midi
+    from neuraltunes_live.prepare import PrepareOptions, prepare
+
+    from .conftest import synthetic_tune
+
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for i in range(3):
+        write_midi(synthetic_tune(i), songs / f"t{i}.mid")
+    data = tmp_path / "data"
+    prepare([str(songs)], data, PrepareOptions(workers=1, cache_dir=None, validation_fraction=0.0))
+    with pytest.raises(TrainingError, match="no validation pieces"):
+        train(data, tmp_path / "m", TrainOptions(**TINY), log=lambda s: None)

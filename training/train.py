@@ -124,6 +124,8 @@ def train(
     manifest = read_manifest(data_dir)
     train_split = read_split(data_dir, "train")
     valid_split = read_split(data_dir, "validation")
+    if len(train_split) == 0:
+        raise TrainingError(f"{data_dir} has no training pieces; prepare more music")
     if len(valid_split) == 0:
         raise TrainingError(
             f"{data_dir} has no validation pieces; prepare it with a validation_fraction above 0"
