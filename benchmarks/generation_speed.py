@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterable, Iterator
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # As the CLI does: single-threaded BLAS for one-event-at-a-time products.
@@ -66,25 +67,28 @@ def is_duration(token: int) -> bool:
     return DURATION_BASE <= token < VELOCITY_BASE
 
 
-def numpy_run(model, notes: int, seed: int) -> tuple[list[float], list[int]]:
+def sampled_tokens(model, seed: int) -> Iterator[int]:
+    """Events as the runtime samples them after the phrase, without end."""
     continuer = Continuer(model, np.random.default_rng(seed))
     continuer.prime(phrase())
     settings = SamplingSettings(top_p=0.95)
-    times, tokens = [], []
-    start = time.perf_counter()
-    while len(times) < notes:
+    while True:
         token = continuer.peek(settings)
         continuer.take(token)
-        tokens.append(token)
-        if is_duration(token):
-            now = time.perf_counter()
-            times.append(now - start)
-            start = now
-    return times, tokens
+        yield token
 
 
-def per_note(step, tokens: list[int], notes: int) -> list[float]:
-    """Feed ``tokens`` through ``step``; time from one note's end to the next."""
+def numpy_run(model, notes: int, seed: int) -> tuple[list[float], list[int]]:
+    """Time the runtime sampling ``notes`` notes; and the events it chose."""
+    tokens: list[int] = []
+    return per_note(tokens.append, sampled_tokens(model, seed), notes), tokens
+
+
+def per_note(step, tokens: Iterable[int], notes: int) -> list[float]:
+    """Feed ``tokens`` through ``step``; time from one note's end to the next.
+
+    With ``tokens`` a generator, making each token is timed too.
+    """
     times = []
     start = time.perf_counter()
     for token in tokens:

@@ -206,12 +206,11 @@ def evaluate(
 
     from .config import load_config
     from .evaluate import evaluate as run_evaluation, format_report
-    from .generate import sampling_settings
 
     config = load_config(config_path, overrides={"generate.style": style})
     style_settings = config.style(config.generate.style)
     result = run_evaluation(
-        [model_dir, *others], data_dir, settings=sampling_settings(style_settings),
+        [model_dir, *others], data_dir, settings=style_settings.sampling(),
         key_mask=style_settings.key_mask, seed=random_seed,
         log=lambda line: click.echo(line, err=True),
     )
@@ -255,7 +254,7 @@ def generate(
     """Continue the MIDI file given with --seed and write OUT."""
     from .config import load_config
     from .errors import ConfigError
-    from .generate import generate as run_generate, key_choice, model_dir_or_default, sampling_settings
+    from .generate import generate as run_generate, key_choice, model_dir_or_default
 
     config = load_config(
         config_path,
@@ -279,7 +278,7 @@ def generate(
         model_dir=model_dir_or_default(settings.model),
         bars=settings.bars,
         beats_per_bar=settings.beats_per_bar,
-        settings=sampling_settings(style_settings, temperature),
+        settings=style_settings.sampling(temperature),
         key=key_choice(settings.key, style_settings),
         tempo_bpm=tempo,
         variations=variations,

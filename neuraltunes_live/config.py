@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .errors import ConfigError
+from .sampling import SamplingSettings
 
 ENV_PREFIX = "NEURALTUNES_"
 
@@ -49,6 +50,15 @@ class StyleSettings:
     top_p: float = _setting(1.0, lambda v: 0 < v <= 1, "above 0, up to 1")
     key_mask: bool = _setting(False)
     max_repeats: int = _setting(4, lambda v: 0 <= v <= 16, "0 (off) to 16")
+
+    def sampling(self, temperature: float | None = None) -> SamplingSettings:
+        """The sampling settings of this style, at another temperature if given."""
+        return SamplingSettings(
+            temperature=self.temperature if temperature is None else temperature,
+            top_k=self.top_k,
+            top_p=self.top_p,
+            max_repeats=self.max_repeats,
+        )
 
 
 @dataclass(frozen=True)

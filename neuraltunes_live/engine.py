@@ -95,27 +95,17 @@ class Engine:
     def sampling(self) -> SamplingSettings:
         live = self.controls.current
         style = self.styles[live.style]
-        return SamplingSettings(
-            temperature=live.temperature * style.temperature,
-            top_k=style.top_k,
-            top_p=style.top_p,
-            max_repeats=style.max_repeats,
-        )
+        return style.sampling(live.temperature * style.temperature)
 
     # --- input ------------------------------------------------------------
 
     def handle(self, t: float, message: Message) -> None:
         """One input message, at clock time ``t``."""
-        changed = self.controls.handle(message)
-        if changed == "panic":
+        if self.controls.handle(message) in ("panic", "mode"):
             self.stop_response(silence=True)
-        elif changed == "mode":
-            self.stop_response(silence=True)
-        is_note_on = len(message) >= 3 and message[0] & 0xF0 == 0x90 and message[2] > 0
-        channel_ok = self.settings.input_channel is None or (
-            len(message) >= 1 and message[0] & 0x0F == self.settings.input_channel
-        )
-        if is_note_on and channel_ok and self.response is not None and self.settings.on_play == "interrupt":
+        note = self.detector.note(message)
+        pressed = note is not None and note[0]
+        if pressed and self.response is not None and self.settings.on_play == "interrupt":
             self.stop_response(silence=False)
         phrase = self.detector.feed(t, message, self.seconds_per_beat)
         if phrase is not None:

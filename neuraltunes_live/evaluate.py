@@ -27,7 +27,7 @@ import numpy as np
 
 from .continuation import continue_notes
 from .dataset import Split, read_manifest, read_split
-from .encoding import DURATION_BASE, PAD, PITCH_BASE, decode
+from .encoding import DURATION_BASE, PAD, PITCH_BASE, decode, pitch_tokens
 from .errors import DataError
 from .markov import MarkovModel
 from .model import LSTMModel, load_model
@@ -42,10 +42,6 @@ MAX_MARKOV_ORDER = 12
 
 def _pieces(split: Split) -> list[np.ndarray]:
     return [split.piece(i) for i in range(len(split))]
-
-
-def _is_pitch(tokens: np.ndarray) -> np.ndarray:
-    return (tokens >= PITCH_BASE) & (tokens < DURATION_BASE)
 
 
 def _log_softmax2(logits: np.ndarray) -> np.ndarray:
@@ -108,7 +104,7 @@ def lstm_scores(model: LSTMModel, split: Split, batch: int = 32) -> PieceScores:
         best_pitch = PITCH_BASE + logits[..., PITCH_BASE:DURATION_BASE].argmax(axis=-1)
         for row, (index, piece) in enumerate(zip(members, group)):
             end = len(piece) - 1
-            is_start = _is_pitch(targets[row, :end])
+            is_start = pitch_tokens(targets[row, :end])
             bits[index] = -picked[row, :end].sum()
             events[index] = end
             starts[index] = is_start.sum()
@@ -121,7 +117,7 @@ def markov_scores(markov: MarkovModel, split: Split, order: int) -> PieceScores:
     log2p = markov.log2_probabilities(pieces)[order]
     targets = np.concatenate([p[1:] for p in pieces]).astype(np.int64)
     piece_of = np.repeat(np.arange(len(pieces)), [len(p) - 1 for p in pieces])
-    is_start = _is_pitch(targets)
+    is_start = pitch_tokens(targets)
     hit = np.zeros(len(targets), dtype=bool)
     where = np.flatnonzero(is_start)
     for chunk in np.array_split(where, max(1, len(where) // 4096)):
@@ -229,17 +225,15 @@ def continuation_statistics(
             beats_per_bar=BEATS_PER_BAR, key=key, start_tick=opening_end,
         )
         generated = generated[generated[:, ONSET] >= opening_end]
-        if len(generated) == 0:
-            generated = np.zeros((0, 4), np.int32)
         used += 1
         for name, statistic in STATISTICS.items():
             real[name].append(statistic(following))
             sampled[name].append(statistic(generated) if len(generated) else 0.0)
     result: dict = {"pieces": used, "opening_bars": OPENING_BARS, "continuation_bars": CONTINUATION_BARS}
+    if used == 0:
+        return result
     for name in STATISTICS:
         r, s = np.array(real[name]), np.array(sampled[name])
-        if used == 0:
-            continue
         p10, p50, p90 = np.percentile(r, [10, 50, 90])
         median = float(np.median(s))
         result[name] = {
@@ -278,6 +272,7 @@ def evaluate(
         order, per_order = 4, []
     markov_pieces = markov_scores(markov, test, order)
     markov_result = markov_pieces.summary()
+    markov_figures = markov_result.to_json()
 
     rows, per_piece = [], []
     for path, model in models:
@@ -308,9 +303,9 @@ def evaluate(
         "bits_per_note": main["bits_per_note"],
         "bits_per_event": main["bits_per_event"],
         "accuracy": main["accuracy"],
-        "markov_bits_per_note": markov_result.to_json()["bits_per_note"],
-        "markov_bits_per_event": markov_result.to_json()["bits_per_event"],
-        "markov_accuracy": markov_result.to_json()["accuracy"],
+        "markov_bits_per_note": markov_figures["bits_per_note"],
+        "markov_bits_per_event": markov_figures["bits_per_event"],
+        "markov_accuracy": markov_figures["accuracy"],
         "markov_order": order,
         "markov_validation_bits_per_note_by_order": [round(v, 4) for v in per_order],
         "improvement_over_markov": round(1 - main["bits_per_note"] / markov_result.bits_per_note, 4),

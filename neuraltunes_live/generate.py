@@ -35,15 +35,6 @@ def model_dir_or_default(setting: str | Path | None) -> Path:
     return SHIPPED_MODEL
 
 
-def sampling_settings(style: StyleSettings, temperature: float | None = None) -> SamplingSettings:
-    return SamplingSettings(
-        temperature=style.temperature if temperature is None else temperature,
-        top_k=style.top_k,
-        top_p=style.top_p,
-        max_repeats=style.max_repeats,
-    )
-
-
 def key_choice(key_setting: str, style: StyleSettings) -> Key | bool:
     """What to mask pitches to: a named Key, True (the seed's key) or False (nothing)."""
     text = key_setting.strip().lower()
@@ -112,16 +103,16 @@ def generate(
             model, piece.notes, bars=bars, settings=settings, rng=rng,
             beats_per_bar=beats_per_bar, key=key,
         )
-        write_midi([("seed", piece.notes), ("continuation", continuation)], path, tempo_bpm=tempo)
+        parts = [("seed", piece.notes), ("continuation", continuation)]
+        write_midi(parts, path, tempo_bpm=tempo)
         written.append(Generated(path, len(piece.notes), len(continuation), bars, tempo))
         if plot is not None and index == 0:
             from .plot import piano_roll
 
             piano_roll(
-                [("seed", piece.notes), ("continuation", continuation)],
+                parts,
                 plot,
                 title=f"{seed_file.name} continued for {bars} bars",
                 beats_per_bar=beats_per_bar,
             )
     return written, random_seed
-

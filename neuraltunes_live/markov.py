@@ -68,11 +68,16 @@ class _Counts:
     followers: np.ndarray
 
 
-def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
+def _lookup(keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each query sits in the sorted ``keys``, and whether it is there."""
     if len(keys) == 0:
-        return np.zeros(query.shape, np.float64)
+        return np.zeros(query.shape, np.int64), np.zeros(query.shape, bool)
     at = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
-    return np.where(keys[at] == query, values[at], 0).astype(np.float64)
+    return at, keys[at] == query
+
+
+def _count(values: np.ndarray, at: np.ndarray, found: np.ndarray) -> np.ndarray:
+    return np.where(found, values[at], 0).astype(np.float64)
 
 
 class MarkovModel:
@@ -93,20 +98,22 @@ class MarkovModel:
             ngrams = _mix(h, following)
             ngram_keys, first, ngram_counts = np.unique(ngrams, return_index=True, return_counts=True)
             context_keys, context_counts = np.unique(h, return_counts=True)
-            follower_contexts = np.sort(h[first])
-            _, followers = np.unique(follower_contexts, return_counts=True)
+            _, followers = np.unique(h[first], return_counts=True)  # distinct followers per context
             self.counts.append(_Counts(ngram_keys, ngram_counts, context_keys, context_counts, followers))
-        self.training_events = len(positions)
 
     def _probabilities(self, hashes: list[np.ndarray], candidates: np.ndarray) -> list[np.ndarray]:
         """P_n(candidate | context) for n = 0..max_order, each shaped like ``candidates``."""
         p = np.full(candidates.shape, 1.0 / VOCAB_SIZE)
         by_order = [p]
         for counts, h in zip(self.counts, hashes):
-            hb = np.broadcast_to(h.reshape(h.shape + (1,) * (candidates.ndim - 1)), candidates.shape)
-            c_hw = _lookup(counts.ngram_keys, counts.ngram_counts, _mix(hb, candidates))
-            c_h = _lookup(counts.context_keys, counts.context_counts, hb)
-            t_h = _lookup(counts.context_keys, counts.followers, hb)
+            # Context counts depend on the context alone: one search per
+            # position, then broadcast over the candidates.
+            at, found = _lookup(counts.context_keys, h)
+            as_candidates = h.shape + (1,) * (candidates.ndim - 1)
+            c_h = _count(counts.context_counts, at, found).reshape(as_candidates)
+            t_h = _count(counts.followers, at, found).reshape(as_candidates)
+            hb = np.broadcast_to(h.reshape(as_candidates), candidates.shape)
+            c_hw = _count(counts.ngram_counts, *_lookup(counts.ngram_keys, _mix(hb, candidates)))
             seen = c_h > 0
             p = np.where(seen, (c_hw + t_h * p) / np.where(seen, c_h + t_h, 1), p)
             by_order.append(p)

@@ -112,9 +112,17 @@ def _positive(value: Any) -> int:
     return value
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # tanh form: no overflow warnings for large |x|, and one ufunc call.
-    return 0.5 * np.tanh(0.5 * x) + 0.5
+def _sigmoid_in_place(x: np.ndarray) -> np.ndarray:
+    """The logistic sigmoid of ``x``, written into ``x``.
+
+    As 0.5·tanh(x/2) + 0.5: no overflow warnings for large |x|, and no
+    temporary arrays, which matter at the size of one step.
+    """
+    x *= 0.5
+    np.tanh(x, out=x)
+    x *= 0.5
+    x += 0.5
+    return x
 
 
 class LSTMModel:
@@ -167,13 +175,8 @@ class LSTMModel:
     @staticmethod
     def _cell(z: np.ndarray, c: np.ndarray, units: int) -> tuple[np.ndarray, np.ndarray]:
         # In place on ``z`` (a fresh product each call): one sigmoid pass over
-        # the three gates (as 0.5·tanh(x/2) + 0.5) and one tanh over the
-        # candidate, with no temporary arrays, which matter at this size.
-        gates = z[..., : 3 * units]
-        gates *= 0.5
-        np.tanh(gates, out=gates)
-        gates *= 0.5
-        gates += 0.5
+        # the three gates and one tanh over the candidate.
+        gates = _sigmoid_in_place(z[..., : 3 * units])
         candidate = z[..., 3 * units :]
         np.tanh(candidate, out=candidate)
         candidate *= gates[..., :units]

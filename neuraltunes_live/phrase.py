@@ -63,20 +63,28 @@ class PhraseDetector:
         """True from a phrase's first note-on until it is returned or dropped."""
         return self._started is not None
 
-    def feed(self, t: float, message: Message, seconds_per_beat: float) -> Phrase | None:
-        """Take one input message at time ``t``; a Phrase if this completed one."""
-        finished = self.poll(t, seconds_per_beat)
+    def note(self, message: Message) -> tuple[bool, int, int] | None:
+        """``(pressed, pitch, velocity)`` of a note message on the listened channel, else None."""
         if len(message) < 3:
-            return finished
+            return None
         status, pitch, velocity = message[0], message[1], message[2]
         kind, channel = status & 0xF0, status & 0x0F
         if kind not in (0x80, 0x90) or status >= 0xF0:
-            return finished
+            return None
         if self.channel is not None and channel != self.channel:
-            return finished
+            return None
         if not (0 <= pitch <= 127 and 0 <= velocity <= 127):
-            return finished  # malformed data bytes: ignore, never raise
-        if kind == 0x90 and velocity > 0:
+            return None  # malformed data bytes: ignore, never raise
+        return kind == 0x90 and velocity > 0, pitch, velocity
+
+    def feed(self, t: float, message: Message, seconds_per_beat: float) -> Phrase | None:
+        """Take one input message at time ``t``; a Phrase if this completed one."""
+        finished = self.poll(t, seconds_per_beat)
+        note = self.note(message)
+        if note is None:
+            return finished
+        pressed, pitch, velocity = note
+        if pressed:
             if self._started is None:
                 self._started = t
             if pitch in self._held:  # struck again without a release

@@ -56,12 +56,14 @@ def piano_roll(
     for index, (name, notes) in enumerate(parts):
         if len(notes) == 0:
             continue
-        ax.broken_barh([], (0, 0), label=name, color=colours[index % len(colours)])
-        for onset, pitch, duration in notes[:, [ONSET, PITCH, DURATION]].tolist():
-            ax.broken_barh(
-                [(onset / TICKS_PER_BEAT, duration / TICKS_PER_BEAT)], (pitch - 0.4, 0.8),
-                color=colours[index % len(colours)],
-            )
+        ax.barh(
+            notes[:, PITCH],
+            notes[:, DURATION] / TICKS_PER_BEAT,
+            left=notes[:, ONSET] / TICKS_PER_BEAT,
+            height=0.8,
+            color=colours[index % len(colours)],
+            label=name,
+        )
     if len(everything):
         ax.set_ylim(everything[:, PITCH].min() - 2, everything[:, PITCH].max() + 2)
     ax.set_xlim(0, end_beats)

@@ -81,7 +81,6 @@ class Scheduler:
         self._heap: list[_Event] = []
         self._seq = itertools.count()
         self._lock = threading.Condition()
-        self._stopped = False
 
     def set_timeline(self, timeline: Timeline) -> None:
         with self._lock:

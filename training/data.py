@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..dataset import Split
-from ..encoding import DURATION_BASE, MAX_PITCH, MIN_PITCH, PITCH_BASE
+from ..encoding import MAX_PITCH, MIN_PITCH, PITCH_BASE, pitch_tokens
 
 MAX_TRANSPOSE = 6  # semitones either way: every key, no octave leaps
 
@@ -27,8 +27,8 @@ def windows_per_epoch(split: Split, seq_len: int) -> int:
     return max(1, len(split.tokens) // seq_len)
 
 
-def _pitch_bounds(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    is_pitch = (windows >= PITCH_BASE) & (windows < DURATION_BASE)
+def _pitch_bounds(windows: np.ndarray, is_pitch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest pitch of each window (``transposition_range``, for many at once)."""
     pitches = windows.astype(np.int32) - PITCH_BASE + MIN_PITCH
     low = np.where(is_pitch, pitches, MAX_PITCH).min(axis=1)
     high = np.where(is_pitch, pitches, MIN_PITCH).max(axis=1)
@@ -44,11 +44,11 @@ def random_windows(
     starts = rng.integers(0, len(tokens) - seq_len, size=count)
     windows = tokens[starts[:, None] + np.arange(seq_len + 1)].astype(np.int32)
     if transpose:
-        low, high = _pitch_bounds(windows)
+        is_pitch = pitch_tokens(windows)
+        low, high = _pitch_bounds(windows, is_pitch)
         down = np.maximum(-MAX_TRANSPOSE, MIN_PITCH - low)
         up = np.minimum(MAX_TRANSPOSE - 1, MAX_PITCH - high)
         shift = np.where(up >= down, down + (rng.random(count) * (up - down + 1)).astype(np.int32), 0)
-        is_pitch = (windows >= PITCH_BASE) & (windows < DURATION_BASE)
         windows = windows + is_pitch * shift[:, None]
     return windows
 
@@ -57,7 +57,7 @@ def training_batches(
     split: Split, *, seq_len: int, batch_size: int, seed: int, initial_epoch: int = 0
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Endless (inputs, targets) batches; epoch ``e`` is drawn from ``(seed, e)``."""
-    steps = max(1, windows_per_epoch(split, seq_len) // batch_size)
+    steps = steps_per_epoch(split, seq_len, batch_size)
     epoch = initial_epoch
     while True:
         rng = np.random.default_rng([seed, epoch])
