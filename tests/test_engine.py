@@ -125,3 +125,11 @@ def test_the_temperature_knob_changes_how_varied_the_response_is():
         return len({p for _, p in rig.notes_on()})
 
     assert varied(0) < varied(127)
+
+
+def test_junk_and_other_channels_do_not_interrupt_the_response():
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), settings=LiveSettings(input_channel=0),
+              live=LiveParameters(bars=1))
+    junk = [(2.2, (0x90, 200, 100)), (2.3, (0x91, 60, 100)), (2.4, (0x90, 60)), (2.6, (0xF8,))]
+    rig.run(PHRASE + junk, until=6.0)
+    assert rig.notes_on() == [(2.0, 67), (2.5, 67), (3.0, 67), (3.5, 67)]
