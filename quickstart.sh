@@ -79,18 +79,57 @@ setup() {  # setup EXTRAS
   fi
 }
 
+need_jack() {  # need_jack WHY: jackd and jack_wait on the PATH, installed if we can
+  command -v jackd >/dev/null 2>&1 && command -v jack_wait >/dev/null 2>&1 && return 0
+  case "$(uname -s)" in
+    Linux) apt_install jackd2 || die "$1: install JACK (sudo apt-get install jackd2)" ;;
+    Darwin)
+      if command -v brew >/dev/null 2>&1; then say "installing JACK: brew install jack"; brew install jack >/dev/null ||
+        die "$1: install JACK (brew install jack)"
+      else die "$1: install JACK (brew install jack)"
+      fi ;;
+    *) die "$1: install JACK (jackd and jack_wait)" ;;
+  esac
+}
+
+jack_running() { [ "$(jack_wait -c 2>/dev/null)" = running ]; }
+
+serve_with_jack() {  # start a JACK server with the dummy driver, run the daemon, stop the server
+  need_jack "this machine has no ALSA sequencer (/dev/snd/seq), so the MIDI ports need JACK"
+  say "no ALSA sequencer here: starting a JACK server (dummy driver) for the MIDI ports; it stops with the daemon"
+  jackd -d dummy -r 48000 -p 512 >.venv/jackd.log 2>&1 &
+  local jack=$! daemon status=0
+  if ! jack_wait -w -t 10 >/dev/null 2>&1; then
+    kill -TERM "$jack" 2>/dev/null || true
+    die "the JACK server did not start (see .venv/jackd.log)"
+  fi
+  .venv/bin/neuraltunes-live serve --backend jack "$@" &
+  daemon=$!
+  # A script's background jobs ignore Ctrl-C: pass it (and SIGTERM) on as SIGTERM, SIGHUP as is.
+  trap 'kill -TERM "$daemon" 2>/dev/null || true' INT TERM
+  trap 'kill -HUP "$daemon" 2>/dev/null || true' HUP
+  while kill -0 "$daemon" 2>/dev/null; do
+    wait "$daemon" && status=0 || status=$?
+  done
+  trap - INT TERM HUP
+  kill -TERM "$jack" 2>/dev/null || true  # SIGTERM, never -9: a killed server leaves shared memory behind
+  wait "$jack" 2>/dev/null || true
+  exit "$status"
+}
+
 command=${1:-}
 [ $# -gt 0 ] && shift
 case "$command" in
   test)
+    need_jack "the real-MIDI-port tests run over a JACK server with the dummy driver"
     setup dev
     export PYTHONDONTWRITEBYTECODE=1
     exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
     ;;
   serve)
     setup dev
-    if ! .venv/bin/neuraltunes-live serve --help >/dev/null 2>&1; then
-      die "the live daemon (neuraltunes-live serve) is not in this version yet; what works now: .venv/bin/neuraltunes-live prepare SOURCE... --out DATA_DIR"
+    if [ "$(uname -s)" = Linux ] && [ ! -e /dev/snd/seq ] && ! { command -v jack_wait >/dev/null 2>&1 && jack_running; }; then
+      serve_with_jack "$@"
     fi
     exec .venv/bin/neuraltunes-live serve "$@"
     ;;

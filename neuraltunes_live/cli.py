@@ -293,3 +293,118 @@ def generate(
     if plot is not None:
         click.echo(f"Wrote {plot}")
     click.echo(f"Style {settings.style}, random seed {used_seed} (pass --random-seed {used_seed} to repeat).")
+
+
+def _log_line(line: str) -> None:
+    import time
+
+    click.echo(f"{time.strftime('%H:%M:%S')} {line}", err=True)
+
+
+_BACKEND = click.option("--backend", help="MIDI system: auto, alsa, jack, coremidi or winmm.")
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
+@click.option("--model", "model_dir", type=click.Path(path_type=Path), help="Model folder (default: the shipped one).")
+@_BACKEND
+@click.option("--input", "input_port", help="Listen to this port (name or part of it) instead of a virtual one.")
+@click.option("--output", "output_port", help="Play to this port instead of a virtual one.")
+@click.option("--tempo", type=float, help="Tempo in BPM (internal clock).")
+@click.option("--clock", type=click.Choice(["internal", "external"]), help="external: follow the DAW's MIDI clock.")
+@click.option("--mode", type=click.Choice(["call", "continuous"]), help="Call and response, or keep playing.")
+@click.option("--start", type=click.Choice(["beat", "bar", "immediate"]), help="Where an answer starts.")
+@click.option("--bars", type=int, help="Answer length in bars.")
+@click.option("--style", help="balanced, creative or structured.")
+@click.option("--random-seed", type=int, help="Repeat a session's choices exactly.")
+@_user_errors
+def serve(
+    config_path: Path | None,
+    model_dir: Path | None,
+    backend: str | None,
+    input_port: str | None,
+    output_port: str | None,
+    tempo: float | None,
+    clock: str | None,
+    mode: str | None,
+    start: str | None,
+    bars: int | None,
+    style: str | None,
+    random_seed: int | None,
+) -> None:
+    """Listen for phrases and answer them, live, until Ctrl-C (or SIGTERM).
+
+    Opens the virtual ports "NeuralTunes In" and "NeuralTunes Out" (or the
+    ports named). SIGHUP loads the model again.
+    """
+    from .config import load_config
+    from .live import serve as run_serve
+
+    config = load_config(
+        config_path,
+        overrides={
+            "live.model": str(model_dir) if model_dir else None,
+            "live.backend": backend,
+            "live.input": input_port,
+            "live.output": output_port,
+            "live.tempo": tempo,
+            "live.clock": clock,
+            "live.mode": mode,
+            "live.start": start,
+            "live.bars": bars,
+            "live.style": style,
+            "live.random_seed": random_seed,
+        },
+    )
+    run_serve(config, _log_line)
+
+
+@main.command()
+@click.option("--backend", default="auto", show_default=True, help="MIDI system: auto, alsa, jack, coremidi or winmm.")
+@_user_errors
+def ports(backend: str) -> None:
+    """List the MIDI ports to play from (inputs) and to (outputs)."""
+    from .ports import list_ports
+
+    name, inputs, outputs = list_ports(backend)
+    click.echo(f"MIDI system: {name}")
+    click.echo("Ports to listen to (--input, record --from):")
+    for port in inputs or ["(none)"]:
+        click.echo(f"  {port}")
+    click.echo("Ports to play to (--output, play --to):")
+    for port in outputs or ["(none)"]:
+        click.echo(f"  {port}")
+
+
+@main.command()
+@click.argument("midi_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--to", "to", required=True, help="Port to play into (name or part of it), e.g. 'NeuralTunes In'.")
+@click.option("--backend", default="auto", show_default=True, help="MIDI system: auto, alsa, jack, coremidi or winmm.")
+@click.option("--tempo", type=float, help="Play at this tempo in BPM (default: the file's).")
+@_user_errors
+def play(midi_file: Path, to: str, backend: str, tempo: float | None) -> None:
+    """Play MIDI_FILE into a port, in time: a keyboard for trying the daemon."""
+    from .errors import ConfigError
+    from .live import play as run_play
+
+    if tempo is not None and not 10 <= tempo <= 400:
+        raise ConfigError(f"--tempo must be from 10 to 400 BPM, got {tempo}")
+    sent = run_play(midi_file, to, backend, tempo, _log_line)
+    click.echo(f"Sent {sent} messages.")
+
+
+@main.command()
+@click.option("--from", "source", required=True, help="Port to record (name or part of it), e.g. 'NeuralTunes Out'.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="MIDI file to write.")
+@click.option("--seconds", type=float, help="Stop after this long (default: at Ctrl-C).")
+@click.option("--backend", default="auto", show_default=True, help="MIDI system: auto, alsa, jack, coremidi or winmm.")
+@_user_errors
+def record(source: str, out: Path, seconds: float | None, backend: str) -> None:
+    """Record what a port sends into a MIDI file (120 BPM, times as heard)."""
+    from .errors import ConfigError
+    from .live import record as run_record
+
+    if seconds is not None and seconds <= 0:
+        raise ConfigError(f"--seconds must be above 0, got {seconds}")
+    kept = run_record(source, out, backend, seconds, _log_line)
+    click.echo(f"Wrote {out}: {kept} messages.")

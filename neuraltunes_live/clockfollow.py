@@ -6,10 +6,14 @@ position and a tempo. The tempo is the mean pulse interval over the last beat
 machine, and a beat's worth of smoothing keeps the estimate steady while still
 following a tempo change within one beat. Song Position Pointer sets the
 position in 16ths while stopped; Continue resumes from it, Start from zero.
+
+It is a ``Timeline`` for the scheduler and the engine, and thread-safe: the
+generator thread feeds it while the scheduler thread asks it for deadlines.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from dataclasses import dataclass
 
@@ -33,11 +37,16 @@ class ClockFollower:
         self._pulses = -1  # position of the last pulse, in pulses from zero
         self._last_pulse_time: float | None = None
         self._intervals: deque[float] = deque(maxlen=smoothing_pulses)
+        self._lock = threading.Lock()
 
     def feed(self, t: float, message: Message) -> ClockEvent | None:
         """Take one message at time ``t``; a ClockEvent on start, continue and stop."""
         if not message:
             return None
+        with self._lock:
+            return self._feed(t, message)
+
+    def _feed(self, t: float, message: Message) -> ClockEvent | None:
         status = message[0]
         if status == CLOCK:
             if self.running:
@@ -70,6 +79,10 @@ class ClockFollower:
     @property
     def seconds_per_beat(self) -> float | None:
         """Smoothed tempo, or None before two pulses have arrived."""
+        with self._lock:
+            return self._seconds_per_beat()
+
+    def _seconds_per_beat(self) -> float | None:
         if not self._intervals:
             return None
         return PULSES_PER_BEAT * sum(self._intervals) / len(self._intervals)
@@ -81,10 +94,14 @@ class ClockFollower:
 
     def beat_at(self, t: float) -> float | None:
         """The beat position at time ``t``, extrapolated from the last pulse."""
+        with self._lock:
+            return self._beat_at(t)
+
+    def _beat_at(self, t: float) -> float | None:
         if not self.running or self._last_pulse_time is None:
             return None
         beat = self._pulses / PULSES_PER_BEAT
-        spb = self.seconds_per_beat
+        spb = self._seconds_per_beat()
         if spb is None:
             return beat
         # Never run more than a pulse past the last one: if pulses stop coming,
@@ -92,9 +109,10 @@ class ClockFollower:
         ahead = min((t - self._last_pulse_time) / spb, 1 / PULSES_PER_BEAT)
         return beat + max(0.0, ahead)
 
-    def time_of(self, beat: float, now: float) -> float | None:
+    def time_of(self, beat: float) -> float | None:
         """When ``beat`` will come at the current tempo (None if stopped or unknown)."""
-        spb = self.seconds_per_beat
-        if not self.running or self._last_pulse_time is None or spb is None:
-            return None
-        return self._last_pulse_time + (beat - self._pulses / PULSES_PER_BEAT) * spb
+        with self._lock:
+            spb = self._seconds_per_beat()
+            if not self.running or self._last_pulse_time is None or spb is None:
+                return None
+            return self._last_pulse_time + (beat - self._pulses / PULSES_PER_BEAT) * spb

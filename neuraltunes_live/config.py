@@ -25,6 +25,7 @@ ENV_PREFIX = "NEURALTUNES_"
 
 
 def _setting(default: Any, check: Callable[[Any], bool] | None = None, allowed: str = "") -> Any:
+    """A setting's default, with the test its value must pass and words for what passes."""
     return field(default=default, metadata={"check": check, "allowed": allowed})
 
 
@@ -71,10 +72,65 @@ class GenerateSettings:
     random_seed: int = _setting(-1, lambda v: v >= -1, "-1 (new each run) or 0 and up")
 
 
+BACKENDS = ("auto", "alsa", "jack", "coremidi", "winmm")
+
+
+def _one_of(*choices: str) -> dict[str, Any]:
+    return {"check": lambda v: v in choices, "allowed": "one of " + ", ".join(choices)}
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """The daemon: ports, tempo, how it listens and answers."""
+
+    model: str = _setting("")
+    backend: str = _setting("auto", **_one_of(*BACKENDS))
+    input: str = _setting("")
+    output: str = _setting("")
+    clock: str = _setting("internal", **_one_of("internal", "external"))
+    tempo: float = _setting(120.0, lambda v: 20 <= v <= 300, "from 20 to 300 BPM")
+    beats_per_bar: int = _setting(4, lambda v: 1 <= v <= 16, "from 1 to 16")
+    mode: str = _setting("call", **_one_of("call", "continuous"))
+    start: str = _setting("beat", **_one_of("beat", "bar", "immediate"))
+    on_play: str = _setting("interrupt", **_one_of("interrupt", "overlap"))
+    silence_beats: float = _setting(1.0, lambda v: 0.125 <= v <= 16, "from 0.125 to 16")
+    max_phrase_beats: float = _setting(32.0, lambda v: 1 <= v <= 256, "from 1 to 256")
+    min_notes: int = _setting(2, lambda v: 1 <= v <= 64, "from 1 to 64")
+    bars: int = _setting(4, lambda v: 1 <= v <= 64, "from 1 to 64")
+    style: str = _setting("balanced", **_one_of(*STYLES))
+    temperature: float = _setting(1.0, lambda v: 0.05 <= v <= 5, "from 0.05 to 5")
+    lookahead_beats: float = _setting(4.0, lambda v: 0.5 <= v <= 16, "from 0.5 to 16")
+    input_channel: int = _setting(0, lambda v: 0 <= v <= 16, "0 (any) or 1 to 16")
+    output_channel: int = _setting(1, lambda v: 1 <= v <= 16, "from 1 to 16")
+    passthrough: bool = _setting(False)
+    random_seed: int = _setting(-1, lambda v: v >= -1, "-1 (new each run) or 0 and up")
+
+
+def _cc(default: int) -> Any:
+    return _setting(default, lambda v: -1 <= v <= 127, "-1 (off) or a controller number 0 to 127")
+
+
+@dataclass(frozen=True)
+class ControlSettings:
+    """Which knob (MIDI CC number) turns what, and over what range."""
+
+    temperature: int = _cc(21)
+    bars: int = _cc(22)
+    style: int = _cc(23)
+    mode: int = _cc(24)
+    panic: int = _cc(25)
+    channel: int = _setting(0, lambda v: 0 <= v <= 16, "0 (any) or 1 to 16")
+    temperature_low: float = _setting(0.5, lambda v: 0.05 <= v <= 5, "from 0.05 to 5")
+    temperature_high: float = _setting(2.0, lambda v: 0.05 <= v <= 5, "from 0.05 to 5")
+    max_bars: int = _setting(16, lambda v: 1 <= v <= 64, "from 1 to 64")
+
+
 @dataclass(frozen=True)
 class Config:
     prepare: PrepareSettings = field(default_factory=PrepareSettings)
     generate: GenerateSettings = field(default_factory=GenerateSettings)
+    live: LiveConfig = field(default_factory=LiveConfig)
+    controls: ControlSettings = field(default_factory=ControlSettings)
     style_balanced: StyleSettings = field(
         default_factory=lambda: StyleSettings(temperature=1.0, top_p=0.95, max_repeats=4)
     )
@@ -230,3 +286,12 @@ def _check_together(config: Config) -> None:
             "prepare.validation_fraction + prepare.test_fraction must be below 1 "
             f"(training needs pieces), got {held_out:g}"
         )
+    controls = config.controls
+    if controls.temperature_low >= controls.temperature_high:
+        raise ConfigError(
+            "controls.temperature_low must be below controls.temperature_high, got "
+            f"{controls.temperature_low:g} and {controls.temperature_high:g}"
+        )
+    numbers = [n for n in (controls.temperature, controls.bars, controls.style, controls.mode, controls.panic) if n >= 0]
+    if len(numbers) != len(set(numbers)):
+        raise ConfigError(f"[controls] gives one controller number to two knobs: {numbers}")

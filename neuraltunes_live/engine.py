@@ -6,12 +6,15 @@ few beats ahead with the continuation, note by note, reading the knobs at
 every note. The daemon runs it in its generator thread; tests drive it with a
 fake clock and a scripted model and compare exact event lists.
 
-Time: beats on one timeline (a fixed tempo from the engine's start). A phrase
-is quantized from its first note-on; the response starts on the next beat
-after the phrase is complete (``start = "beat"``), the next bar line counted
-from the phrase's first note (``"bar"``), or at once (``"immediate"``), and the
+Time: beats on one timeline (a fixed tempo, or the DAW's clock). A phrase is
+quantized from its first note-on; the response starts on the next beat after
+the phrase is complete (``start = "beat"``), the next bar line (``"bar"``), or
+at once (``"immediate"``). Beats and bars count from the phrase's first note
+(``grid = "phrase"``: the player sets the downbeat, as with the internal
+tempo) or from the timeline's beat 0 (``"clock"``: the DAW's bars). The
 model's own timing is kept from there: the first sampled note falls in the
-start beat, at the place in the beat the model chose.
+start beat, at the place in the beat the model chose; with ``"immediate"`` it
+sounds at once and the rest keep their distance from it.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from .notes import TICKS_PER_BEAT
 from .notetracker import Message
 from .phrase import Phrase, PhraseDetector
 from .sampling import SamplingSettings
-from .scheduler import FixedTempo, Scheduler
+from .scheduler import Scheduler, Timeline
 
 START_MODES = ("beat", "bar", "immediate")
 START_GRACE_SECONDS = 0.015
 PLAY_MODES = ("interrupt", "overlap")
+GRIDS = ("phrase", "clock")
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class LiveSettings:
     on_play: str = "interrupt"
     lookahead_beats: float = 4.0
     input_channel: int | None = None
+    grid: str = "phrase"
 
 
 @dataclass
@@ -63,13 +68,14 @@ class Engine:
         self,
         model: StepModel,
         scheduler: Scheduler,
-        timeline: FixedTempo,
+        timeline: Timeline,
         controls: Controls,
         styles: dict[str, StyleSettings],
         settings: LiveSettings,
         rng: np.random.Generator,
         *,
         on_response: Callable[[int, Phrase, float], None] | None = None,
+        on_skip: Callable[[Phrase, str], None] | None = None,
     ):
         self.model = model
         self.scheduler = scheduler
@@ -79,6 +85,7 @@ class Engine:
         self.settings = settings
         self.rng = rng
         self.on_response = on_response
+        self.on_skip = on_skip
         self.detector = PhraseDetector(
             silence_beats=settings.silence_beats,
             max_phrase_beats=settings.max_phrase_beats,
@@ -90,7 +97,8 @@ class Engine:
 
     @property
     def seconds_per_beat(self) -> float:
-        return 60.0 / self.timeline.bpm
+        """The timeline's tempo; 120 BPM until an external clock has given one."""
+        return self.timeline.seconds_per_beat or 0.5
 
     def sampling(self) -> SamplingSettings:
         live = self.controls.current
@@ -128,27 +136,34 @@ class Engine:
         if silence:
             self.scheduler.silence()
 
-    def _start_beat(self, phrase: Phrase) -> float:
+    def _start_beat(self, phrase: Phrase) -> float | None:
         now = self.timeline.beat_at(phrase.decided)
+        if now is None:
+            return None
         if self.settings.start == "immediate":
             return now
         # A phrase found complete just after a beat (a pause of whole beats
         # ends on one) still answers on that beat, a few ms late at most.
         grace = START_GRACE_SECONDS / self.seconds_per_beat
-        if self.settings.start == "bar":
+        origin = 0.0
+        if self.settings.grid == "phrase":
             first = self.timeline.beat_at(phrase.started)
-            bars = math.ceil((now - grace - first) / self.settings.beats_per_bar)
-            return first + bars * self.settings.beats_per_bar
-        return float(math.ceil(now - grace))
+            origin = now if first is None else first
+        unit = self.settings.beats_per_bar if self.settings.start == "bar" else 1
+        return origin + math.ceil((now - grace - origin) / unit) * unit
 
     def start_response(self, phrase: Phrase) -> None:
         if self.response is not None:
             self.stop_response(silence=False)
+        start = self._start_beat(phrase)
+        if start is None:
+            if self.on_skip is not None:
+                self.on_skip(phrase, "the external clock is stopped")
+            return
         self._responses += 1
         continuer = Continuer(self.model, self.rng)
         style = self.styles[self.controls.current.style]
         continuer.prime(phrase.notes, self.settings.beats_per_bar, use_key=style.key_mask)
-        start = self._start_beat(phrase)
         live = self.controls.current
         end = None if live.mode == "continuous" else start + live.bars * self.settings.beats_per_bar
         self.response = _Response(self._responses, continuer, None, start, end)
@@ -160,14 +175,20 @@ class Engine:
         response = self.response
         if response is None:
             return
-        horizon = self.timeline.beat_at(t) + self.settings.lookahead_beats
+        now = self.timeline.beat_at(t)
+        if now is None:
+            return  # the external clock is stopped
+        horizon = now + self.settings.lookahead_beats
         while True:
             if response.next_note is None:
                 response.next_note = response.continuer.next_note(self.sampling)
             onset, pitch, duration, velocity = response.next_note
             if response.offset_beats is None:
-                # Put the first note in the start beat, where in the beat the model placed it.
-                response.offset_beats = response.start_beat - math.floor(onset / TICKS_PER_BEAT)
+                if self.settings.start == "immediate":
+                    response.offset_beats = response.start_beat - onset / TICKS_PER_BEAT
+                else:
+                    # The first note in the start beat, where in the beat the model placed it.
+                    response.offset_beats = response.start_beat - math.floor(onset / TICKS_PER_BEAT)
             beat = response.offset_beats + onset / TICKS_PER_BEAT
             if response.end_beat is not None and beat >= response.end_beat:
                 self.response = None  # the response is complete; its notes are queued

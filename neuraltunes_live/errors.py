@@ -27,3 +27,7 @@ class ModelError(NeuralTunesError):
 
 class TrainingError(NeuralTunesError):
     """Training cannot start or go on; the message says what to do."""
+
+
+class PortError(NeuralTunesError):
+    """A MIDI system or port cannot be opened; the message says what to do."""

@@ -24,8 +24,17 @@ from .notetracker import Message, NoteTracker
 
 
 class Timeline(Protocol):
+    """Beats against clock time: a fixed tempo, or a DAW's MIDI clock."""
+
     def time_of(self, beat: float) -> float | None:
         """Clock time of ``beat``, or None while time is stopped."""
+
+    def beat_at(self, t: float) -> float | None:
+        """The beat at clock time ``t``, or None while time is stopped."""
+
+    @property
+    def seconds_per_beat(self) -> float | None:
+        """The tempo, or None while it is not known yet."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,10 @@ class FixedTempo:
 
     def beat_at(self, t: float) -> float:
         return (t - self.origin) * self.bpm / 60.0
+
+    @property
+    def seconds_per_beat(self) -> float:
+        return 60.0 / self.bpm
 
 
 @dataclass(order=True)

@@ -1,0 +1,254 @@
+"""The live daemon: the engine, a scheduler and two threads between two ports.
+
+Threads:
+
+* the MIDI system's input callback only puts ``(time, message)`` in the inbox;
+* the generator thread takes the inbox, feeds the engine (phrases, knobs, the
+  DAW's clock) and samples ahead into the scheduler, every ``tick`` seconds;
+* the scheduler thread sends at absolute deadlines and never calls the model;
+* the main thread (``serve``) handles signals and watches the ports.
+
+``Daemon`` knows nothing of rtmidi: it takes a ``send`` function and is fed
+through ``receive``, so tests drive it with a fake clock and a list. Errors in
+one message or one answer are logged, the answer is silenced, and the daemon
+goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .clock import Clock
+from .clockfollow import ClockFollower
+from .config import STYLES, Config
+from .continuation import StepModel
+from .controls import ControlMap, Controls, LiveParameters
+from .engine import Engine, LiveSettings
+from .notetracker import Message, NoteTracker
+from .phrase import Phrase
+from .scheduler import FixedTempo, Scheduler, Sent
+
+TICK_SECONDS = 0.002
+#: Python hands the GIL between threads every 5 ms by default; the scheduler
+#: thread must not wait that long behind the generator.
+SWITCH_INTERVAL = 0.0002
+
+
+def control_map(config: Config) -> ControlMap:
+    c = config.controls
+    return ControlMap(
+        temperature=c.temperature,
+        bars=c.bars,
+        style=c.style,
+        mode=c.mode,
+        panic=c.panic,
+        channel=None if c.channel == 0 else c.channel - 1,
+        temperature_low=c.temperature_low,
+        temperature_high=c.temperature_high,
+        max_bars=c.max_bars,
+    )
+
+
+def live_settings(config: Config) -> LiveSettings:
+    live = config.live
+    return LiveSettings(
+        beats_per_bar=live.beats_per_bar,
+        silence_beats=live.silence_beats,
+        max_phrase_beats=live.max_phrase_beats,
+        min_notes=live.min_notes,
+        start=live.start,
+        on_play=live.on_play,
+        lookahead_beats=live.lookahead_beats,
+        input_channel=None if live.input_channel == 0 else live.input_channel - 1,
+        grid="clock" if live.clock == "external" else "phrase",
+    )
+
+
+@dataclass
+class Command:
+    """Something for the generator thread to do (the engine is only touched there)."""
+
+    run: Callable[[], None]
+
+
+class Daemon:
+    def __init__(
+        self,
+        model: StepModel,
+        config: Config,
+        *,
+        clock: Clock,
+        send: Callable[[Message], None],
+        rng: np.random.Generator,
+        log: Callable[[str], None] = lambda line: None,
+        on_sent: Callable[[Sent], None] | None = None,
+    ):
+        live = config.live
+        self.clock = clock
+        self.send = send
+        self.log = log
+        self.output_channel = live.output_channel - 1
+        self.passthrough = live.passthrough
+        self.follower = ClockFollower() if live.clock == "external" else None
+        timeline = self.follower if self.follower is not None else FixedTempo(clock.now(), live.tempo)
+        self.tracker = NoteTracker(self.output_channel)
+        self.passed = NoteTracker(self.output_channel)  # the player's notes sent through
+        self.scheduler = Scheduler(clock, send, self.tracker, timeline, on_sent=on_sent)
+        self.controls = Controls(
+            control_map(config),
+            LiveParameters(temperature=live.temperature, bars=live.bars, style=live.style, mode=live.mode),
+        )
+        self.engine = Engine(
+            model,
+            self.scheduler,
+            timeline,
+            self.controls,
+            {name: config.style(name) for name in STYLES},
+            live_settings(config),
+            rng,
+            on_response=self._answering,
+            on_skip=lambda phrase, why: log(f"heard {len(phrase.notes)} notes; not answering: {why}"),
+        )
+        self.inbox: queue.SimpleQueue[tuple[float, Message | Command]] = queue.SimpleQueue()
+        self.generator_stop = threading.Event()
+        self.scheduler_stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # --- called from other threads ----------------------------------------
+
+    def receive(self, message: Message) -> None:
+        """The input callback: note the time and enqueue, nothing more."""
+        self.inbox.put((self.clock.now(), message))
+
+    def command(self, run: Callable[[], None]) -> None:
+        self.inbox.put((self.clock.now(), Command(run)))
+
+    def swap_model(self, model: StepModel) -> None:
+        """Use ``model`` from the next answer on (the one playing finishes)."""
+        self.command(lambda: setattr(self.engine, "model", model))
+
+    def silence(self, why: str) -> None:
+        """Stop the answer and end every sounding note (from any thread)."""
+
+        def run() -> None:
+            self.engine.stop_response(silence=True)
+            self._close_passthrough()
+            self.log(why)
+
+        self.command(run)
+
+    # --- the generator thread ---------------------------------------------
+
+    def _answering(self, number: int, phrase: Phrase, start_beat: float) -> None:
+        live = self.controls.current
+        length = "until stopped" if live.mode == "continuous" else f"{live.bars} bars"
+        self.log(
+            f"heard {len(phrase.notes)} notes; answering ({live.style}, temperature "
+            f"x{live.temperature:.2f}, {length})"
+        )
+
+    def process(self, t: float, item: Message | Command) -> None:
+        """One inbox item, at the time it arrived."""
+        if isinstance(item, Command):
+            item.run()
+            return
+        message = item
+        if not message:
+            return
+        if self.follower is not None and message[0] >= 0xF0:
+            event = self.follower.feed(t, message)
+            if event is not None and event.kind == "stop":
+                self.engine.stop_response(silence=True)
+                self.log("clock stopped: answer stopped, notes closed")
+            elif event is not None:
+                self.log(f"clock {event.kind}")
+            return
+        self.engine.handle(t, message)
+        if self.passthrough:
+            self._pass(message)
+
+    def _pass(self, message: Message) -> None:
+        note = self.engine.detector.note(message)
+        if note is None:
+            return
+        pressed, pitch, velocity = note
+        for out in self.passed.start(pitch, velocity) if pressed else self.passed.stop(pitch):
+            self.send(out)
+
+    def _close_passthrough(self) -> None:
+        if self.passthrough:
+            for out in self.passed.close_all():
+                self.send(out)
+
+    def work(self, timeout: float = TICK_SECONDS) -> None:
+        """Wait up to ``timeout`` for input, take all there is, then tick the engine."""
+        try:
+            items = [self.inbox.get(timeout=timeout)]
+        except queue.Empty:
+            items = []
+        while True:
+            try:
+                items.append(self.inbox.get_nowait())
+            except queue.Empty:
+                break
+        for t, item in items:
+            self._guarded(lambda: self.process(t, item), "a message")
+        self._guarded(lambda: self.engine.tick(self.clock.now()), "generating")
+
+    def _guarded(self, run: Callable[[], None], what: str) -> None:
+        try:
+            run()
+        except Exception as err:  # one bad message or answer must not stop the daemon
+            self.engine.response = None
+            self.scheduler.silence()
+            self.log(f"error while {what} ({type(err).__name__}: {err}); answer silenced, still listening")
+
+    def _generator_loop(self) -> None:
+        while not self.generator_stop.is_set():
+            self.work()
+
+    def _scheduler_loop(self) -> None:
+        _ask_for_realtime(self.log)
+        self.scheduler.run(self.scheduler_stop)
+
+    # --- lifetime -----------------------------------------------------------
+
+    def start(self) -> None:
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        self._threads = [
+            threading.Thread(target=self._scheduler_loop, name="scheduler", daemon=True),
+            threading.Thread(target=self._generator_loop, name="generator", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Stop generating, then silence every note and stop sending."""
+        self.generator_stop.set()
+        for thread in self._threads:
+            if thread.name == "generator":
+                thread.join()
+        self.scheduler_stop.set()
+        for thread in self._threads:
+            if thread.name == "scheduler":
+                thread.join()
+        self.scheduler.silence()  # also when the threads never started
+        self._close_passthrough()
+
+
+def _ask_for_realtime(log: Callable[[str], None]) -> None:
+    """Run the calling thread at real-time priority where the system allows it."""
+    if not hasattr(os, "sched_setscheduler"):
+        return
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+        log("scheduler thread runs at real-time priority")
+    except OSError:
+        pass  # not allowed (no rtprio limit): normal priority works, a little less steady

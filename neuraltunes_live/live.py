@@ -1,0 +1,240 @@
+"""The I/O shell of the live commands: ``serve``, ``play`` and ``record``.
+
+``serve`` loads the model, opens the ports, runs the ``Daemon`` and watches:
+SIGINT/SIGTERM stop it (every note closed first), SIGHUP loads the model
+again (keeping the old one if the new one fails), and a port that vanishes is
+waited for and reconnected. ``play`` is a virtual keyboard (a MIDI file sent
+in time to a port) and ``record`` a MIDI recorder; both are for trying the
+daemon without hardware and for the real-port tests.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .clock import SystemClock
+from .config import Config
+from .daemon import Daemon
+from .errors import NeuralTunesError
+from .generate import model_dir_or_default
+from .model import load_model
+from .notetracker import Message
+from .ports import VIRTUAL_INPUT, VIRTUAL_OUTPUT, MidiInput, MidiOutput
+
+PORT_CHECK_SECONDS = 1.0
+
+
+def routing_help(backend: str, input_name: str, output_name: str) -> list[str]:
+    """How to connect a keyboard and a DAW on this MIDI system."""
+    if backend == "jack":
+        return [
+            f"  keyboard -> jack_connect 'KEYBOARD:PORT' '{input_name}:{input_name}'  (jack_lsp lists ports)",
+            f"  DAW/synth <- jack_connect '{output_name}:{output_name}' 'SYNTH:PORT'",
+            "  or route both in qjackctl / Carla; without hardware: neuraltunes-live play FILE.mid "
+            f"--to '{input_name}'",
+        ]
+    if backend == "alsa":
+        return [
+            f"  keyboard -> aconnect 'KEYBOARD' '{input_name}'  (aconnect -l lists ports)",
+            f"  synth <- aconnect '{output_name}' 'SYNTH'; in a DAW, enable '{output_name}' as a MIDI input",
+        ]
+    return [
+        f"  in your DAW, enable '{output_name}' as a MIDI input (Ableton: Preferences > Link, Tempo & MIDI,",
+        f"  Track on) and arm a MIDI track whose input is '{output_name}'; send your keyboard to '{input_name}'",
+    ]
+
+
+@dataclass
+class _Flags:
+    stop: threading.Event = field(default_factory=threading.Event)
+    reload: threading.Event = field(default_factory=threading.Event)
+
+
+def serve(config: Config, log: Callable[[str], None]) -> None:
+    """Run the daemon until SIGINT/SIGTERM."""
+    began = time.perf_counter()
+    live = config.live
+    model_dir = model_dir_or_default(live.model)
+    model = load_model(model_dir)
+    seed = live.random_seed if live.random_seed >= 0 else secrets.randbelow(2**31)
+    output = MidiOutput(live.backend, live.output)
+    daemon = Daemon(
+        model, config, clock=SystemClock(), send=output.send, rng=np.random.default_rng(seed), log=log
+    )
+    try:
+        midi_input = MidiInput(output.backend, live.input, daemon.receive)
+    except NeuralTunesError:
+        output.close(drain_seconds=0)
+        raise
+    flags = _Flags()
+    previous = {
+        signum: signal.signal(signum, handler)
+        for signum, handler in (
+            (signal.SIGINT, lambda *_: flags.stop.set()),
+            (signal.SIGTERM, lambda *_: flags.stop.set()),
+            *([(signal.SIGHUP, lambda *_: flags.reload.set())] if hasattr(signal, "SIGHUP") else []),
+        )
+    }
+    daemon.start()
+    try:
+        ready = time.perf_counter() - began
+        tempo = "the DAW's MIDI clock" if live.clock == "external" else f"{live.tempo:g} BPM"
+        log(f"model {model_dir} ({model.arch.parameter_count():,} parameters), random seed {seed}")
+        log(f"{output.backend}: listening on '{midi_input.opened.name}', playing to '{output.opened.name}'")
+        for line in routing_help(output.backend, VIRTUAL_INPUT, VIRTUAL_OUTPUT):
+            log(line)
+        log(f"ready in {ready:.2f} s: {live.mode} mode at {tempo}; Ctrl-C stops")
+        _watch(daemon, midi_input, output, flags, model_dir, log)
+    finally:
+        # Our handlers stay in place until every note is closed: a second
+        # signal (Ctrl-C and a service manager's SIGTERM together) must not
+        # cut the shutdown short.
+        try:
+            daemon.stop()
+            midi_input.close()
+            output.close()
+            log("stopped; every note was closed")
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def _watch(
+    daemon: Daemon,
+    midi_input: MidiInput,
+    output: MidiOutput,
+    flags: _Flags,
+    model_dir: Path,
+    log: Callable[[str], None],
+) -> None:
+    """The main thread's loop: reloads on SIGHUP, follows ports that come and go."""
+    input_lost = output_lost = False
+    while not flags.stop.wait(PORT_CHECK_SECONDS):
+        if flags.reload.is_set():
+            flags.reload.clear()
+            try:
+                daemon.swap_model(load_model(model_dir))
+                log(f"reloaded {model_dir}; the next answer uses it")
+            except NeuralTunesError as err:
+                log(f"reload failed, still playing the old model: {err}")
+        try:
+            if not output_lost and not output.present():
+                output_lost = True
+                daemon.silence(f"output port '{output.wanted}' vanished: answer stopped; waiting for it")
+            elif output_lost and output.present():
+                output.reconnect()
+                output_lost = False
+                log(f"output port '{output.opened.name}' is back; connected")
+            if not input_lost and not midi_input.present():
+                input_lost = True
+                midi_input.disconnect()
+                log(f"input port '{midi_input.wanted}' vanished; still running, waiting for it to return")
+            elif input_lost and midi_input.present():
+                midi_input.reconnect()
+                input_lost = False
+                log(f"input port '{midi_input.opened.name}' is back; listening")
+        except NeuralTunesError as err:  # a port seen for a moment, gone again: try next round
+            log(f"port check: {err}")
+
+
+# --- helpers for trying it without hardware ---------------------------------
+
+
+def timed_messages(path: Path, tempo_bpm: float | None = None) -> list[tuple[float, Message]]:
+    """The channel messages of a MIDI file with their times in seconds.
+
+    With ``tempo_bpm`` the file is played at that tempo (its own tempo changes
+    scaled to match); meta and sysex events are left out.
+    """
+    import mido
+
+    from .errors import ImportFailed
+
+    try:
+        midi = mido.MidiFile(path)
+    except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
+        raise ImportFailed(f"{path}: not a readable MIDI file ({err})") from err
+    scale = 1.0
+    if tempo_bpm is not None:
+        first = next((m.tempo for m in mido.merge_tracks(midi.tracks) if m.type == "set_tempo"), 500_000)
+        scale = (60_000_000 / tempo_bpm) / first
+    out, t = [], 0.0
+    for message in midi:  # iterating a MidiFile gives seconds between messages
+        t += message.time * scale
+        if not message.is_meta and message.type != "sysex":
+            out.append((t, tuple(message.bytes())))
+    return out
+
+
+def play(path: Path, to: str, backend: str, tempo_bpm: float | None, log: Callable[[str], None]) -> int:
+    """Send a MIDI file to port ``to`` in time; returns the messages sent."""
+    messages = timed_messages(path, tempo_bpm)
+    output = MidiOutput(backend, to, own="NeuralTunes Player")
+    clock = SystemClock()
+    sounding: set[tuple[int, int]] = set()
+    log(f"playing {path} ({len(messages)} messages) to '{output.opened.name}'")
+    start = clock.now() + 0.05
+    sent = 0
+    try:
+        for t, message in messages:
+            clock.sleep_until(start + t)
+            output.send(message)
+            sent += 1
+            kind, channel = message[0] & 0xF0, message[0] & 0x0F
+            if kind == 0x90 and message[2] > 0:
+                sounding.add((channel, message[1]))
+            elif kind in (0x80, 0x90):
+                sounding.discard((channel, message[1]))
+    finally:  # interrupted: end what was started
+        for channel, pitch in sorted(sounding):
+            output.send((0x80 | channel, pitch, 0))
+        output.close()
+    return sent
+
+
+def record(
+    source: str,
+    out: Path,
+    backend: str,
+    seconds: float | None,
+    log: Callable[[str], None],
+    stop: threading.Event | None = None,
+) -> int:
+    """Record port ``source`` into a MIDI file until ``seconds`` pass or Ctrl-C; returns messages kept."""
+    import mido
+
+    clock = SystemClock()
+    received: list[tuple[float, Message]] = []
+    midi_input = MidiInput(backend, source, lambda m: received.append((clock.now(), m)), own="NeuralTunes Recorder")
+    begin = clock.now()
+    stop = stop or threading.Event()
+    log(f"recording '{midi_input.opened.name}' to {out}" + (f" for {seconds:g} s" if seconds else "; Ctrl-C stops"))
+    try:
+        stop.wait(seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        midi_input.close()
+    kept = [(t, m) for t, m in received if m and m[0] < 0xF0]  # channel messages; no clock or sysex
+    ticks_per_beat, tempo = 480, 500_000  # 120 BPM: one second is 960 ticks
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=tempo, time=0)])
+    last = 0
+    for t, message in kept:
+        tick = round((t - begin) * ticks_per_beat * 1_000_000 / tempo)
+        try:
+            msg = mido.Message.from_bytes(list(message))
+        except ValueError:
+            continue  # a malformed message is not written
+        track.append(msg.copy(time=max(0, tick - last)))
+        last = max(last, tick)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    mido.MidiFile(tracks=[track], ticks_per_beat=ticks_per_beat).save(out)
+    return len(kept)

@@ -1,0 +1,260 @@
+"""MIDI ports: the one place python-rtmidi is used.
+
+We use python-rtmidi directly rather than through mido's port layer: its
+input callback hands over raw bytes (what the engine works on) from the MIDI
+system's own thread with no parsing per message, and it exposes which system
+(ALSA, JACK, CoreMIDI, WinMM) to open. mido still reads and writes the MIDI
+files (``midifile``).
+
+Choosing a backend and finding a port by name are pure functions, tested
+without a MIDI system; ``open_input`` / ``open_output`` are the thin shell.
+Every failure is a ``PortError`` that says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from .errors import PortError
+from .notetracker import Message
+
+VIRTUAL_INPUT = "NeuralTunes In"
+VIRTUAL_OUTPUT = "NeuralTunes Out"
+
+#: Backend names and the rtmidi API constant names they stand for.
+APIS = {"alsa": "API_LINUX_ALSA", "jack": "API_UNIX_JACK", "coremidi": "API_MACOSX_CORE", "winmm": "API_WINDOWS_MM"}
+
+
+def candidates(requested: str, platform: str = sys.platform) -> list[str]:
+    """Backends to try, in order, for ``requested`` (``auto`` or a name)."""
+    if requested != "auto":
+        return [requested]
+    if platform.startswith("linux"):
+        return ["alsa", "jack"]
+    if platform == "darwin":
+        return ["coremidi", "jack"]
+    if platform.startswith("win"):
+        return ["winmm"]
+    return ["jack"]
+
+
+def failure_advice(tried: dict[str, str], platform: str = sys.platform) -> str:
+    """One line saying why no backend opened (``tried``: backend → error) and what to do."""
+    reasons = "; ".join(f"{name}: {error}" for name, error in tried.items())
+    if "alsa" in tried and "jack" in tried:
+        advice = (
+            "no ALSA sequencer (/dev/snd/seq) and no JACK server: load the ALSA sequencer "
+            "(sudo modprobe snd-seq) or start JACK (jackd -d dummy &, or ./quickstart.sh serve, "
+            "which starts one)"
+        )
+    elif "alsa" in tried:
+        advice = "no ALSA sequencer: sudo modprobe snd-seq, or use JACK (--backend jack with jackd running)"
+    elif "jack" in tried:
+        advice = "no JACK server is running: start one (jackd -d dummy &, or qjackctl)"
+    elif "winmm" in tried:
+        advice = "no Windows MIDI ports"
+    else:
+        advice = f"the {', '.join(tried)} MIDI system is not available on this machine"
+    return f"cannot open MIDI ({reasons}): {advice}"
+
+
+def find_port(ports: list[str], wanted: str, direction: str) -> int:
+    """Index of the port named ``wanted``: exactly, else the only one containing it."""
+    exact = [i for i, name in enumerate(ports) if name == wanted]
+    if exact:
+        return exact[0]
+    lowered = wanted.lower()
+    partial = [i for i, name in enumerate(ports) if lowered in name.lower()]
+    if len(partial) == 1:
+        return partial[0]
+    listing = ", ".join(repr(p) for p in ports) or "none"
+    if partial:
+        matches = ", ".join(repr(ports[i]) for i in partial)
+        raise PortError(f"{direction} port {wanted!r} matches several: {matches}; give more of the name")
+    raise PortError(f"no {direction} port named {wanted!r}; {direction} ports now: {listing}")
+
+
+def port_present(ports: list[str], wanted: str) -> bool:
+    try:
+        find_port(ports, wanted, "")
+    except PortError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Hide what the C MIDI libraries print while we probe (we say it better)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _rtmidi():
+    import rtmidi
+
+    return rtmidi
+
+
+def _make(kind: str, backend: str, client: str):
+    rtmidi = _rtmidi()
+    api = getattr(rtmidi, APIS[backend], None)
+    if api is None or api not in rtmidi.get_compiled_api():
+        raise PortError(f"this python-rtmidi was built without {backend} support")
+    cls = rtmidi.MidiIn if kind == "input" else rtmidi.MidiOut
+    # Never let a JACK client start a server of its own behind our back.
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
+    with _quiet_stderr():
+        return cls(rtapi=api, name=client)
+
+
+def open_backend(requested: str, kind: str, client: str) -> tuple[str, object]:
+    """An rtmidi MidiIn/MidiOut on the first backend that works: (backend, object)."""
+    if requested not in APIS and requested != "auto":
+        raise PortError(f"unknown MIDI backend {requested!r}; backends: auto, {', '.join(APIS)}")
+    rtmidi = _rtmidi()
+    tried: dict[str, str] = {}
+    for backend in candidates(requested):
+        try:
+            return backend, _make(kind, backend, client)
+        except PortError as err:
+            tried[backend] = str(err)
+        except rtmidi.RtMidiError as err:
+            tried[backend] = str(err).strip() or type(err).__name__
+    raise PortError(failure_advice(tried))
+
+
+def list_ports(backend: str = "auto") -> tuple[str, list[str], list[str]]:
+    """(backend, ports to read from, ports to send to)."""
+    name, midi_in = open_backend(backend, "input", "NeuralTunes ports")
+    _, midi_out = open_backend(name, "output", "NeuralTunes ports")
+    try:
+        return name, list(midi_in.get_ports()), list(midi_out.get_ports())
+    finally:
+        midi_in.delete()
+        midi_out.delete()
+
+
+@dataclass
+class Opened:
+    backend: str
+    name: str  # the port's name as other programs see it (or the one connected to)
+    virtual: bool
+
+
+class MidiInput:
+    """A virtual input, or a connection from an existing port; calls ``receive`` per message."""
+
+    def __init__(
+        self, backend: str, wanted: str, receive: Callable[[Message], None], own: str = VIRTUAL_INPUT
+    ):
+        self.wanted = wanted
+        self.own = own  # the name of our port (and MIDI client)
+        self.receive = receive
+        self.backend, self._midi = open_backend(backend, "input", own)
+        # Sysex is dropped by the MIDI system; clock is kept (external tempo).
+        self._midi.ignore_types(sysex=True, timing=False, active_sense=True)
+        self._midi.set_callback(self._callback)
+        self.opened = self._open()
+
+    def _callback(self, event, data=None) -> None:
+        message, _delta = event
+        self.receive(tuple(message))
+
+    def _open(self) -> Opened:
+        rtmidi = _rtmidi()
+        try:
+            if not self.wanted:
+                self._midi.open_virtual_port(self.own)
+                return Opened(self.backend, self.own, True)
+            ports = self._midi.get_ports()
+            index = find_port(ports, self.wanted, "input")
+            self._midi.open_port(index, self.own)
+            return Opened(self.backend, ports[index], False)
+        except rtmidi.RtMidiError as err:
+            if sys.platform.startswith("win") and not self.wanted:
+                raise PortError(
+                    "Windows has no virtual MIDI ports: create one with loopMIDI "
+                    "(https://www.tobias-erichsen.de/software/loopmidi.html) and pass --input NAME"
+                ) from err
+            raise PortError(f"cannot open the input port: {err}") from err
+
+    def present(self) -> bool:
+        """Whether the connected port still exists (a virtual port always does)."""
+        return not self.wanted or port_present(self._midi.get_ports(), self.wanted)
+
+    def reconnect(self) -> None:
+        self._midi.close_port()
+        self.opened = self._open()
+
+    def disconnect(self) -> None:
+        self._midi.close_port()
+
+    def close(self) -> None:
+        self._midi.cancel_callback()
+        self._midi.close_port()
+        self._midi.delete()
+
+
+class MidiOutput:
+    """A virtual output, or a connection to an existing port."""
+
+    def __init__(self, backend: str, wanted: str, own: str = VIRTUAL_OUTPUT):
+        self.wanted = wanted
+        self.own = own
+        self.backend, self._midi = open_backend(backend, "output", own)
+        self._lock = threading.Lock()
+        self.opened = self._open()
+
+    def _open(self) -> Opened:
+        rtmidi = _rtmidi()
+        try:
+            if not self.wanted:
+                self._midi.open_virtual_port(self.own)
+                return Opened(self.backend, self.own, True)
+            ports = self._midi.get_ports()
+            index = find_port(ports, self.wanted, "output")
+            self._midi.open_port(index, self.own)
+            return Opened(self.backend, ports[index], False)
+        except rtmidi.RtMidiError as err:
+            if sys.platform.startswith("win") and not self.wanted:
+                raise PortError(
+                    "Windows has no virtual MIDI ports: create one with loopMIDI "
+                    "(https://www.tobias-erichsen.de/software/loopmidi.html) and pass --output NAME"
+                ) from err
+            raise PortError(f"cannot open the output port: {err}") from err
+
+    def send(self, message: Message) -> None:
+        with self._lock:
+            self._midi.send_message(message)
+
+    def present(self) -> bool:
+        return not self.wanted or port_present(self._midi.get_ports(), self.wanted)
+
+    def reconnect(self) -> None:
+        with self._lock:
+            self._midi.close_port()
+            self.opened = self._open()
+
+    def close(self, drain_seconds: float = 0.05) -> None:
+        """Close after ``drain_seconds``: JACK sends queued messages at its next cycle."""
+        import time
+
+        time.sleep(drain_seconds)
+        with self._lock:
+            self._midi.close_port()
+            self._midi.delete()

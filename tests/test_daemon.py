@@ -1,0 +1,170 @@
+"""The daemon's generator-thread work with a fake clock, a list for a port and a scripted model."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from neuraltunes_live.clock import FakeClock
+from neuraltunes_live.config import Config
+from neuraltunes_live.continuation import MAX_PRIME_NOTES
+from neuraltunes_live.daemon import Daemon
+from neuraltunes_live.encoding import DURATION_BASE, PITCH_BASE
+
+from .test_continuation import ScriptedModel, quarter_notes_of
+
+
+def config(**live):
+    base = Config()
+    return dataclasses.replace(base, live=dataclasses.replace(base.live, **live))
+
+
+class Rig:
+    def __init__(self, model, **live):
+        self.clock = FakeClock()
+        self.sent = []
+        self.log = []
+        self.daemon = Daemon(
+            model, config(**live), clock=self.clock,
+            send=lambda m: self.sent.append((round(self.clock.now(), 6), m)),
+            rng=np.random.default_rng(0), log=self.log.append,
+        )
+
+    def run(self, inputs, until, step=0.005):
+        """Feed ``(time, message)`` inputs through the inbox, as the input callback would."""
+        inputs = sorted(inputs, key=lambda item: item[0])
+        scheduler = self.daemon.scheduler
+        while self.clock.now() < until:
+            while inputs and inputs[0][0] <= self.clock.now():
+                self.daemon.receive(inputs.pop(0)[1])
+            self.daemon.work(timeout=0)
+            before = self.clock.now()
+            scheduler.run_once()
+            if self.clock.now() == before:
+                self.clock.advance(step)
+
+    def note_ons(self, status=0x90):
+        return [(t, m[1]) for t, m in self.sent if m[0] == status and m[2] > 0]
+
+
+def on(p, channel=0):
+    return (0x90 | channel, p, 100)
+
+
+def off(p, channel=0):
+    return (0x80 | channel, p, 0)
+
+
+PHRASE = [(0.0, on(60)), (0.45, off(60)), (0.5, on(62)), (0.95, off(62)), (1.0, on(64)), (1.45, off(64))]
+
+
+def test_answers_on_the_output_channel_and_passes_the_players_notes_through():
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), bars=1, output_channel=3, passthrough=True)
+    rig.run(PHRASE, until=5.0)
+    assert rig.note_ons(0x92) == [(0.0, 60), (0.5, 62), (1.0, 64), (2.0, 67), (2.5, 67), (3.0, 67), (3.5, 67)]
+    assert all(m[0] & 0x0F == 2 for _, m in rig.sent)
+    assert rig.daemon.tracker.sounding == frozenset() and rig.daemon.passed.sounding == frozenset()
+
+
+def test_junk_from_the_keyboard_changes_nothing():
+    junk = [
+        (0.1, (0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7)),  # sysex
+        (0.2, (0xD0, 40)),  # channel aftertouch
+        (0.3, (0xE0, 0, 90)),  # pitch bend
+        (0.6, (0xC0, 5)),  # program change
+        (0.7, (0xA0, 60, 30)),  # poly aftertouch
+        (0.8, ()),
+        (0.9, (0x90,)),  # truncated
+        (1.2, (0xFE,)),  # active sensing
+        (2.2, (0x90, 130, 300)),  # out of range data bytes
+    ]
+    clean = Rig(ScriptedModel(quarter_notes_of(67)), bars=1)
+    clean.run(PHRASE, until=5.0)
+    noisy = Rig(ScriptedModel(quarter_notes_of(67)), bars=1)
+    noisy.run(PHRASE + junk, until=5.0)
+    assert noisy.sent == clean.sent and len(clean.note_ons()) == 4
+    assert not any("error" in line for line in noisy.log)
+
+
+def start_and_pulses(bpm, until, start=0.0):
+    """MIDI Start at ``start``, then clock pulses at ``bpm`` until ``until``."""
+    spb = 60.0 / bpm
+    events = [(start, (0xFA,))]
+    n = 0
+    while start + n * spb / 24 < until:
+        events.append((start + 0.0001 + n * spb / 24, (0xF8,)))
+        n += 1
+    return events
+
+
+def test_follows_the_daws_clock_and_stop_silences():
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), clock="external", bars=4)
+    # The DAW at 60 BPM; the phrase is played from beat 1 (1.0 s); one beat
+    # of silence after the last release at 3.9 s completes it at 4.9 s.
+    phrase = [(1.0, on(60)), (1.9, off(60)), (2.0, on(62)), (2.9, off(62)), (3.0, on(64)), (3.9, off(64))]
+    stop = [(7.5, (0xFC,))]
+    rig.run(start_and_pulses(60, 7.5) + phrase + stop, until=9.0, step=0.001)
+    ons = rig.note_ons()
+    # The answer starts on the DAW's next beat (5 s) and plays a quarter per beat.
+    assert [p for _, p in ons] == [67, 67, 67]
+    for (t, _), beat in zip(ons, (5.0, 6.0, 7.0)):
+        assert abs(t - beat) < 0.005  # pulses are fed on the rig's 1 ms steps
+    # Stop (at 7.5 s) ends the sounding note, then Sustain off and All Notes Off.
+    assert [m for _, m in rig.sent[-3:]] == [(0x80, 67, 0), (0xB0, 64, 0), (0xB0, 123, 0)]
+    assert all(7.5 <= t <= 7.502 for t, _ in rig.sent[-3:])
+    assert rig.daemon.tracker.sounding == frozenset()
+    assert "clock stopped: answer stopped, notes closed" in rig.log
+
+
+class FailingModel(ScriptedModel):
+    """Raises on its ``fail_at``-th step, once."""
+
+    def __init__(self, follow, fail_at):
+        super().__init__(follow)
+        self.steps = 0
+        self.fail_at = fail_at
+
+    def step(self, token, state):
+        self.steps += 1
+        if self.steps == self.fail_at:
+            raise FloatingPointError("overflow in the cell")
+        return super().step(token, state)
+
+
+def test_an_error_in_generation_silences_the_answer_and_the_next_phrase_is_answered():
+    # Lookahead of one beat: the model is stepped as the answer plays, and
+    # fails in its first bar.
+    rig = Rig(FailingModel(quarter_notes_of(67), fail_at=12), bars=4, lookahead_beats=1.0)
+    second = [(t + 8.0, m) for t, m in PHRASE]
+    rig.run(PHRASE + second, until=14.0)
+    assert any("FloatingPointError: overflow in the cell" in line and "still listening" in line for line in rig.log)
+    first = [t for t, _ in rig.note_ons() if t < 8.0]
+    assert 2.0 in first and len(first) < 8  # cut short by the error
+    # The next phrase is answered on its beat (the rig's 5 ms steps put its
+    # first note-on, and so its grid, up to 5 ms late).
+    answer = [t for t, _ in rig.note_ons() if t >= 8.0]
+    assert answer[0] == pytest.approx(10.0, abs=0.006) and answer[1] - answer[0] == pytest.approx(0.5)
+    ons = sum(1 for _, m in rig.sent if m[0] == 0x90)
+    offs = sum(1 for _, m in rig.sent if m[0] == 0x80)
+    assert ons == offs and rig.daemon.tracker.sounding == frozenset()
+
+
+def test_a_swapped_model_answers_the_next_phrase():
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), bars=1)
+    rig.run(PHRASE, until=5.0)
+    rig.daemon.swap_model(ScriptedModel(quarter_notes_of(72)))
+    rig.run([(t + 5.0, m) for t, m in PHRASE], until=10.0)
+    assert [p for _, p in rig.note_ons()] == [67] * 4 + [72] * 4
+
+
+def test_a_flood_of_notes_is_cut_to_the_models_context():
+    model = ScriptedModel(quarter_notes_of(67))
+    rig = Rig(model, bars=1, max_phrase_beats=32.0)
+    flood = []
+    for i in range(10_000):  # ten thousand notes in 10 s, two keys at a time
+        flood += [(i * 0.001, on(40 + i % 50)), (i * 0.001 + 0.0005, off(40 + i % 50))]
+    rig.run(flood, until=14.0)
+    assert "heard 10000 notes; answering (balanced, temperature x1.00, 1 bars)" in rig.log
+    notes_primed = sum(1 for t in model.primed_with if PITCH_BASE <= t < DURATION_BASE)
+    assert 0 < notes_primed <= MAX_PRIME_NOTES
+    assert rig.note_ons() and rig.daemon.tracker.sounding == frozenset()

@@ -1,0 +1,277 @@
+"""The daemon over real MIDI ports: a JACK server with the dummy driver.
+
+The server is started here (its own name, found by clients through
+``JACK_DEFAULT_SERVER``) and stopped with SIGTERM. The daemon runs as
+``neuraltunes-live serve`` in a subprocess, exactly as a user starts it; the
+test plays into "NeuralTunes In" and records "NeuralTunes Out" with the
+package's own port classes. JACK delivers MIDI once per period (512 frames at
+48 kHz: 10.7 ms), so times are checked to within a period or two.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from neuraltunes_live.clock import SystemClock
+from neuraltunes_live.notes import TICKS_PER_BEAT
+from neuraltunes_live.ports import MidiInput, MidiOutput
+
+pytestmark = pytest.mark.jack
+
+PERIOD = 512 / 48000
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def jack_server():
+    if shutil.which("jackd") is None or shutil.which("jack_wait") is None:
+        message = "jackd is not installed (Debian/Ubuntu: sudo apt-get install jackd2); ./quickstart.sh test installs it"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"ntlive-test-{os.getpid()}"
+    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
+    server = subprocess.Popen(
+        ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "512"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        waited = subprocess.run(["jack_wait", "-w", "-t", "10"], env=env, capture_output=True, text=True)
+        if waited.returncode != 0 or server.poll() is not None:
+            pytest.fail(f"the JACK test server did not start: {server.stderr.read1().decode() if server.poll() is not None else waited.stdout}")
+        saved = os.environ.get("JACK_DEFAULT_SERVER")
+        os.environ["JACK_DEFAULT_SERVER"] = name
+        yield env
+    finally:
+        server.send_signal(signal.SIGTERM)  # never SIGKILL: it leaves shared memory behind
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if "saved" in locals():
+            if saved is None:
+                os.environ.pop("JACK_DEFAULT_SERVER", None)
+            else:
+                os.environ["JACK_DEFAULT_SERVER"] = saved
+
+
+class Serve:
+    """``neuraltunes-live serve`` in a subprocess; waits until it is ready."""
+
+    def __init__(self, env, tmp_path, *args, config=""):
+        config_file = tmp_path / "config.toml"
+        config_file.write_text(config)
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "neuraltunes_live", "serve", "--backend", "jack",
+             "--config", str(config_file), *args],
+            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.ready.wait(30):
+            self.stop()
+            pytest.fail("serve did not get ready:\n" + "\n".join(self.lines))
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+            if "ready in" in line:
+                self.ready.set()
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+class Recorder:
+    def __init__(self):
+        self.clock = SystemClock()
+        self.messages: list[tuple[float, tuple]] = []
+        self.port = MidiInput("jack", "NeuralTunes Out", self._got, own="Test Recorder")
+
+    def _got(self, message):
+        self.messages.append((self.clock.now(), message))
+
+    def note_ons(self, after=float("-inf")):
+        return [(t, m[1]) for t, m in self.messages if m[0] & 0xF0 == 0x90 and m[2] > 0 and t >= after]
+
+    def close(self):
+        self.port.close()
+
+
+class Keyboard:
+    def __init__(self):
+        self.clock = SystemClock()
+        self.port = MidiOutput("jack", "NeuralTunes In", own="Test Keyboard")
+
+    def phrase(self, pitches, seconds_per_note, start=None):
+        """Play ``pitches`` legato-ish on a grid; returns the time of the first note-on."""
+        start = self.clock.now() + 0.05 if start is None else start
+        for i, pitch in enumerate(pitches):
+            self.clock.sleep_until(start + i * seconds_per_note)
+            self.port.send((0x90, pitch, 90))
+            self.clock.sleep_until(start + (i + 0.8) * seconds_per_note)
+            self.port.send((0x80, pitch, 0))
+        return start
+
+    def close(self):
+        self.port.close()
+
+
+def wait(seconds):
+    time.sleep(seconds)
+
+
+def balanced(messages):
+    """Every note-on (on the output channel) has its note-off, in order; nothing sounds at the end."""
+    sounding = set()
+    for _, m in messages:
+        kind = m[0] & 0xF0
+        if kind == 0x90 and m[2] > 0:
+            assert m[1] not in sounding, f"note {m[1]} struck again while sounding"
+            sounding.add(m[1])
+        elif kind == 0x80 or (kind == 0x90 and m[2] == 0):
+            sounding.discard(m[1])
+        elif kind == 0xB0 and m[1] == 123:
+            sounding.clear()
+    return sounding
+
+
+SCALE = [60, 62, 64, 65, 67, 65, 64, 62]
+
+
+def test_a_phrase_is_answered_on_the_tempo_grid_with_every_note_closed(jack_server, tmp_path):
+    serve = Serve(jack_server, tmp_path, "--tempo", "60", "--bars", "2", "--random-seed", "3")
+    recorder, keyboard = Recorder(), Keyboard()
+    try:
+        first = keyboard.phrase(SCALE[:4], 1.0)  # four quarter notes at 60 BPM
+        wait(3.8 + 1 + 8 + 0.5)  # the phrase, a beat of silence, two bars
+    finally:
+        keyboard.close()
+        recorder.close()
+        code = serve.stop()
+    assert code == 0, serve.lines
+    assert any("heard 4 notes; answering" in line for line in serve.lines), serve.lines
+    ons = recorder.note_ons()
+    assert len(ons) >= 4, recorder.messages
+    # The answer starts within the beat after the phrase ended (keys up at
+    # 3.8 s, one beat of silence: complete at 4.8 s, answer from beat 5 on).
+    assert first + 4.8 <= ons[0][0] <= first + 6.0 + 2 * PERIOD
+    # Every note-on lies on the model's grid (1/12 beat = 83 ms at 60 BPM),
+    # counted from the phrase's first note.
+    tick = 1.0 / TICKS_PER_BEAT
+    for t, _ in ons:
+        offset = (t - ons[0][0]) / tick
+        assert abs(offset - round(offset)) * tick <= 2 * PERIOD, (t - ons[0][0], ons)
+    assert balanced(recorder.messages) == set()
+
+
+def test_the_temperature_knob_changes_how_varied_the_answer_is(jack_server, tmp_path):
+    serve = Serve(jack_server, tmp_path, "--tempo", "120", "--bars", "4", "--start", "immediate",
+                  "--random-seed", "5")
+    recorder, keyboard = Recorder(), Keyboard()
+    answers = {}
+    try:
+        for value in (0, 127):
+            keyboard.port.send((0xB0, 21, value))
+            begin = keyboard.phrase(SCALE, 0.25)
+            wait(2.0 + 0.5 + 8.0 + 0.3)  # phrase, half a second of silence, four bars
+            answers[value] = [p for _, p in recorder.note_ons(after=begin + 2.0)]
+            keyboard.port.send((0xB0, 25, 127))  # panic between the two, then release
+            keyboard.port.send((0xB0, 25, 0))
+            wait(0.1)
+    finally:
+        keyboard.close()
+        recorder.close()
+        serve.stop()
+    cold, hot = answers[0], answers[127]
+    assert cold and hot, serve.lines
+    assert len(set(hot)) > len(set(cold)), (cold, hot)
+    assert balanced(recorder.messages) == set()
+
+
+def test_the_daws_clock_sets_the_answers_tempo(jack_server, tmp_path):
+    """The same phrase (in beats) under a clock at 60 and at 120 BPM: the same answer, twice as slow."""
+
+    def answer(bpm):
+        serve = Serve(jack_server, tmp_path, "--clock", "external", "--tempo", "200", "--bars", "1",
+                      "--random-seed", "11")
+        recorder, keyboard = Recorder(), Keyboard()
+        stop = threading.Event()
+        spb = 60.0 / bpm
+
+        def pulses():
+            clock = SystemClock()
+            begin = clock.now() + 0.02
+            keyboard.port.send((0xFA,))  # Start
+            n = 0
+            while not stop.is_set():
+                clock.sleep_until(begin + n * spb / 24)
+                keyboard.port.send((0xF8,))
+                n += 1
+
+        sender = threading.Thread(target=pulses, daemon=True)
+        try:
+            sender.start()
+            wait(2 * spb)  # let the tempo settle over a beat or two
+            keyboard.phrase(SCALE[:4], spb / 2)  # four eighth notes
+            wait(spb * (2 + 2 + 4) + 0.5)
+            stop.set()
+            sender.join()
+            keyboard.port.send((0xFC,))  # Stop
+            wait(0.2)
+        finally:
+            stop.set()
+            keyboard.close()
+            recorder.close()
+            serve.stop()
+        assert balanced(recorder.messages) == set()
+        ons = recorder.note_ons()
+        assert len(ons) >= 3, (bpm, recorder.messages, serve.lines)
+        return ons
+
+    slow, fast = answer(60), answer(120)
+    assert [p for _, p in slow] == [p for _, p in fast]
+    slow_span, fast_span = slow[-1][0] - slow[0][0], fast[-1][0] - fast[0][0]
+    assert slow_span == pytest.approx(2 * fast_span, abs=4 * PERIOD)
+    assert fast_span > 0.25
+
+
+def test_sigterm_mid_answer_leaves_nothing_sounding(jack_server, tmp_path):
+    serve = Serve(jack_server, tmp_path, "--tempo", "120", "--bars", "8", "--start", "immediate",
+                  "--random-seed", "2")
+    recorder, keyboard = Recorder(), Keyboard()
+    try:
+        begin = keyboard.phrase(SCALE, 0.25)
+        deadline = time.monotonic() + 10
+        while not recorder.note_ons(after=begin + 2.0) and time.monotonic() < deadline:
+            wait(0.05)
+        wait(0.7)  # well inside the eight-bar answer
+        code = serve.stop()
+        wait(0.3)
+    finally:
+        keyboard.close()
+        recorder.close()
+        serve.stop()
+    assert code == 0, serve.lines
+    assert recorder.note_ons(after=begin + 2.0), serve.lines
+    assert balanced(recorder.messages) == set()
+    # The shutdown ends with Sustain off and All Notes Off.
+    assert [m for _, m in recorder.messages[-2:]] == [(0xB0, 64, 0), (0xB0, 123, 0)]
+    assert any("every note was closed" in line for line in serve.lines)
