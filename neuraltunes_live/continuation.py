@@ -45,6 +45,52 @@ def phrase_tokens(notes: np.ndarray, beats_per_bar: int = 4) -> tuple[np.ndarray
     return encode(shifted, bos_eos=True)[:-1], moved  # no EOS: the piece goes on
 
 
+class PrimeCache:
+    """The model's state after each prefix of a phrase primed so far.
+
+    The daemon primes the phrase *while it is played*, note by note, so when
+    the phrase ends only its last notes are left to prime and the answer
+    starts in a millisecond or two, however long the phrase. ``prime`` takes
+    the longest cached prefix of the tokens given and primes the rest; a
+    prefix that changed (a chord tidied, a late note sorted in) is simply
+    primed again from the last snapshot that still matches.
+    """
+
+    def __init__(self, model: StepModel):
+        self.model = model
+        self.reset()
+
+    def reset(self) -> None:
+        self._tokens = np.empty(0, dtype=np.int64)
+        self._snapshots: list[tuple[int, np.ndarray, object]] = []  # (length, last logits, state)
+
+    def _best(self, tokens: np.ndarray) -> tuple[int, np.ndarray | None, object]:
+        common = len(self._tokens)
+        if common > len(tokens):
+            common = len(tokens)
+        mismatch = np.flatnonzero(self._tokens[:common] != tokens[:common])
+        if len(mismatch):
+            common = int(mismatch[0])
+        for length, logits, state in reversed(self._snapshots):
+            if length <= common:
+                return length, logits, state
+        return 0, None, None
+
+    def prime(self, tokens: np.ndarray, *, keep: bool = True) -> tuple[np.ndarray, object]:
+        """Last logits and state after ``tokens``, priming only what is not cached."""
+        tokens = np.asarray(tokens, dtype=np.int64)
+        length, logits, state = self._best(tokens)
+        if length < len(tokens):
+            all_logits, state = self.model.prime(tokens[length:], state)
+            logits = all_logits[-1]
+        if keep:
+            self._snapshots = [snap for snap in self._snapshots if snap[0] <= length]
+            if length < len(tokens):
+                self._snapshots.append((len(tokens), logits, state))
+            self._tokens = tokens
+        return logits, state
+
+
 class Continuer:
     """Carries the model on from a phrase, one sampled token at a time."""
 
@@ -59,11 +105,25 @@ class Continuer:
         self.last_token = BOS
         self.offset = 0  # add to the decoder's clock for the phrase's own ticks
 
-    def prime(self, notes: np.ndarray, beats_per_bar: int = 4, *, use_key: bool | Key = False) -> None:
-        """Take in the phrase; ``use_key=True`` masks to the key estimated from it."""
+    def prime(
+        self,
+        notes: np.ndarray,
+        beats_per_bar: int = 4,
+        *,
+        use_key: bool | Key = False,
+        cache: PrimeCache | None = None,
+    ) -> None:
+        """Take in the phrase; ``use_key=True`` masks to the key estimated from it.
+
+        With a ``cache`` of the phrase's beginning (primed as it was played),
+        only the rest is primed now.
+        """
         tokens, self.offset = phrase_tokens(notes, beats_per_bar)
-        logits, self.state = self.model.prime(tokens)
-        self.logits = logits[-1]
+        if cache is not None and cache.model is self.model:
+            self.logits, self.state = cache.prime(tokens, keep=False)
+        else:
+            logits, self.state = self.model.prime(tokens)
+            self.logits = logits[-1]
         for token in tokens:
             self.decoder.feed(int(token))
         self.last_token = int(tokens[-1])

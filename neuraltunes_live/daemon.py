@@ -89,8 +89,10 @@ class Daemon:
         rng: np.random.Generator,
         log: Callable[[str], None] = lambda line: None,
         on_sent: Callable[[Sent], None] | None = None,
+        realtime: bool = True,
     ):
         live = config.live
+        self.realtime = realtime
         self.clock = clock
         self.send = send
         self.log = log
@@ -215,7 +217,8 @@ class Daemon:
             self.work()
 
     def _scheduler_loop(self) -> None:
-        _ask_for_realtime(self.log)
+        if self.realtime:
+            _ask_for_realtime(self.log)
         self.scheduler.run(self.scheduler_stop)
 
     # --- lifetime -----------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from .config import StyleSettings
-from .continuation import Continuer, StepModel
+from .continuation import MAX_PRIME_NOTES, Continuer, PrimeCache, StepModel, phrase_tokens
 from .controls import Controls
 from .notes import TICKS_PER_BEAT
 from .notetracker import Message
@@ -94,6 +94,8 @@ class Engine:
         )
         self.response: _Response | None = None
         self._responses = 0
+        self.cache = PrimeCache(model)
+        self._cached_notes = 0  # notes of the phrase in progress already primed
 
     @property
     def seconds_per_beat(self) -> float:
@@ -125,6 +127,19 @@ class Engine:
         if phrase is not None:
             self.start_response(phrase)
         self.generate_ahead(t)
+        self.prime_ahead()
+
+    def prime_ahead(self) -> None:
+        """Prime the phrase being played, up to its last ended note."""
+        if self.cache.model is not self.model:
+            self.cache = PrimeCache(self.model)
+        released = self.detector.released if self.detector.active else 0
+        if released == self._cached_notes or released > MAX_PRIME_NOTES:
+            return  # (a phrase longer than the context is cut, and primed whole at its end)
+        self._cached_notes = released
+        notes = self.detector.so_far(self.seconds_per_beat)
+        if notes is not None and len(notes):
+            self.cache.prime(phrase_tokens(notes, self.settings.beats_per_bar)[0])
 
     # --- responses --------------------------------------------------------
 
@@ -163,7 +178,9 @@ class Engine:
         self._responses += 1
         continuer = Continuer(self.model, self.rng)
         style = self.styles[self.controls.current.style]
-        continuer.prime(phrase.notes, self.settings.beats_per_bar, use_key=style.key_mask)
+        continuer.prime(phrase.notes, self.settings.beats_per_bar, use_key=style.key_mask, cache=self.cache)
+        self.cache.reset()
+        self._cached_notes = 0
         live = self.controls.current
         end = None if live.mode == "continuous" else start + live.bars * self.settings.beats_per_bar
         self.response = _Response(self._responses, continuer, None, start, end)

@@ -115,16 +115,30 @@ class PhraseDetector:
             return self._finish(t, seconds_per_beat)
         return None
 
+    @property
+    def released(self) -> int:
+        """How many notes of the phrase in progress have ended."""
+        return len(self._done)
+
+    def so_far(self, seconds_per_beat: float) -> np.ndarray | None:
+        """The ended notes of the phrase in progress, on the grid (None when there is none)."""
+        if self._started is None or not self._done:
+            return None
+        return _on_grid(self._done, self._started, seconds_per_beat)
+
     def _finish(self, t: float, seconds_per_beat: float) -> Phrase | None:
         started, done = self._started, self._done
         self._reset()
         if len(done) < self.min_notes or started is None:
             return None
-        rows = np.array(done, dtype=np.float64)
-        notes = quantize(
-            (rows[:, 0] - started) / seconds_per_beat,
-            (rows[:, 1] - started) / seconds_per_beat,
-            rows[:, 2].astype(np.int32),
-            rows[:, 3].astype(np.int32),
-        )
-        return Phrase(notes=notes, started=started, decided=t)
+        return Phrase(notes=_on_grid(done, started, seconds_per_beat), started=started, decided=t)
+
+
+def _on_grid(done: list[tuple[float, float, int, int]], started: float, seconds_per_beat: float) -> np.ndarray:
+    rows = np.array(done, dtype=np.float64)
+    return quantize(
+        (rows[:, 0] - started) / seconds_per_beat,
+        (rows[:, 1] - started) / seconds_per_beat,
+        rows[:, 2].astype(np.int32),
+        rows[:, 3].astype(np.int32),
+    )

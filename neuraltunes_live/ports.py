@@ -168,7 +168,6 @@ class MidiInput:
         self.backend, self._midi = open_backend(backend, "input", own)
         # Sysex is dropped by the MIDI system; clock is kept (external tempo).
         self._midi.ignore_types(sysex=True, timing=False, active_sense=True)
-        self._midi.set_callback(self._callback)
         self.opened = self._open()
 
     def _callback(self, event, data=None) -> None:
@@ -180,11 +179,11 @@ class MidiInput:
         try:
             if not self.wanted:
                 self._midi.open_virtual_port(self.own)
-                return Opened(self.backend, self.own, True)
+                return self._listen(Opened(self.backend, self.own, True))
             ports = self._midi.get_ports()
             index = find_port(ports, self.wanted, "input")
             self._midi.open_port(index, self.own)
-            return Opened(self.backend, ports[index], False)
+            return self._listen(Opened(self.backend, ports[index], False))
         except rtmidi.RtMidiError as err:
             if sys.platform.startswith("win") and not self.wanted:
                 raise PortError(
@@ -200,6 +199,11 @@ class MidiInput:
     def reconnect(self) -> None:
         self._midi.close_port()
         self.opened = self._open()
+
+    def _listen(self, opened: Opened) -> Opened:
+        # Set after every open: python-rtmidi drops the callback when a port closes.
+        self._midi.set_callback(self._callback)
+        return opened
 
     def disconnect(self) -> None:
         self._midi.close_port()

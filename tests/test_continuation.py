@@ -139,3 +139,50 @@ def test_settings_are_read_at_every_token():
     second = list(continuer.notes_until(continuer.clock + 48 * 4, hot))
     assert {n[1] for n in first} == {72}
     assert len({n[1] for n in second}) > 3
+
+
+def test_priming_as_the_phrase_is_played_gives_the_same_state_as_priming_it_whole(random_model_dir):
+    from neuraltunes_live.continuation import PrimeCache
+    from neuraltunes_live.model import load_model
+
+    from .conftest import synthetic_tune
+
+    model = load_model(random_model_dir)
+    tune = synthetic_tune(3)[:24]
+    whole = Continuer(model, np.random.default_rng(0))
+    whole.prime(tune)
+
+    calls = []
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def prime(self, tokens, state=None):
+            calls.append(len(tokens))
+            return self.inner.prime(tokens, state)
+
+        def step(self, token, state):
+            return self.inner.step(token, state)
+
+    counting = Counting(model)
+    cache = PrimeCache(counting)
+    for n in range(1, len(tune) + 1):  # as each note ends
+        cache.prime(phrase_tokens(tune[:n])[0])
+    # A changed note (the 20th struck a semitone higher) re-primes from the snapshot before it.
+    changed = tune.copy()
+    changed[19, PITCH] += 1
+    cache.prime(phrase_tokens(changed)[0])
+    cache.prime(phrase_tokens(tune)[0])
+    primed_before = sum(calls)
+    played = Continuer(counting, np.random.default_rng(0))
+    played.prime(tune, cache=cache)
+    assert sum(calls) == primed_before  # nothing left to prime at the end
+    np.testing.assert_allclose(played.logits, whole.logits, atol=1e-5)
+    for (h1, c1), (h2, c2) in zip(played.state, whole.state):
+        np.testing.assert_allclose(h1, h2, atol=1e-5)
+        np.testing.assert_allclose(c1, c2, atol=1e-5)
+    assert [played.take(t) for t in (SHIFT_BASE, pitch(70), duration(6))] == [
+        whole.take(t) for t in (SHIFT_BASE, pitch(70), duration(6))
+    ]
+    assert max(calls) < len(phrase_tokens(tune)[0])  # never the whole phrase at once

@@ -275,3 +275,55 @@ def test_sigterm_mid_answer_leaves_nothing_sounding(jack_server, tmp_path):
     # The shutdown ends with Sustain off and All Notes Off.
     assert [m for _, m in recorder.messages[-2:]] == [(0xB0, 64, 0), (0xB0, 123, 0)]
     assert any("every note was closed" in line for line in serve.lines)
+
+
+def wait_for_line(serve, text, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(text in line for line in serve.lines):
+            return True
+        wait(0.05)
+    return False
+
+
+def test_an_input_port_that_vanishes_is_reconnected_when_it_returns(jack_server, tmp_path):
+    keyboard = MidiOutput("jack", "", own="Test Piano")  # a keyboard's own port, as a device has
+    serve = Serve(jack_server, tmp_path, "--input", "Test Piano", "--tempo", "120", "--bars", "1",
+                  "--start", "immediate", "--random-seed", "4")
+    recorder = Recorder()
+    try:
+        assert any("listening on 'Test Piano:Test Piano'" in line for line in serve.lines), serve.lines
+        keyboard.close()  # unplugged
+        assert wait_for_line(serve, "input port 'Test Piano' vanished; still running"), serve.lines
+        keyboard = MidiOutput("jack", "", own="Test Piano")  # plugged in again
+        assert wait_for_line(serve, "input port 'Test Piano:Test Piano' is back; listening"), serve.lines
+        clock = SystemClock()
+        begin = clock.now()
+        for i, pitch in enumerate(SCALE):
+            clock.sleep_until(begin + i * 0.25)
+            keyboard.send((0x90, pitch, 90))
+            clock.sleep_until(begin + i * 0.25 + 0.2)
+            keyboard.send((0x80, pitch, 0))
+        wait(0.5 + 2.0 + 0.3)
+    finally:
+        keyboard.close()
+        recorder.close()
+        code = serve.stop()
+    assert code == 0 and recorder.note_ons(), "\n".join(serve.lines)
+    assert balanced(recorder.messages) == set()
+
+
+def test_sighup_reloads_the_model_and_keeps_the_old_one_if_the_new_one_is_broken(jack_server, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(ROOT / "models" / "default", model)
+    serve = Serve(jack_server, tmp_path, "--model", str(model))
+    try:
+        serve.process.send_signal(signal.SIGHUP)
+        assert wait_for_line(serve, "reloaded"), serve.lines
+        (model / "weights.npz").write_bytes(b"not an archive")
+        serve.process.send_signal(signal.SIGHUP)
+        assert wait_for_line(serve, "reload failed, still playing the old model"), serve.lines
+        assert serve.process.poll() is None
+    finally:
+        code = serve.stop()
+    assert code == 0, serve.lines
