@@ -96,6 +96,16 @@ class Load:
 # --- ours -------------------------------------------------------------------
 
 
+def play_phrase(daemon: Daemon, clock: SystemClock) -> None:
+    """PHRASE in eighth notes into the daemon's input, as a keyboard would."""
+    begin = clock.now() + 0.01
+    for i, pitch in enumerate(PHRASE):
+        clock.sleep_until(begin + i * SPB / 2)
+        daemon.receive((0x90, pitch, 90))
+        clock.sleep_until(begin + (i + 0.8) * SPB / 2)
+        daemon.receive((0x80, pitch, 0))
+
+
 def our_latency(model, phrases: int, realtime: bool) -> list[float]:
     clock = SystemClock()
     sent: list[Sent] = []
@@ -115,12 +125,7 @@ def our_latency(model, phrases: int, realtime: bool) -> list[float]:
         for _ in range(phrases):
             sent.clear()
             decided.clear()
-            begin = clock.now() + 0.01
-            for i, pitch in enumerate(PHRASE):
-                clock.sleep_until(begin + i * SPB / 2)
-                daemon.receive((0x90, pitch, 90))
-                clock.sleep_until(begin + (i + 0.8) * SPB / 2)
-                daemon.receive((0x80, pitch, 0))
+            play_phrase(daemon, clock)
             deadline = clock.now() + 2.0
             while clock.now() < deadline and not any(s.message[0] == 0x90 for s in sent):
                 time.sleep(0.005)
@@ -141,12 +146,7 @@ def our_timing(model, seconds: float, realtime: bool) -> list[float]:
                     send=lambda m: None, rng=np.random.default_rng(2), on_sent=sent.append, realtime=realtime)
     daemon.start()
     try:
-        begin = clock.now() + 0.01
-        for i, pitch in enumerate(PHRASE):
-            clock.sleep_until(begin + i * SPB / 2)
-            daemon.receive((0x90, pitch, 90))
-            clock.sleep_until(begin + (i + 0.8) * SPB / 2)
-            daemon.receive((0x80, pitch, 0))
+        play_phrase(daemon, clock)
         time.sleep(seconds)
         played = list(sent)  # before the shutdown's note-offs
     finally:

@@ -65,9 +65,7 @@ class PrimeCache:
         self._snapshots: list[tuple[int, np.ndarray, object]] = []  # (length, last logits, state)
 
     def _best(self, tokens: np.ndarray) -> tuple[int, np.ndarray | None, object]:
-        common = len(self._tokens)
-        if common > len(tokens):
-            common = len(tokens)
+        common = min(len(self._tokens), len(tokens))
         mismatch = np.flatnonzero(self._tokens[:common] != tokens[:common])
         if len(mismatch):
             common = int(mismatch[0])

@@ -41,6 +41,11 @@ TICK_SECONDS = 0.002
 SWITCH_INTERVAL = 0.0002
 
 
+def _channel(setting: int) -> int | None:
+    """A config channel (0: any, 1..16) as MIDI's 0..15, None for any."""
+    return None if setting == 0 else setting - 1
+
+
 def control_map(config: Config) -> ControlMap:
     c = config.controls
     return ControlMap(
@@ -49,7 +54,7 @@ def control_map(config: Config) -> ControlMap:
         style=c.style,
         mode=c.mode,
         panic=c.panic,
-        channel=None if c.channel == 0 else c.channel - 1,
+        channel=_channel(c.channel),
         temperature_low=c.temperature_low,
         temperature_high=c.temperature_high,
         max_bars=c.max_bars,
@@ -66,7 +71,7 @@ def live_settings(config: Config) -> LiveSettings:
         start=live.start,
         on_play=live.on_play,
         lookahead_beats=live.lookahead_beats,
-        input_channel=None if live.input_channel == 0 else live.input_channel - 1,
+        input_channel=_channel(live.input_channel),
         grid="clock" if live.clock == "external" else "phrase",
     )
 
@@ -121,7 +126,8 @@ class Daemon:
         self.inbox: queue.SimpleQueue[tuple[float, Message | Command]] = queue.SimpleQueue()
         self.generator_stop = threading.Event()
         self.scheduler_stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._generator: threading.Thread | None = None
+        self._scheduler: threading.Thread | None = None
 
     # --- called from other threads ----------------------------------------
 
@@ -208,8 +214,7 @@ class Daemon:
         try:
             run()
         except Exception as err:  # one bad message or answer must not stop the daemon
-            self.engine.response = None
-            self.scheduler.silence()
+            self.engine.stop_response(silence=True)
             self.log(f"error while {what} ({type(err).__name__}: {err}); answer silenced, still listening")
 
     def _generator_loop(self) -> None:
@@ -225,23 +230,19 @@ class Daemon:
 
     def start(self) -> None:
         sys.setswitchinterval(SWITCH_INTERVAL)
-        self._threads = [
-            threading.Thread(target=self._scheduler_loop, name="scheduler", daemon=True),
-            threading.Thread(target=self._generator_loop, name="generator", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._scheduler = threading.Thread(target=self._scheduler_loop, name="scheduler", daemon=True)
+        self._generator = threading.Thread(target=self._generator_loop, name="generator", daemon=True)
+        self._scheduler.start()
+        self._generator.start()
 
     def stop(self) -> None:
         """Stop generating, then silence every note and stop sending."""
         self.generator_stop.set()
-        for thread in self._threads:
-            if thread.name == "generator":
-                thread.join()
+        if self._generator is not None:
+            self._generator.join()
         self.scheduler_stop.set()
-        for thread in self._threads:
-            if thread.name == "scheduler":
-                thread.join()
+        if self._scheduler is not None:
+            self._scheduler.join()
         self.scheduler.silence()  # also when the threads never started
         self._close_passthrough()
 

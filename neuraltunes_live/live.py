@@ -157,11 +157,12 @@ def timed_messages(path: Path, tempo_bpm: float | None = None) -> list[tuple[flo
     import mido
 
     from .errors import ImportFailed
+    from .midifile import read_midifile
 
     try:
-        midi = mido.MidiFile(path)
-    except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
-        raise ImportFailed(f"{path}: not a readable MIDI file ({err})") from err
+        midi = read_midifile(path)
+    except ImportFailed as err:
+        raise ImportFailed(f"{path}: {err}") from err
     scale = 1.0
     if tempo_bpm is not None:
         first = next((m.tempo for m in mido.merge_tracks(midi.tracks) if m.type == "set_tempo"), 500_000)
@@ -211,6 +212,8 @@ def record(
     """Record port ``source`` into a MIDI file until ``seconds`` pass or Ctrl-C; returns messages kept."""
     import mido
 
+    from .midifile import save_midifile
+
     clock = SystemClock()
     received: list[tuple[float, Message]] = []
     midi_input = MidiInput(backend, source, lambda m: received.append((clock.now(), m)), own="NeuralTunes Recorder")
@@ -236,5 +239,5 @@ def record(
         track.append(msg.copy(time=max(0, tick - last)))
         last = max(last, tick)
     out.parent.mkdir(parents=True, exist_ok=True)
-    mido.MidiFile(tracks=[track], ticks_per_beat=ticks_per_beat).save(out)
+    save_midifile(mido.MidiFile(tracks=[track], ticks_per_beat=ticks_per_beat), out)
     return len(kept)

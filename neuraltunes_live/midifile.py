@@ -42,25 +42,33 @@ def read_midi(
 ) -> Piece:
     """Notes of a MIDI file on the grid; ImportFailed says why not."""
     path = Path(path)
+    name = path.stem if name is None else name
+    return piece_from_midifile(read_midifile(path), name=name, include_drums=include_drums)
+
+
+def read_midifile(path: str | os.PathLike) -> "mido.MidiFile":
+    """A MIDI file as mido reads it; ImportFailed says why not."""
     try:
-        data = path.read_bytes()
+        data = Path(path).read_bytes()
     except OSError as err:
         raise ImportFailed(f"cannot read file: {err.strerror or err}") from err
-    name = path.stem if name is None else name
-    return parse_midi(data, name=name, include_drums=include_drums)
+    return _midifile(data)
 
 
-def parse_midi(data: bytes, *, name: str = "", include_drums: bool = False) -> Piece:
-    """Notes of MIDI file bytes on the grid; ImportFailed says why not."""
+def _midifile(data: bytes) -> "mido.MidiFile":
     if not data:
         raise ImportFailed("empty file")
     try:
-        midi = mido.MidiFile(file=io.BytesIO(data), clip=True)
+        return mido.MidiFile(file=io.BytesIO(data), clip=True)
     except EOFError as err:
         raise ImportFailed("truncated MIDI file: it ends in the middle of a chunk") from err
     except Exception as err:  # mido raises many kinds on garbage; all mean the same
         raise ImportFailed(f"not a MIDI file: {err or type(err).__name__}") from err
-    return piece_from_midifile(midi, name=name, include_drums=include_drums)
+
+
+def parse_midi(data: bytes, *, name: str = "", include_drums: bool = False) -> Piece:
+    """Notes of MIDI file bytes on the grid; ImportFailed says why not."""
+    return piece_from_midifile(_midifile(data), name=name, include_drums=include_drums)
 
 
 def piece_from_midifile(
@@ -188,9 +196,13 @@ def write_midi(
     channel: int = 0,
 ) -> None:
     """Write notes (or named parts) to a MIDI file, all or nothing (a temporary file, renamed)."""
-    path = Path(path)
     parts = notes if isinstance(notes, list) else [("", notes)]
-    midi = midifile_from_parts(parts, tempo_bpm=tempo_bpm, channel=channel)
+    save_midifile(midifile_from_parts(parts, tempo_bpm=tempo_bpm, channel=channel), path)
+
+
+def save_midifile(midi: "mido.MidiFile", path: str | os.PathLike) -> None:
+    """Save all or nothing: a temporary file beside ``path``, renamed onto it."""
+    path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:
@@ -203,8 +215,10 @@ def write_midi(
 
 __all__ = [
     "read_midi",
+    "read_midifile",
     "parse_midi",
     "write_midi",
+    "save_midifile",
     "midifile_from_notes",
     "midifile_from_parts",
     "MIDI_SUFFIXES",

@@ -17,6 +17,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -156,16 +157,50 @@ class Opened:
     virtual: bool
 
 
-class MidiInput:
+class _Port:
+    """One rtmidi port of ours: virtual, or connected to an existing port named ``wanted``."""
+
+    direction = ""  # "input" or "output"
+
+    def __init__(self, backend: str, wanted: str, own: str):
+        self.wanted = wanted
+        self.own = own  # the name of our port (and MIDI client)
+        self.backend, self._midi = open_backend(backend, self.direction, own)
+
+    def _open(self) -> Opened:
+        rtmidi = _rtmidi()
+        try:
+            if not self.wanted:
+                self._midi.open_virtual_port(self.own)
+                return Opened(self.backend, self.own, True)
+            ports = self._midi.get_ports()
+            index = find_port(ports, self.wanted, self.direction)
+            self._midi.open_port(index, self.own)
+            return Opened(self.backend, ports[index], False)
+        except rtmidi.RtMidiError as err:
+            if sys.platform.startswith("win") and not self.wanted:
+                raise PortError(
+                    "Windows has no virtual MIDI ports: create one with loopMIDI "
+                    "(https://www.tobias-erichsen.de/software/loopmidi.html) and pass "
+                    f"--{self.direction} NAME"
+                ) from err
+            raise PortError(f"cannot open the {self.direction} port: {err}") from err
+
+    def present(self) -> bool:
+        """Whether the connected port still exists (a virtual port always does)."""
+        return not self.wanted or port_present(self._midi.get_ports(), self.wanted)
+
+
+class MidiInput(_Port):
     """A virtual input, or a connection from an existing port; calls ``receive`` per message."""
+
+    direction = "input"
 
     def __init__(
         self, backend: str, wanted: str, receive: Callable[[Message], None], own: str = VIRTUAL_INPUT
     ):
-        self.wanted = wanted
-        self.own = own  # the name of our port (and MIDI client)
+        super().__init__(backend, wanted, own)
         self.receive = receive
-        self.backend, self._midi = open_backend(backend, "input", own)
         # Sysex is dropped by the MIDI system; clock is kept (external tempo).
         self._midi.ignore_types(sysex=True, timing=False, active_sense=True)
         self.opened = self._open()
@@ -175,35 +210,14 @@ class MidiInput:
         self.receive(tuple(message))
 
     def _open(self) -> Opened:
-        rtmidi = _rtmidi()
-        try:
-            if not self.wanted:
-                self._midi.open_virtual_port(self.own)
-                return self._listen(Opened(self.backend, self.own, True))
-            ports = self._midi.get_ports()
-            index = find_port(ports, self.wanted, "input")
-            self._midi.open_port(index, self.own)
-            return self._listen(Opened(self.backend, ports[index], False))
-        except rtmidi.RtMidiError as err:
-            if sys.platform.startswith("win") and not self.wanted:
-                raise PortError(
-                    "Windows has no virtual MIDI ports: create one with loopMIDI "
-                    "(https://www.tobias-erichsen.de/software/loopmidi.html) and pass --input NAME"
-                ) from err
-            raise PortError(f"cannot open the input port: {err}") from err
-
-    def present(self) -> bool:
-        """Whether the connected port still exists (a virtual port always does)."""
-        return not self.wanted or port_present(self._midi.get_ports(), self.wanted)
+        opened = super()._open()
+        # Set after every open: python-rtmidi drops the callback when a port closes.
+        self._midi.set_callback(self._callback)
+        return opened
 
     def reconnect(self) -> None:
         self._midi.close_port()
         self.opened = self._open()
-
-    def _listen(self, opened: Opened) -> Opened:
-        # Set after every open: python-rtmidi drops the callback when a port closes.
-        self._midi.set_callback(self._callback)
-        return opened
 
     def disconnect(self) -> None:
         self._midi.close_port()
@@ -214,40 +228,19 @@ class MidiInput:
         self._midi.delete()
 
 
-class MidiOutput:
+class MidiOutput(_Port):
     """A virtual output, or a connection to an existing port."""
 
+    direction = "output"
+
     def __init__(self, backend: str, wanted: str, own: str = VIRTUAL_OUTPUT):
-        self.wanted = wanted
-        self.own = own
-        self.backend, self._midi = open_backend(backend, "output", own)
+        super().__init__(backend, wanted, own)
         self._lock = threading.Lock()
         self.opened = self._open()
-
-    def _open(self) -> Opened:
-        rtmidi = _rtmidi()
-        try:
-            if not self.wanted:
-                self._midi.open_virtual_port(self.own)
-                return Opened(self.backend, self.own, True)
-            ports = self._midi.get_ports()
-            index = find_port(ports, self.wanted, "output")
-            self._midi.open_port(index, self.own)
-            return Opened(self.backend, ports[index], False)
-        except rtmidi.RtMidiError as err:
-            if sys.platform.startswith("win") and not self.wanted:
-                raise PortError(
-                    "Windows has no virtual MIDI ports: create one with loopMIDI "
-                    "(https://www.tobias-erichsen.de/software/loopmidi.html) and pass --output NAME"
-                ) from err
-            raise PortError(f"cannot open the output port: {err}") from err
 
     def send(self, message: Message) -> None:
         with self._lock:
             self._midi.send_message(message)
-
-    def present(self) -> bool:
-        return not self.wanted or port_present(self._midi.get_ports(), self.wanted)
 
     def reconnect(self) -> None:
         with self._lock:
@@ -256,8 +249,6 @@ class MidiOutput:
 
     def close(self, drain_seconds: float = 0.05) -> None:
         """Close after ``drain_seconds``: JACK sends queued messages at its next cycle."""
-        import time
-
         time.sleep(drain_seconds)
         with self._lock:
             self._midi.close_port()

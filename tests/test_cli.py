@@ -11,7 +11,9 @@ from neuraltunes_live.cli import main
 HEAVY = "('music21', 'mido', 'tensorflow', 'keras', 'matplotlib')"
 
 
-@pytest.mark.parametrize("command", [[], ["prepare"], ["train"], ["evaluate"], ["generate"]])
+@pytest.mark.parametrize(
+    "command", [[], ["prepare"], ["train"], ["evaluate"], ["generate"], ["serve"], ["ports"], ["play"], ["record"]]
+)
 def test_help_loads_no_heavy_library(command):
     code = (
         "import sys; from click.testing import CliRunner; from neuraltunes_live.cli import main;"
@@ -38,3 +40,34 @@ def test_bad_config_value_is_one_clean_line(tmp_path):
 def test_prepare_needs_out():
     result = CliRunner().invoke(main, ["prepare", "x"])
     assert result.exit_code == 2 and "Missing option '--out'" in result.output
+
+
+def test_play_names_a_broken_file_before_opening_any_port(tmp_path):
+    broken = tmp_path / "phrase.mid"
+    broken.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\x01\x00\x90")
+    result = CliRunner().invoke(main, ["play", str(broken), "--to", "NeuralTunes In"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: {broken}: truncated MIDI file: it ends in the middle of a chunk"
+    ]
+
+
+def test_record_refuses_a_length_that_is_not_positive(tmp_path):
+    out = tmp_path / "take.mid"
+    result = CliRunner().invoke(main, ["record", "--from", "x", "--out", str(out), "--seconds", "0"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: --seconds must be above 0, got 0.0"
+    assert not out.exists()
+
+
+def test_serve_without_a_midi_system_says_what_to_start(monkeypatch, tmp_path):
+    # A JACK server name nobody runs: as on a machine with no JACK and no ALSA sequencer.
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "ntlive-nobody-runs-this")
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    result = CliRunner().invoke(main, ["serve", "--backend", "jack", "--config", str(config)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot open MIDI (jack: ")
+    assert "no JACK server is running: start one (jackd -d dummy &" in lines[0]

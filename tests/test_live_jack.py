@@ -116,9 +116,11 @@ class Recorder:
 
 
 class Keyboard:
-    def __init__(self):
+    """Plays into "NeuralTunes In", or (``wanted=""``) from a port of its own, as a device does."""
+
+    def __init__(self, wanted="NeuralTunes In", own="Test Keyboard"):
         self.clock = SystemClock()
-        self.port = MidiOutput("jack", "NeuralTunes In", own="Test Keyboard")
+        self.port = MidiOutput("jack", wanted, own=own)
 
     def phrase(self, pitches, seconds_per_note, start=None):
         """Play ``pitches`` legato-ish on a grid; returns the time of the first note-on."""
@@ -287,7 +289,7 @@ def wait_for_line(serve, text, seconds=5.0):
 
 
 def test_an_input_port_that_vanishes_is_reconnected_when_it_returns(jack_server, tmp_path):
-    keyboard = MidiOutput("jack", "", own="Test Piano")  # a keyboard's own port, as a device has
+    keyboard = Keyboard(wanted="", own="Test Piano")
     serve = Serve(jack_server, tmp_path, "--input", "Test Piano", "--tempo", "120", "--bars", "1",
                   "--start", "immediate", "--random-seed", "4")
     recorder = Recorder()
@@ -295,15 +297,9 @@ def test_an_input_port_that_vanishes_is_reconnected_when_it_returns(jack_server,
         assert any("listening on 'Test Piano:Test Piano'" in line for line in serve.lines), serve.lines
         keyboard.close()  # unplugged
         assert wait_for_line(serve, "input port 'Test Piano' vanished; still running"), serve.lines
-        keyboard = MidiOutput("jack", "", own="Test Piano")  # plugged in again
+        keyboard = Keyboard(wanted="", own="Test Piano")  # plugged in again
         assert wait_for_line(serve, "input port 'Test Piano:Test Piano' is back; listening"), serve.lines
-        clock = SystemClock()
-        begin = clock.now()
-        for i, pitch in enumerate(SCALE):
-            clock.sleep_until(begin + i * 0.25)
-            keyboard.send((0x90, pitch, 90))
-            clock.sleep_until(begin + i * 0.25 + 0.2)
-            keyboard.send((0x80, pitch, 0))
+        keyboard.phrase(SCALE, 0.25)
         wait(0.5 + 2.0 + 0.3)
     finally:
         keyboard.close()
@@ -327,3 +323,17 @@ def test_sighup_reloads_the_model_and_keeps_the_old_one_if_the_new_one_is_broken
     finally:
         code = serve.stop()
     assert code == 0, serve.lines
+
+
+def test_an_unknown_output_port_lists_the_ports_there_are(jack_server, tmp_path):
+    synth = MidiInput("jack", "", lambda message: None, own="Test Synth In")  # a port that does exist
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "neuraltunes_live", "serve", "--backend", "jack", "--output", "Launchpad"],
+            env=jack_server, cwd=tmp_path, capture_output=True, text=True, timeout=30,
+        )
+    finally:
+        synth.close()
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == ["Error: no output port named 'Launchpad'; output ports now: 'Test Synth In:Test Synth In'"], result.stderr
