@@ -112,19 +112,6 @@ def _positive(value: Any) -> int:
     return value
 
 
-def _sigmoid_in_place(x: np.ndarray) -> np.ndarray:
-    """The logistic sigmoid of ``x``, written into ``x``.
-
-    As 0.5·tanh(x/2) + 0.5: no overflow warnings for large |x|, and no
-    temporary arrays, which matter at the size of one step.
-    """
-    x *= 0.5
-    np.tanh(x, out=x)
-    x *= 0.5
-    x += 0.5
-    return x
-
-
 class LSTMModel:
     """The network with its weights, stepping one token at a time.
 
@@ -141,14 +128,18 @@ class LSTMModel:
         self.weights = {name: np.asarray(array, dtype=np.float32) for name, array in weights.items()}
         w = self.weights
         # Gates are reordered from Keras's (i, f, c, o) to (i, f, o, c) so the
-        # three sigmoid gates are one contiguous slice: one call, not three.
+        # three sigmoid gates are one contiguous slice, and their columns are
+        # halved: sigmoid(x) = 0.5·tanh(x/2) + 0.5, so one tanh over the whole
+        # product serves gates and candidate alike (see ``_cell``). Halving is
+        # exact in floating point.
         self._layers: list[tuple[np.ndarray, np.ndarray, int]] = []
         for i, units in enumerate(arch.lstm_units):
             perm = np.concatenate([np.arange(0, 2 * units), np.arange(3 * units, 4 * units),
                                    np.arange(2 * units, 3 * units)])
-            kernel = w[f"lstm{i}_kernel"][:, perm]
-            recurrent = w[f"lstm{i}_recurrent"][:, perm]
-            bias = w[f"lstm{i}_bias"][perm]
+            scale = np.where(np.arange(4 * units) < 3 * units, 0.5, 1.0).astype(np.float32)
+            kernel = w[f"lstm{i}_kernel"][:, perm] * scale
+            recurrent = w[f"lstm{i}_recurrent"][:, perm] * scale
+            bias = w[f"lstm{i}_bias"][perm] * scale
             if i == 0:
                 # The first layer's input projection depends only on the token,
                 # so it is a table lookup: embedding @ kernel + bias, made here.
@@ -174,11 +165,13 @@ class LSTMModel:
 
     @staticmethod
     def _cell(z: np.ndarray, c: np.ndarray, units: int) -> tuple[np.ndarray, np.ndarray]:
-        # In place on ``z`` (a fresh product each call): one sigmoid pass over
-        # the three gates and one tanh over the candidate.
-        gates = _sigmoid_in_place(z[..., : 3 * units])
+        # In place on ``z`` (a fresh product each call), whose gate columns
+        # hold x/2: one tanh over everything, then 0.5·tanh + 0.5 on the gates.
+        np.tanh(z, out=z)
+        gates = z[..., : 3 * units]
+        gates *= 0.5
+        gates += 0.5
         candidate = z[..., 3 * units :]
-        np.tanh(candidate, out=candidate)
         candidate *= gates[..., :units]
         c = gates[..., units : 2 * units] * c
         c += candidate

@@ -162,12 +162,17 @@ def allowed_tokens(
     return mask
 
 
-def probabilities(logits: np.ndarray, mask: np.ndarray, settings: SamplingSettings) -> np.ndarray:
-    """The distribution to sample from: masked, tempered, cut by top-k and top-p."""
+def _kept(logits: np.ndarray, mask: np.ndarray, settings: SamplingSettings) -> tuple[np.ndarray, np.ndarray]:
+    """The tokens left after masking, top-k and top-p (in vocabulary order), and their probabilities.
+
+    Only the allowed tokens are worked on, and nothing the size of the
+    vocabulary is built: this runs for every event, live.
+    """
     allowed = np.flatnonzero(mask)
-    scaled = np.asarray(logits, dtype=np.float64)[allowed] / max(settings.temperature, 1e-3)
+    scaled = logits[allowed].astype(np.float64)
+    scaled *= 1.0 / max(settings.temperature, 1e-3)
     scaled -= scaled.max()
-    kept = np.exp(scaled)
+    kept = np.exp(scaled, out=scaled)
     kept /= kept.sum()
     if (settings.top_k and settings.top_k < len(kept)) or settings.top_p < 1.0:
         order = np.argsort(-kept, kind="stable")
@@ -176,20 +181,71 @@ def probabilities(logits: np.ndarray, mask: np.ndarray, settings: SamplingSettin
             cut = min(cut, settings.top_k)
         if settings.top_p < 1.0:
             cut = min(cut, int(np.searchsorted(np.cumsum(kept[order]), settings.top_p)) + 1)
-        dropped = order[cut:]
-        kept[dropped] = 0.0
+        chosen = np.sort(order[:cut])
+        allowed, kept = allowed[chosen], kept[chosen]
         kept /= kept.sum()
+    return allowed, kept
+
+
+def probabilities(logits: np.ndarray, mask: np.ndarray, settings: SamplingSettings) -> np.ndarray:
+    """The distribution to sample from: masked, tempered, cut by top-k and top-p."""
+    allowed, kept = _kept(np.asarray(logits), mask, settings)
     probs = np.zeros(len(mask))
     probs[allowed] = kept
     return probs
 
 
+#: Draws from the whole distribution before ``sample`` cuts it down instead.
+MAX_REJECTIONS = 4
+
+
+def _in_nucleus(weights: np.ndarray, j: int, total: float, settings: SamplingSettings) -> bool:
+    """Whether token ``j`` survives top-k and top-p, ranked as ``_kept`` ranks them.
+
+    ``weights`` are unnormalized probabilities summing to ``total``. A token is
+    kept when fewer than ``top_k`` rank above it and the mass ranked above it
+    is below ``top_p`` (ties rank by position, as a stable sort does).
+    """
+    value = weights[j]
+    above = weights > value
+    ties_before = int(np.count_nonzero(weights[:j] == value))
+    if settings.top_k and np.count_nonzero(above) + ties_before >= settings.top_k:
+        return False
+    if settings.top_p < 1.0 and weights[above].sum() + value * ties_before >= settings.top_p * total:
+        return False
+    return True
+
+
 def sample(
     logits: np.ndarray, mask: np.ndarray, settings: SamplingSettings, rng: np.random.Generator
 ) -> int:
-    """One token drawn from ``probabilities(logits, mask, settings)``."""
-    probs = probabilities(logits, mask, settings)
-    # Inverse-CDF draw: what Generator.choice does, without its checks (5x faster).
-    cumulative = np.cumsum(probs)
+    """One token drawn from ``probabilities(logits, mask, settings)``.
+
+    This runs for every event, live, so it avoids sorting: a token is drawn
+    from the tempered distribution over the allowed tokens and redrawn if
+    top-k or top-p would have cut it, which draws from exactly the cut-down
+    distribution (rejection sampling). The nucleus usually holds most of the
+    probability, so one draw is the rule; after ``MAX_REJECTIONS`` misses the
+    distribution is cut down explicitly.
+    """
+    logits = np.asarray(logits)
+    allowed = np.flatnonzero(mask)
+    weights = logits[allowed].astype(np.float64)
+    if settings.temperature != 1.0:
+        weights *= 1.0 / max(settings.temperature, 1e-3)
+    weights -= weights.max()
+    np.exp(weights, out=weights)
+    limited = bool(settings.top_k and settings.top_k < len(weights)) or settings.top_p < 1.0
+    for _ in range(MAX_REJECTIONS if limited else 1):
+        j = _draw(weights, rng)
+        if not limited or _in_nucleus(weights, j, float(weights.sum()), settings):
+            return int(allowed[j])
+    allowed, kept = _kept(logits, mask, settings)
+    return int(allowed[_draw(kept, rng)])
+
+
+def _draw(weights: np.ndarray, rng: np.random.Generator) -> int:
+    """Index drawn in proportion to ``weights``: an inverse-CDF draw, as Generator.choice makes."""
+    cumulative = np.cumsum(weights)
     index = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
-    return min(index, len(probs) - 1)
+    return min(index, len(weights) - 1)

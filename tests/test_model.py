@@ -167,11 +167,28 @@ def test_one_hot_architecture_round_trips_through_json():
     assert arch.parameter_count() == sum(int(np.prod(s)) for s in arch.weight_shapes().values())
 
 
-def test_sigmoid_form_matches_logistic():
-    from neuraltunes_live.model import _sigmoid_in_place
-
-    x = np.linspace(-30, 30, 101)
-    np.testing.assert_allclose(_sigmoid_in_place(x.copy()), 1 / (1 + np.exp(-x)), atol=1e-12)
+def test_step_matches_a_textbook_lstm():
+    """Against the LSTM equations written plainly, with Keras's gate order (i, f, c, o)."""
+    arch = Architecture(embedding_dim=6, lstm_units=(5, 7))
+    rng = np.random.default_rng(5)
+    # Large weights, so gates saturate at both ends of the sigmoid.
+    weights = {k: rng.standard_normal(shape).astype(np.float32) * 4 for k, shape in arch.weight_shapes().items()}
+    model = LSTMModel(arch, weights)
+    sigmoid = lambda x: 1 / (1 + np.exp(-x))
+    h = [np.zeros(u) for u in arch.lstm_units]
+    c = [np.zeros(u) for u in arch.lstm_units]
+    state = model.initial_state()
+    for token in rng.integers(0, VOCAB_SIZE, 30):
+        x = weights["embedding"][token].astype(np.float64)
+        for i, u in enumerate(arch.lstm_units):
+            z = x @ weights[f"lstm{i}_kernel"] + h[i] @ weights[f"lstm{i}_recurrent"] + weights[f"lstm{i}_bias"]
+            gate_i, gate_f, cand, gate_o = z[:u], z[u : 2 * u], z[2 * u : 3 * u], z[3 * u :]
+            c[i] = sigmoid(gate_f) * c[i] + sigmoid(gate_i) * np.tanh(cand)
+            h[i] = sigmoid(gate_o) * np.tanh(c[i])
+            x = h[i]
+        expected = x @ weights["output_kernel"] + weights["output_bias"]
+        logits, state = model.step(int(token), state)
+        np.testing.assert_allclose(logits, expected, atol=1e-3, rtol=1e-4)
 
 
 def test_the_shipped_model_loads_and_is_small():

@@ -150,15 +150,36 @@ def test_top_p_keeps_the_smallest_set_reaching_p():
     assert p[10] == pytest.approx(0.5 / 0.8)
 
 
-def test_seeded_sampling_repeats_and_follows_probabilities():
-    logits = np.random.default_rng(0).standard_normal(VOCAB_SIZE)
+@pytest.mark.parametrize(
+    "settings",
+    [
+        SamplingSettings(),
+        SamplingSettings(top_p=0.9),
+        SamplingSettings(temperature=0.8, top_k=20, top_p=0.9),
+        SamplingSettings(temperature=1.5, top_k=3),
+    ],
+    ids=["plain", "top-p", "structured", "top-k-3"],
+)
+def test_seeded_sampling_repeats_and_follows_probabilities(settings):
+    logits = np.random.default_rng(0).standard_normal(VOCAB_SIZE) * 2
     mask = allowed_tokens(SHIFT_BASE)
-    settings = SamplingSettings()
     draw = lambda seed: [sample(logits, mask, settings, np.random.default_rng(seed)) for _ in range(3)]
     assert draw(7) == draw(7)
     rng = np.random.default_rng(1)
     draws = np.array([sample(logits, mask, settings, rng) for _ in range(20000)])
     expected = probabilities(logits, mask, settings)
+    seen = np.bincount(draws, minlength=VOCAB_SIZE) / len(draws)
+    # Rejection sampling draws from the cut-down distribution itself: nothing
+    # outside it, and frequencies within sampling noise of it.
+    assert not seen[expected == 0].any()
+    assert 0.5 * np.abs(seen - expected).sum() < 0.04
     top = int(np.argmax(expected))
-    assert (draws == top).mean() == pytest.approx(expected[top], abs=0.02)
-    assert mask[draws].all()
+    assert seen[top] == pytest.approx(expected[top], abs=0.02)
+
+
+def test_sampling_with_a_tiny_nucleus_falls_back_to_cutting_it_down():
+    logits = np.zeros(VOCAB_SIZE)  # flat: top-1 holds under 1 % of the mass
+    logits[pitch(64)] = 1e-6
+    mask = allowed_tokens(SHIFT_BASE)
+    rng = np.random.default_rng(3)
+    assert {sample(logits, mask, SamplingSettings(top_k=1), rng) for _ in range(50)} == {pitch(64)}

@@ -26,20 +26,21 @@ TINY = dict(preset="tiny", batch_size=8, seq_len=16, verbose=0)
 
 
 @pytest.mark.parametrize(
-    "arch",
+    "arch, pitch_classes",
     [
-        keras_model.PRESETS["default"].arch,
-        keras_model.resolved(keras_model.PRESETS["seed"].arch),
-        Architecture(embedding_dim=5, lstm_units=(7, 9, 6), dense_units=(11, 4)),
+        (keras_model.PRESETS["default"].arch, True),
+        (keras_model.PRESETS["default"].arch, False),
+        (keras_model.resolved(keras_model.PRESETS["seed"].arch), False),
+        (Architecture(embedding_dim=5, lstm_units=(7, 9, 6), dense_units=(11, 4)), True),
     ],
-    ids=["default", "seed", "odd"],
+    ids=["default", "default-unshared", "seed", "odd"],
 )
-def test_numpy_runtime_matches_keras(arch):
+def test_numpy_runtime_matches_keras(arch, pitch_classes):
     keras.utils.set_random_seed(0)
-    net = keras_model.build(arch)
+    net = keras_model.build(arch, pitch_classes=pitch_classes)
     # Trained-looking weights: larger than Keras's initial ones, so gates saturate.
-    weights = {k: v * 3 for k, v in keras_model.export_weights(net, arch).items()}
-    keras_model.load_weights(net, weights, arch)
+    net.set_weights([w * 3 for w in net.get_weights()])
+    weights = keras_model.export_weights(net, arch)
     runtime = LSTMModel(keras_model.resolved(arch), weights)
     tokens = np.random.default_rng(1).integers(0, VOCAB_SIZE, (4, 60))
     expected = np.asarray(net(tokens, training=False))
@@ -49,6 +50,17 @@ def test_numpy_runtime_matches_keras(arch):
     for t, token in enumerate(tokens[0]):
         logits, state = runtime.step(int(token), state)
         assert np.abs(logits - expected[0, t]).max() <= 1e-4
+
+
+def test_exported_weights_load_back_into_keras():
+    arch = keras_model.PRESETS["default"].arch
+    keras.utils.set_random_seed(3)
+    shared = keras_model.build(arch, pitch_classes=True)
+    tokens = np.random.default_rng(4).integers(0, VOCAB_SIZE, (2, 20))
+    weights = keras_model.export_weights(shared, arch)
+    for target in (keras_model.build(arch), keras_model.build(arch, pitch_classes=True)):
+        keras_model.load_weights(target, weights, arch)
+        np.testing.assert_allclose(np.asarray(target(tokens)), np.asarray(shared(tokens)), atol=1e-5)
 
 
 def test_stateful_keras_model_steps_like_the_whole_sequence():

@@ -160,8 +160,10 @@ def train(
         log(f"All {options.epochs} epochs were already run; writing the model.")
 
     with strategy.scope():
-        net = keras_model.build(preset.arch, dropout=preset.dropout)
-        keras_model.compile_model(net, preset)
+        net = keras_model.build(preset.arch, dropout=preset.dropout, pitch_classes=preset.pitch_classes)
+        keras_model.compile_model(
+            net, preset, total_steps=options.epochs * steps_per_epoch(train_split, options.seq_len, options.batch_size)
+        )
     arch = keras_model.resolved(preset.arch)
     log(
         f"Training preset {options.preset!r} ({preset.about}; {arch.parameter_count():,} "
@@ -230,6 +232,8 @@ def train(
             "seq_len": options.seq_len,
             "dropout": preset.dropout,
             "learning_rate": preset.learning_rate,
+            "final_learning_rate": preset.final_learning_rate,
+            "pitch_class_sharing": preset.pitch_classes,
             "clipnorm": preset.clipnorm,
             "patience": options.patience,
             "transpose_semitones": "-6..+5",
