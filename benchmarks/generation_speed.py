@@ -19,7 +19,8 @@ previous note to the note's duration event. Then the time to load the model
 folder in a fresh process: the runtime (NumPy only) against Keras loading
 the same network from a ``.keras`` file, each including its imports.
 
-    python benchmarks/generation_speed.py [--model models/default] [--notes 300] [--seeds-notes 60]
+    python benchmarks/generation_speed.py [--model models/default] [--notes 2000]
+        [--keras-notes 300] [--seeds-notes 60]
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ def load_seconds(code: str, runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=str(ROOT / "models" / "default"))
-    parser.add_argument("--notes", type=int, default=300)
+    parser.add_argument("--notes", type=int, default=2000, help="notes for the NumPy runtime")
+    parser.add_argument("--keras-notes", type=int, default=300, help="notes for Keras stepped eagerly")
     parser.add_argument("--seeds-notes", type=int, default=60, help="notes for the (slow) seeds' way")
     parser.add_argument("--load-runs", type=int, default=3)
     args = parser.parse_args()
@@ -162,7 +164,7 @@ def main() -> None:
     primer, _ = phrase_tokens(phrase())
     stepper(primer[None, :].astype(np.int32), training=False)  # prime the stateful layers
     eager_times = per_note(
-        lambda t: stepper(np.array([[t]], np.int32), training=False), tokens, args.notes
+        lambda t: stepper(np.array([[t]], np.int32), training=False), tokens, args.keras_notes
     )
 
     history = [int(t) for t in primer]

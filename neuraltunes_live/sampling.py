@@ -122,15 +122,21 @@ def looping_pitch(recent_pitches: list[int], max_repeats: int) -> int | None:
     """
     if max_repeats <= 0:
         return None
+    n = len(recent_pitches)
     for period in range(1, MAX_FIGURE + 1):
         span = period * max_repeats
-        if len(recent_pitches) < span:
+        if n < span:
             break
-        tail = recent_pitches[-span:]
-        if period > 1 and len(set(tail[:period])) == 1:
+        # Compared from the newest pitch back: a melody that is not looping
+        # fails at once (this runs for every event, live).
+        k = 1
+        while k <= span - period and recent_pitches[n - k] == recent_pitches[n - k - period]:
+            k += 1
+        if k <= span - period:
+            continue
+        if period > 1 and len(set(recent_pitches[n - period :])) == 1:
             continue  # a repeated single note is found at period 1
-        if all(tail[i] == tail[i - period] for i in range(period, span)):
-            return tail[-period]
+        return recent_pitches[n - period]
     return None
 
 

@@ -113,6 +113,26 @@ def test_loop_guard(recent, repeats, expected):
     assert looping_pitch(recent, repeats) == expected
 
 
+def test_loop_guard_agrees_with_its_definition_on_random_melodies():
+    def by_definition(recent, repeats):
+        for period in range(1, 5):
+            tail = recent[-period * repeats :]
+            if len(tail) < period * repeats:
+                return None
+            figure = tail[:period]
+            if tail == figure * repeats and not (period > 1 and len(set(figure)) == 1):
+                return tail[-period]
+        return None
+
+    rng = np.random.default_rng(11)
+    for _ in range(3000):
+        period, repeats = int(rng.integers(1, 6)), int(rng.integers(1, 5))
+        figure = [int(p) for p in rng.integers(60, 63, period)]
+        melody = [int(p) for p in rng.integers(60, 63, int(rng.integers(0, 4)))] + figure * int(rng.integers(1, 6))
+        melody = melody[: len(melody) - int(rng.integers(0, 2))]
+        assert looping_pitch(melody, repeats) == by_definition(melody, repeats), (melody, repeats)
+
+
 def test_avoided_pitch_is_masked():
     mask = allowed_tokens(SHIFT_BASE, avoid_pitch=60)
     assert not mask[pitch(60)] and mask[pitch(61)]
