@@ -63,6 +63,16 @@ def test_exported_weights_load_back_into_keras():
         np.testing.assert_allclose(np.asarray(target(tokens)), np.asarray(shared(tokens)), atol=1e-5)
 
 
+def test_learning_rate_decays_to_its_final_share_over_the_run():
+    preset = keras_model.PRESETS["default"]
+    net = keras_model.build(preset.arch)
+    keras_model.compile_model(net, preset, total_steps=100)
+    schedule = net.optimizer._learning_rate
+    assert float(schedule(0)) == pytest.approx(preset.learning_rate)
+    assert float(schedule(50)) == pytest.approx(preset.learning_rate * (1 + preset.final_learning_rate) / 2)
+    assert float(schedule(100)) == pytest.approx(preset.learning_rate * preset.final_learning_rate)
+
+
 def test_stateful_keras_model_steps_like_the_whole_sequence():
     arch = keras_model.PRESETS["tiny"].arch
     net = keras_model.build(arch)

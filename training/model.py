@@ -57,13 +57,15 @@ PRESETS: dict[str, Preset] = {
         clipnorm=None,
         about="one-hot → LSTM 256 → Dropout 0.3 → LSTM 256 → Dropout 0.3 → Dense 128 ReLU → softmax",
     ),
-    # For tests and trying the pipeline: trains in seconds.
+    # For tests and trying the pipeline: trains in seconds, the way `default` does.
     "tiny": Preset(
         arch=Architecture(embedding_dim=8, lstm_units=(16, 16)),
         dropout=0.0,
         learning_rate=1e-2,
         clipnorm=1.0,
-        about="embedding 8 → LSTM 16 → LSTM 16 → logits",
+        about="embedding 8 (+ pitch class) → LSTM 16 → LSTM 16 → logits (+ pitch class)",
+        pitch_classes=True,
+        final_learning_rate=0.05,
     ),
 }
 
