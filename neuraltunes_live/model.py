@@ -9,7 +9,10 @@ small matrix products.
 
 The network is the one ``training/`` builds in Keras: an embedding, stacked
 LSTMs (Keras's gate order: input, forget, cell, output), optional dense ReLU
-layers, and an output layer of logits over the event vocabulary.
+layers, and an output layer of logits over the event vocabulary. A model
+with ``relative_pitch`` also scores every interval from the last pitch played
+(−87..+87 semitones) and adds each interval's score to the logit of the pitch
+it leads to, so what it learns about melodic steps holds in every key.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -46,8 +49,17 @@ MODEL_FORMAT_VERSION = 1
 CONFIG_FILE = "model.json"
 WEIGHTS_FILE = "weights.npz"
 
-#: (h, c) of each LSTM layer, each of shape (units,) or (batch, units).
-State = tuple[tuple[np.ndarray, np.ndarray], ...]
+PITCHES = MAX_PITCH - MIN_PITCH + 1
+INTERVALS = 2 * PITCHES - 1  # −87..+87 semitones
+
+
+class State(NamedTuple):
+    """Where the network is after a sequence; the caller keeps it and passes it back."""
+
+    #: (h, c) of each LSTM layer, each of shape (units,) or (batch, units).
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...]
+    #: The last pitch fed (0..PITCHES-1 from MIN_PITCH), −1 before any; () or (batch,).
+    last_pitch: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,7 @@ class Architecture:
     dense_units: tuple[int, ...] = ()
     one_hot: bool = False  # the embedding is the identity: the seeds' one-hot input
     vocab_size: int = VOCAB_SIZE
+    relative_pitch: bool = False  # interval scores added to the pitch logits
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +80,7 @@ class Architecture:
             "dense_units": list(self.dense_units),
             "one_hot": self.one_hot,
             "vocab_size": self.vocab_size,
+            "relative_pitch": self.relative_pitch,
         }
 
     @classmethod
@@ -78,6 +92,7 @@ class Architecture:
                 dense_units=tuple(_positive(u) for u in data.get("dense_units", [])),
                 one_hot=bool(data.get("one_hot", False)),
                 vocab_size=_positive(data["vocab_size"]),
+                relative_pitch=bool(data.get("relative_pitch", False)),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"bad architecture ({err})") from err
@@ -100,6 +115,9 @@ class Architecture:
             width = units
         shapes["output_kernel"] = (width, self.vocab_size)
         shapes["output_bias"] = (self.vocab_size,)
+        if self.relative_pitch:
+            shapes["relative_kernel"] = (width, INTERVALS)
+            shapes["relative_bias"] = (INTERVALS,)
         return shapes
 
     def parameter_count(self) -> int:
@@ -151,6 +169,7 @@ class LSTMModel:
                 self._layers.append((fused, bias.astype(np.float32), units))
         self._dense = [(w[f"dense{i}_kernel"], w[f"dense{i}_bias"]) for i in range(len(arch.dense_units))]
         self._output = (w["output_kernel"], w["output_bias"])
+        self._relative = (w["relative_kernel"], w["relative_bias"]) if arch.relative_pitch else None
 
     @property
     def vocab_size(self) -> int:
@@ -158,10 +177,11 @@ class LSTMModel:
 
     def initial_state(self, batch: int | None = None) -> State:
         shape = (lambda u: (u,)) if batch is None else (lambda u: (batch, u))
-        return tuple(
+        layers = tuple(
             (np.zeros(shape(u), np.float32), np.zeros(shape(u), np.float32))
             for u in self.arch.lstm_units
         )
+        return State(layers, np.full(() if batch is None else (batch,), -1, np.int64))
 
     @staticmethod
     def _cell(z: np.ndarray, c: np.ndarray, units: int) -> tuple[np.ndarray, np.ndarray]:
@@ -179,25 +199,40 @@ class LSTMModel:
         h *= gates[..., 2 * units :]
         return h, c
 
-    def _head(self, h: np.ndarray) -> np.ndarray:
+    def _head(self, h: np.ndarray, last: np.ndarray | int) -> np.ndarray:
+        """Logits from the top LSTM's output; ``last`` is the last pitch (−1: none)."""
         for kernel, bias in self._dense:
             h = np.maximum(h @ kernel + bias, 0)
         kernel, bias = self._output
-        return h @ kernel + bias
+        logits = h @ kernel + bias
+        if self._relative is None:
+            return logits
+        kernel, bias = self._relative
+        scores = h @ kernel + bias  # by interval, −87..+87
+        if h.ndim == 1:
+            if last >= 0:
+                logits[PITCH_BASE:DURATION_BASE] += scores[PITCHES - 1 - last : 2 * PITCHES - 1 - last]
+            return logits
+        where = (PITCHES - 1 - np.maximum(last, 0))[..., None] + np.arange(PITCHES)
+        added = np.take_along_axis(scores, where, axis=-1)
+        logits[..., PITCH_BASE:DURATION_BASE] += np.where(last[..., None] >= 0, added, 0)
+        return logits
 
     def step(self, token: int, state: State) -> tuple[np.ndarray, State]:
         """Feed one token; return the next token's logits and the new state."""
+        layers = state.layers
         recurrent, _, units = self._layers[0]
-        h, c = state[0]
+        h, c = layers[0]
         h, c = self._cell(self._first_input[token] + h @ recurrent, c, units)
-        new_state = [(h, c)]
+        new_layers = [(h, c)]
         below = h
-        for (fused, bias, units), (h, c) in zip(self._layers[1:], state[1:]):
+        for (fused, bias, units), (h, c) in zip(self._layers[1:], layers[1:]):
             z = np.concatenate([below, h]) @ fused + bias
             h, c = self._cell(z, c, units)
-            new_state.append((h, c))
+            new_layers.append((h, c))
             below = h
-        return self._head(below), tuple(new_state)
+        last = token - PITCH_BASE if PITCH_BASE <= token < DURATION_BASE else int(state.last_pitch)
+        return self._head(below, last), State(tuple(new_layers), np.array(last))
 
     def prime(self, tokens: np.ndarray, state: State | None = None) -> tuple[np.ndarray, State]:
         """Run a sequence (``(T,)`` or ``(batch, T)``) in one pass.
@@ -212,11 +247,13 @@ class LSTMModel:
         if state is None:
             state = self.initial_state(seq.shape[0])
         elif not batched:
-            state = tuple((h[None, :], c[None, :]) for h, c in state)
+            state = State(
+                tuple((h[None, :], c[None, :]) for h, c in state.layers), np.asarray(state.last_pitch)[None]
+            )
         xs = self._first_input[seq]  # (batch, T, 4u): input projections of layer 0
         new_state = []
         below_width = 0
-        for i, ((weights, bias, units), (h, c)) in enumerate(zip(self._layers, state)):
+        for i, ((weights, bias, units), (h, c)) in enumerate(zip(self._layers, state.layers)):
             if i == 0:
                 recurrent = weights
             else:
@@ -229,10 +266,24 @@ class LSTMModel:
                 outputs[:, t] = h
             new_state.append((h, c))
             below_width = units
-        logits = self._head(outputs)
+        last = last_pitches(seq, state.last_pitch)
+        logits = self._head(outputs, last)
+        final = State(tuple(new_state), last[:, -1] if seq.shape[1] else np.asarray(state.last_pitch))
         if not batched:
-            return logits[0], tuple((h[0], c[0]) for h, c in new_state)
-        return logits, tuple(new_state)
+            return logits[0], State(tuple((h[0], c[0]) for h, c in final.layers), final.last_pitch[0])
+        return logits, final
+
+
+def last_pitches(tokens: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """For each position of ``tokens`` (batch, T): the last pitch at or before it.
+
+    As 0..PITCHES-1; ``before`` (batch,) where the row has had none yet (−1: none at all).
+    """
+    is_pitch = (tokens >= PITCH_BASE) & (tokens < DURATION_BASE)
+    at = np.where(is_pitch, np.arange(tokens.shape[1]), -1)
+    np.maximum.accumulate(at, axis=1, out=at)
+    found = np.take_along_axis(tokens, np.maximum(at, 0), axis=1) - PITCH_BASE
+    return np.where(at >= 0, found, np.asarray(before).reshape(-1, 1)).astype(np.int64)
 
 
 def vocabulary() -> dict[str, Any]:

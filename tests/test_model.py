@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from neuraltunes_live.encoding import VOCAB_SIZE
+from neuraltunes_live.encoding import DURATION_BASE, MAX_PITCH, MIN_PITCH, PITCH_BASE, VOCAB_SIZE
 from neuraltunes_live.errors import ModelError
 from neuraltunes_live.model import (
     CONFIG_FILE,
@@ -20,7 +20,7 @@ from neuraltunes_live.model import (
 
 from .conftest import random_weights
 
-ARCH = Architecture(embedding_dim=8, lstm_units=(16, 12), dense_units=(10,))
+ARCH = Architecture(embedding_dim=8, lstm_units=(16, 12), dense_units=(10,), relative_pitch=True)
 
 
 @pytest.fixture
@@ -46,9 +46,10 @@ def test_step_by_step_equals_one_pass(model_dir):
     for t, token in enumerate(tokens):
         logits, stepped_state = model.step(int(token), stepped_state)
         np.testing.assert_allclose(logits, all_logits[t], atol=1e-5)
-    for (h1, c1), (h2, c2) in zip(state, stepped_state):
+    for (h1, c1), (h2, c2) in zip(state.layers, stepped_state.layers):
         np.testing.assert_allclose(h1, h2, atol=1e-6)
         np.testing.assert_allclose(c1, c2, atol=1e-6)
+    assert state.last_pitch == stepped_state.last_pitch
 
 
 def test_priming_in_two_parts_carries_state(model_dir):
@@ -169,7 +170,7 @@ def test_one_hot_architecture_round_trips_through_json():
 
 def test_step_matches_a_textbook_lstm():
     """Against the LSTM equations written plainly, with Keras's gate order (i, f, c, o)."""
-    arch = Architecture(embedding_dim=6, lstm_units=(5, 7))
+    arch = Architecture(embedding_dim=6, lstm_units=(5, 7), relative_pitch=True)
     rng = np.random.default_rng(5)
     # Large weights, so gates saturate at both ends of the sigmoid.
     weights = {k: rng.standard_normal(shape).astype(np.float32) * 4 for k, shape in arch.weight_shapes().items()}
@@ -178,7 +179,8 @@ def test_step_matches_a_textbook_lstm():
     h = [np.zeros(u) for u in arch.lstm_units]
     c = [np.zeros(u) for u in arch.lstm_units]
     state = model.initial_state()
-    for token in rng.integers(0, VOCAB_SIZE, 30):
+    last = None
+    for token in rng.integers(0, VOCAB_SIZE, 60):
         x = weights["embedding"][token].astype(np.float64)
         for i, u in enumerate(arch.lstm_units):
             z = x @ weights[f"lstm{i}_kernel"] + h[i] @ weights[f"lstm{i}_recurrent"] + weights[f"lstm{i}_bias"]
@@ -187,6 +189,13 @@ def test_step_matches_a_textbook_lstm():
             h[i] = sigmoid(gate_o) * np.tanh(c[i])
             x = h[i]
         expected = x @ weights["output_kernel"] + weights["output_bias"]
+        if PITCH_BASE <= token < DURATION_BASE:
+            last = token - PITCH_BASE + MIN_PITCH
+        if last is not None:
+            # Every pitch gets the score of the interval from the last one played.
+            scores = x @ weights["relative_kernel"] + weights["relative_bias"]
+            for p in range(MIN_PITCH, MAX_PITCH + 1):
+                expected[PITCH_BASE + p - MIN_PITCH] += scores[(p - last) + (MAX_PITCH - MIN_PITCH)]
         logits, state = model.step(int(token), state)
         np.testing.assert_allclose(logits, expected, atol=1e-3, rtol=1e-4)
 

@@ -32,8 +32,9 @@ TINY = dict(preset="tiny", batch_size=8, seq_len=16, verbose=0)
         (keras_model.PRESETS["default"].arch, False),
         (keras_model.resolved(keras_model.PRESETS["seed"].arch), False),
         (Architecture(embedding_dim=5, lstm_units=(7, 9, 6), dense_units=(11, 4)), True),
+        (Architecture(embedding_dim=5, lstm_units=(7, 9), dense_units=(11,), relative_pitch=True), False),
     ],
-    ids=["default", "default-unshared", "seed", "odd"],
+    ids=["default", "default-unshared", "seed", "odd", "odd-relative"],
 )
 def test_numpy_runtime_matches_keras(arch, pitch_classes):
     keras.utils.set_random_seed(0)
@@ -74,7 +75,7 @@ def test_learning_rate_decays_to_its_final_share_over_the_run():
 
 
 def test_stateful_keras_model_steps_like_the_whole_sequence():
-    arch = keras_model.PRESETS["tiny"].arch
+    arch = Architecture(embedding_dim=8, lstm_units=(16, 16))  # no interval term: it looks back within a call
     net = keras_model.build(arch)
     stepper = keras_model.build(arch, stateful_batch=1)
     keras_model.load_weights(stepper, keras_model.export_weights(net, arch), arch)

@@ -13,7 +13,7 @@ import numpy as np
 import keras
 
 from ..encoding import DURATION_BASE, MAX_PITCH, MIN_PITCH, PITCH_BASE, VOCAB_SIZE
-from ..model import Architecture
+from ..model import INTERVALS, PITCHES, Architecture
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,11 @@ PRESETS: dict[str, Preset] = {
     # what is learned about a key in one octave holds in all of them.
     # 0.56 M parameters: 2.2 MB of float32, read once per event.
     "default": Preset(
-        arch=Architecture(embedding_dim=64, lstm_units=(192, 192)),
+        arch=Architecture(embedding_dim=64, lstm_units=(192, 192), relative_pitch=True),
         dropout=0.2,
         learning_rate=2e-3,
         clipnorm=1.0,
-        about="embedding 64 (+ pitch class) → LSTM 192 → LSTM 192 → logits (+ pitch class)",
+        about="embedding 64 (+ pitch class) → LSTM 192 → LSTM 192 → logits (+ pitch class, + interval from the last pitch)",
         pitch_classes=True,
         final_learning_rate=0.05,
     ),
@@ -59,11 +59,11 @@ PRESETS: dict[str, Preset] = {
     ),
     # For tests and trying the pipeline: trains in seconds, the way `default` does.
     "tiny": Preset(
-        arch=Architecture(embedding_dim=8, lstm_units=(16, 16)),
+        arch=Architecture(embedding_dim=8, lstm_units=(16, 16), relative_pitch=True),
         dropout=0.0,
         learning_rate=1e-2,
         clipnorm=1.0,
-        about="embedding 8 (+ pitch class) → LSTM 16 → LSTM 16 → logits (+ pitch class)",
+        about="embedding 8 (+ pitch class) → LSTM 16 → LSTM 16 → logits (+ pitch class, + interval)",
         pitch_classes=True,
         final_learning_rate=0.05,
     ),
@@ -73,8 +73,45 @@ PRESETS: dict[str, Preset] = {
 def resolved(arch: Architecture) -> Architecture:
     """The architecture with a one-hot embedding's width filled in."""
     if arch.one_hot:
-        return Architecture(arch.vocab_size, arch.lstm_units, arch.dense_units, True, arch.vocab_size)
+        return Architecture(arch.vocab_size, arch.lstm_units, arch.dense_units, True, arch.vocab_size, arch.relative_pitch)
     return arch
+
+
+@keras.saving.register_keras_serializable(package="neuraltunes")
+class RelativePitch(keras.layers.Layer):
+    """Interval scores from the last pitch, added to the pitch logits.
+
+    Takes ``[features, tokens]``: scores every interval −87..+87 from the
+    features, finds the last pitch among the tokens at or before each position,
+    and returns logits over the vocabulary holding, for each pitch, the score
+    of the interval that leads to it (zero elsewhere, and before any pitch).
+    The runtime does the same in ``LSTMModel._head``. Within one call only: a
+    stateful model stepped one token at a time sees just the token it is given.
+    """
+
+    def build(self, input_shape):
+        width = input_shape[0][-1]
+        self.kernel = self.add_weight(shape=(width, INTERVALS), initializer="glorot_uniform", name="kernel")
+        self.bias = self.add_weight(shape=(INTERVALS,), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        ops = keras.ops
+        features, tokens = inputs
+        tokens = ops.cast(tokens, "int32")
+        scores = ops.matmul(features, self.kernel) + self.bias  # (batch, T, INTERVALS)
+        positions = ops.arange(ops.shape(tokens)[1], dtype="int32")
+        is_pitch = ops.logical_and(tokens >= PITCH_BASE, tokens < DURATION_BASE)
+        at = ops.where(is_pitch, positions[None, :], -1)  # (batch, T)
+        # The latest pitch position at or before each position: a max over
+        # the earlier positions ((T, T) mask; T is a training window).
+        earlier = positions[None, :] <= positions[:, None]
+        at = ops.max(ops.where(earlier[None, :, :], at[:, None, :], -1), axis=-1)
+        last = ops.take_along_axis(tokens, ops.maximum(at, 0), axis=1) - PITCH_BASE
+        last = ops.where(at >= 0, last, 0)  # any in-range value; masked below
+        where = (PITCHES - 1 - last)[..., None] + ops.arange(PITCHES, dtype="int32")
+        added = ops.take_along_axis(scores, where, axis=-1)
+        added = ops.where((at >= 0)[..., None], added, ops.zeros_like(added))
+        return ops.pad(added, [[0, 0], [0, 0], [PITCH_BASE, VOCAB_SIZE - DURATION_BASE]])
 
 
 def pitch_class_index() -> np.ndarray:
@@ -126,6 +163,8 @@ def build(
         x = keras.layers.Dense(units, activation="relu", name=f"dense{i}")(x)
     # Logits; the softmax is in the loss (from_logits) and in sampling.
     outputs = keras.layers.Dense(arch.vocab_size, name="output")(x)
+    if arch.relative_pitch:
+        outputs = keras.layers.Add(name="relative_sum")([outputs, RelativePitch(name="relative")([x, inputs])])
     if pitch_classes:
         shared = keras.layers.Dense(13, use_bias=False, name="pc_output")(x)
         outputs = keras.layers.Add(name="output_sum")([outputs, keras.ops.take(shared, index, axis=-1)])
@@ -162,6 +201,9 @@ def export_weights(model: keras.Model, arch: Architecture) -> dict[str, np.ndarr
     if "pc_output" in names:
         kernel = kernel + model.get_layer("pc_output").get_weights()[0][:, index]
     weights.update({"output_kernel": kernel, "output_bias": bias})
+    if arch.relative_pitch:
+        kernel, bias = model.get_layer("relative").get_weights()
+        weights.update({"relative_kernel": kernel, "relative_bias": bias})
     return {name: np.asarray(value, dtype=np.float32) for name, value in weights.items()}
 
 
@@ -184,3 +226,5 @@ def load_weights(model: keras.Model, weights: dict[str, np.ndarray], arch: Archi
     for i in range(len(arch.dense_units)):
         model.get_layer(f"dense{i}").set_weights([weights[f"dense{i}_kernel"], weights[f"dense{i}_bias"]])
     model.get_layer("output").set_weights([weights["output_kernel"], weights["output_bias"]])
+    if arch.relative_pitch:
+        model.get_layer("relative").set_weights([weights["relative_kernel"], weights["relative_bias"]])
