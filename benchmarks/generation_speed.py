@@ -6,7 +6,9 @@ tune) primes each contender, then notes are generated one at a time:
 - **NumPy runtime** (ours): ``Continuer`` — one ``LSTMModel.step`` per event
   with the state carried, plus sampling (grammar, loop guard, top-p).
 - **Keras, stepped eagerly**: the same network built stateful with batch 1,
-  called on one event at a time (``model(x, training=False)``).
+  called on one event at a time (``model(x, training=False)``). Its interval
+  term looks back only within a call, so its pitch logits differ from the
+  runtime's; the work per event, which is what is timed, is the same.
 - **Keras, the seeds' way**: ``model.predict`` on the last 100 events for
   every event, as the seed projects generated (they re-read a 100-note
   window for each note).
@@ -69,14 +71,22 @@ def is_duration(token: int) -> bool:
 
 
 def sampled_tokens(model, seed: int) -> Iterator[int]:
-    """Events as the runtime samples them after the phrase, without end."""
+    """Events as the runtime samples them after the phrase, without end.
+
+    The phrase is primed here, before the first event is asked for, so
+    priming is not timed as part of the first note.
+    """
     continuer = Continuer(model, np.random.default_rng(seed))
     continuer.prime(phrase())
     settings = SamplingSettings(top_p=0.95)
-    while True:
-        token = continuer.peek(settings)
-        continuer.take(token)
-        yield token
+
+    def events() -> Iterator[int]:
+        while True:
+            token = continuer.peek(settings)
+            continuer.take(token)
+            yield token
+
+    return events()
 
 
 def numpy_run(model, notes: int, seed: int) -> tuple[list[float], list[int]]:
@@ -119,6 +129,7 @@ print(time.perf_counter() - t)
 LOAD_KERAS = """
 import os, time; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'; t = time.perf_counter()
 import keras
+import neuraltunes_live.training.model  # registers the custom layers the file names
 m = keras.saving.load_model({path!r}, compile=False); m.predict(__import__('numpy').zeros((1, 1), 'int32'), verbose=0)
 print(time.perf_counter() - t)
 """

@@ -169,7 +169,14 @@ class LSTMModel:
                 self._layers.append((fused, bias.astype(np.float32), units))
         self._dense = [(w[f"dense{i}_kernel"], w[f"dense{i}_bias"]) for i in range(len(arch.dense_units))]
         self._output = (w["output_kernel"], w["output_bias"])
-        self._relative = (w["relative_kernel"], w["relative_bias"]) if arch.relative_pitch else None
+        self._relative = None
+        if arch.relative_pitch:
+            # Output and interval scores in one product: [logits | scores].
+            self._output = (
+                np.ascontiguousarray(np.hstack([w["output_kernel"], w["relative_kernel"]])),
+                np.concatenate([w["output_bias"], w["relative_bias"]]),
+            )
+            self._relative = arch.vocab_size
 
     @property
     def vocab_size(self) -> int:
@@ -204,11 +211,11 @@ class LSTMModel:
         for kernel, bias in self._dense:
             h = np.maximum(h @ kernel + bias, 0)
         kernel, bias = self._output
-        logits = h @ kernel + bias
+        out = h @ kernel
+        out += bias
         if self._relative is None:
-            return logits
-        kernel, bias = self._relative
-        scores = h @ kernel + bias  # by interval, −87..+87
+            return out
+        logits, scores = out[..., : self._relative], out[..., self._relative :]  # scores by interval, −87..+87
         if h.ndim == 1:
             if last >= 0:
                 logits[PITCH_BASE:DURATION_BASE] += scores[PITCHES - 1 - last : 2 * PITCHES - 1 - last]

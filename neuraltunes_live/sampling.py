@@ -213,6 +213,8 @@ def _in_nucleus(weights: np.ndarray, j: int, total: float, settings: SamplingSet
     is below ``top_p`` (ties rank by position, as a stable sort does).
     """
     value = weights[j]
+    if value == 1.0 and not (weights[:j] == 1.0).any():
+        return True  # the first of the likeliest (weights are scaled so the top is 1)
     above = weights > value
     ties_before = int(np.count_nonzero(weights[:j] == value))
     if settings.top_k and np.count_nonzero(above) + ties_before >= settings.top_k:
@@ -235,7 +237,7 @@ def sample(
     distribution is cut down explicitly.
     """
     logits = np.asarray(logits)
-    allowed = np.flatnonzero(mask)
+    allowed = mask.nonzero()[0]
     weights = logits[allowed].astype(np.float64)
     if settings.temperature != 1.0:
         weights *= 1.0 / max(settings.temperature, 1e-3)
@@ -252,6 +254,6 @@ def sample(
 
 def _draw(weights: np.ndarray, rng: np.random.Generator) -> int:
     """Index drawn in proportion to ``weights``: an inverse-CDF draw, as Generator.choice makes."""
-    cumulative = np.cumsum(weights)
-    index = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
+    cumulative = weights.cumsum()
+    index = int(cumulative.searchsorted(rng.random() * float(cumulative[-1]), side="right"))
     return min(index, len(weights) - 1)
