@@ -231,7 +231,7 @@ def test_the_daws_clock_sets_the_answers_tempo(jack_server, tmp_path):
         sender = threading.Thread(target=pulses, daemon=True)
         try:
             sender.start()
-            wait(2 * spb)  # let the tempo settle over a beat or two
+            wait(4 * spb)  # let the tempo settle over a few beats
             keyboard.phrase(SCALE[:4], spb / 2)  # four eighth notes
             wait(spb * (2 + 2 + 4) + 0.5)
             stop.set()
