@@ -168,18 +168,24 @@ def allowed_tokens(
     return mask
 
 
-def _kept(logits: np.ndarray, mask: np.ndarray, settings: SamplingSettings) -> tuple[np.ndarray, np.ndarray]:
-    """The tokens left after masking, top-k and top-p (in vocabulary order), and their probabilities.
+def _tempered(logits: np.ndarray, mask: np.ndarray, settings: SamplingSettings) -> tuple[np.ndarray, np.ndarray]:
+    """The allowed tokens, and their tempered weights, scaled so the likeliest is 1.
 
     Only the allowed tokens are worked on, and nothing the size of the
     vocabulary is built: this runs for every event, live.
     """
-    allowed = np.flatnonzero(mask)
-    scaled = logits[allowed].astype(np.float64)
-    scaled *= 1.0 / max(settings.temperature, 1e-3)
-    scaled -= scaled.max()
-    kept = np.exp(scaled, out=scaled)
-    kept /= kept.sum()
+    allowed = mask.nonzero()[0]
+    weights = np.asarray(logits)[allowed].astype(np.float64)
+    if settings.temperature != 1.0:
+        weights *= 1.0 / max(settings.temperature, 1e-3)
+    weights -= weights.max()
+    np.exp(weights, out=weights)
+    return allowed, weights
+
+
+def _cut(allowed: np.ndarray, weights: np.ndarray, settings: SamplingSettings) -> tuple[np.ndarray, np.ndarray]:
+    """The tokens left after top-k and top-p (in vocabulary order), and their probabilities."""
+    kept = weights / weights.sum()
     if (settings.top_k and settings.top_k < len(kept)) or settings.top_p < 1.0:
         order = np.argsort(-kept, kind="stable")
         cut = len(kept)
@@ -195,7 +201,7 @@ def _kept(logits: np.ndarray, mask: np.ndarray, settings: SamplingSettings) -> t
 
 def probabilities(logits: np.ndarray, mask: np.ndarray, settings: SamplingSettings) -> np.ndarray:
     """The distribution to sample from: masked, tempered, cut by top-k and top-p."""
-    allowed, kept = _kept(np.asarray(logits), mask, settings)
+    allowed, kept = _cut(*_tempered(logits, mask, settings), settings)
     probs = np.zeros(len(mask))
     probs[allowed] = kept
     return probs
@@ -206,7 +212,7 @@ MAX_REJECTIONS = 4
 
 
 def _in_nucleus(weights: np.ndarray, j: int, total: float, settings: SamplingSettings) -> bool:
-    """Whether token ``j`` survives top-k and top-p, ranked as ``_kept`` ranks them.
+    """Whether token ``j`` survives top-k and top-p, ranked as ``_cut`` ranks them.
 
     ``weights`` are unnormalized probabilities summing to ``total``. A token is
     kept when fewer than ``top_k`` rank above it and the mass ranked above it
@@ -236,19 +242,16 @@ def sample(
     probability, so one draw is the rule; after ``MAX_REJECTIONS`` misses the
     distribution is cut down explicitly.
     """
-    logits = np.asarray(logits)
-    allowed = mask.nonzero()[0]
-    weights = logits[allowed].astype(np.float64)
-    if settings.temperature != 1.0:
-        weights *= 1.0 / max(settings.temperature, 1e-3)
-    weights -= weights.max()
-    np.exp(weights, out=weights)
+    allowed, weights = _tempered(logits, mask, settings)
     limited = bool(settings.top_k and settings.top_k < len(weights)) or settings.top_p < 1.0
-    for _ in range(MAX_REJECTIONS if limited else 1):
+    if not limited:
+        return int(allowed[_draw(weights, rng)])
+    total = float(weights.sum())
+    for _ in range(MAX_REJECTIONS):
         j = _draw(weights, rng)
-        if not limited or _in_nucleus(weights, j, float(weights.sum()), settings):
+        if _in_nucleus(weights, j, total, settings):
             return int(allowed[j])
-    allowed, kept = _kept(logits, mask, settings)
+    allowed, kept = _cut(allowed, weights, settings)
     return int(allowed[_draw(kept, rng)])
 
 

@@ -159,11 +159,10 @@ def train(
     if initial_epoch >= options.epochs:
         log(f"All {options.epochs} epochs were already run; writing the model.")
 
+    steps = steps_per_epoch(train_split, options.seq_len, options.batch_size)
     with strategy.scope():
         net = keras_model.build(preset.arch, dropout=preset.dropout, pitch_classes=preset.pitch_classes)
-        keras_model.compile_model(
-            net, preset, total_steps=options.epochs * steps_per_epoch(train_split, options.seq_len, options.batch_size)
-        )
+        keras_model.compile_model(net, preset, total_steps=options.epochs * steps)
     arch = keras_model.resolved(preset.arch)
     log(
         f"Training preset {options.preset!r} ({preset.about}; {arch.parameter_count():,} "
@@ -171,7 +170,6 @@ def train(
         f"validating on {len(valid_split)} pieces; {strategy.num_replicas_in_sync} replica(s)."
     )
 
-    steps = steps_per_epoch(train_split, options.seq_len, options.batch_size)
     train_data = training_dataset(
         train_split,
         seq_len=options.seq_len,
