@@ -4,7 +4,9 @@ One run, one model, one table. A phrase (the opening of a held-out-style
 tune) primes each contender, then notes are generated one at a time:
 
 - **NumPy runtime** (ours): ``Continuer`` — one ``LSTMModel.step`` per event
-  with the state carried, plus sampling (grammar, loop guard, top-p).
+  with the state carried, the piece memory blended in, plus sampling
+  (grammar, loop guard, top-p). A model with a piece memory is also timed
+  without it, as "network alone".
 - **Keras, stepped eagerly**: the same network built stateful with batch 1,
   called on one event at a time (``model(x, training=False)``). Its interval
   term looks back only within a call, so its pitch logits differ from the
@@ -48,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from neuraltunes_live.continuation import Continuer  # noqa: E402
 from neuraltunes_live.encoding import DURATION_BASE, VELOCITY_BASE  # noqa: E402
-from neuraltunes_live.model import load_model  # noqa: E402
+from neuraltunes_live.model import LSTMModel, load_model  # noqa: E402
 from neuraltunes_live.sampling import SamplingSettings  # noqa: E402
 
 WINDOW = 100
@@ -160,6 +162,10 @@ def main() -> None:
     numpy_run(model, 20, seed=0)  # warm-up
     numpy_times, tokens = numpy_run(model, args.notes, seed=1)
     events_per_note = len(tokens) / len(numpy_times)
+    alone_times = None
+    if model.memory is not None:
+        alone = LSTMModel(model.arch, model.weights, model.info)  # the same network, no piece memory
+        alone_times, _ = numpy_run(alone, args.notes, seed=1)
 
     import keras
 
@@ -196,6 +202,7 @@ def main() -> None:
 
     rows = [
         ("NumPy runtime (ours)", numpy_times),
+        *([("NumPy runtime, network alone", alone_times)] if alone_times else []),
         ("Keras, stepped eagerly", eager_times),
         ("Keras predict, 100-event window (seeds)", seeds_times),
     ]

@@ -179,6 +179,30 @@ def train(
         sys.exit(130)
 
 
+@main.command("fit-memory")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("data_dir", type=click.Path(path_type=Path))
+@_user_errors
+def fit_memory(model_dir: Path, data_dir: Path) -> None:
+    """Fit MODEL_DIR's piece memory on DATA_DIR's validation pieces.
+
+    `train` does this itself; this is for a model trained before, or on
+    other data. It rewrites MODEL_DIR/model.json, leaving the weights alone.
+    """
+    from .dataset import read_split
+    from .evaluate import fit_piece_memory
+    from .model import load_model, write_piece_memory
+
+    model = load_model(model_dir)
+    settings, about = fit_piece_memory(model, read_split(data_dir, "validation"))
+    write_piece_memory(model_dir, settings, {**about, "fitted_on": str(data_dir)})
+    click.echo(
+        f"Wrote the piece memory into {model_dir}: validation bits per note "
+        f"{about['validation_bits_per_note_network']:.3f} from the network alone, "
+        f"{about['validation_bits_per_note']:.3f} with the memory ({about['validation_pieces']} pieces)."
+    )
+
+
 @main.command()
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("data_dir", type=click.Path(path_type=Path))

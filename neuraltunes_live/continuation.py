@@ -4,7 +4,9 @@
 (live): it owns the model state, the streaming decoder, the key and the loop
 guard, and takes the sampling settings at every token, so a knob turned now
 changes the next note. The model is anything with ``prime`` and ``step`` (the
-NumPy ``LSTMModel``, or a scripted fake in tests).
+NumPy ``LSTMModel``, or a scripted fake in tests). When the model has
+``memory`` settings, the Continuer also keeps the piece's memory (the phrase
+and everything played since) and blends it into every prediction.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from .encoding import BOS, DURATION_BASE, EOS, MIN_PITCH, PITCH_BASE, SHIFT_BASE, Decoder, encode
+from .memory import PieceMemory, blend_logits
 from .notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
 from .sampling import Key, SamplingSettings, allowed_tokens, estimate_key, looping_pitch, sample
 
@@ -102,6 +105,8 @@ class Continuer:
         self.state = None
         self.last_token = BOS
         self.offset = 0  # add to the decoder's clock for the phrase's own ticks
+        settings = getattr(model, "memory", None)
+        self.memory = PieceMemory(settings) if settings is not None else None
 
     def prime(
         self,
@@ -124,6 +129,8 @@ class Continuer:
             self.logits = logits[-1]
         for token in tokens:
             self.decoder.feed(int(token))
+        if self.memory is not None:
+            self.memory.reset(tokens)
         self.last_token = int(tokens[-1])
         notes = np.asarray(notes).reshape(-1, 4)
         ordered = notes[np.lexsort((notes[:, PITCH], notes[:, ONSET]))]
@@ -144,11 +151,14 @@ class Continuer:
             raise RuntimeError("prime the Continuer before sampling")
         avoid = looping_pitch(self.recent_pitches, settings.max_repeats)
         mask = allowed_tokens(self.last_token, key=self.key, avoid_pitch=avoid)
-        return sample(self.logits, mask, settings, self.rng)
+        logits = self.logits if self.memory is None else blend_logits(self.memory, self.logits)
+        return sample(logits, mask, settings, self.rng)
 
     def take(self, token: int) -> tuple[int, int, int, int] | None:
         """Feed a token to the model and decoder; return a finished note or None."""
         self.logits, self.state = self.model.step(token, self.state)
+        if self.memory is not None:
+            self.memory.feed(token)
         self.last_token = token
         note = self.decoder.feed(token)
         if PITCH_BASE <= token < DURATION_BASE:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from .dataset import Split, read_manifest, read_split
 from .encoding import DURATION_BASE, PAD, PITCH_BASE, decode, pitch_tokens
 from .errors import DataError
 from .markov import MarkovModel
+from .memory import MemorySettings, blend_sequence, blended_bits, fit_concentrations, match_counts
 from .model import LSTMModel, load_model
 from .notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
 from .sampling import MAJOR, SamplingSettings
@@ -84,13 +85,13 @@ class PieceScores:
         )
 
 
-def lstm_scores(model: LSTMModel, split: Split, batch: int = 32) -> PieceScores:
-    """Score a model on whole pieces, batched by length (padding after the end)."""
-    pieces = _pieces(split)
-    n = len(pieces)
-    bits, events, starts, hits = (np.zeros(n) for _ in range(4))
+def _network_log2p(model: LSTMModel, pieces: list[np.ndarray], batch: int = 32) -> Iterator[tuple[int, np.ndarray]]:
+    """For each piece (by index): log2 of the network's distribution before each event after the first.
+
+    Pieces are run in batches of similar length, padded after the end.
+    """
     order = np.argsort([len(p) for p in pieces], kind="stable")
-    for first in range(0, n, batch):
+    for first in range(0, len(pieces), batch):
         members = order[first : first + batch]
         group = [pieces[i] for i in members]
         length = max(len(p) for p in group)
@@ -98,18 +99,54 @@ def lstm_scores(model: LSTMModel, split: Split, batch: int = 32) -> PieceScores:
         for row, piece in enumerate(group):
             tokens[row, : len(piece)] = piece
         logits, _ = model.prime(tokens[:, :-1])
-        log2p = _log_softmax2(logits)
-        targets = tokens[:, 1:]
-        picked = np.take_along_axis(log2p, targets[..., None], axis=-1)[..., 0]
-        best_pitch = PITCH_BASE + logits[..., PITCH_BASE:DURATION_BASE].argmax(axis=-1)
         for row, (index, piece) in enumerate(zip(members, group)):
-            end = len(piece) - 1
-            is_start = pitch_tokens(targets[row, :end])
-            bits[index] = -picked[row, :end].sum()
-            events[index] = end
-            starts[index] = is_start.sum()
-            hits[index] = np.count_nonzero(best_pitch[row, :end][is_start] == targets[row, :end][is_start])
+            yield int(index), _log_softmax2(logits[row, : len(piece) - 1])
+
+
+def lstm_scores(model: LSTMModel, split: Split, batch: int = 32, *, memory: bool = True) -> PieceScores:
+    """Score a model on whole pieces, as it runs: with its piece memory unless ``memory`` is False."""
+    pieces = _pieces(split)
+    n = len(pieces)
+    bits, events, starts, hits = (np.zeros(n) for _ in range(4))
+    settings = model.memory if memory else None
+    for index, log2p in _network_log2p(model, pieces, batch):
+        piece = pieces[index]
+        targets = piece[1:]
+        if settings is not None:
+            log2p = np.log2(blend_sequence(settings, piece, np.exp2(log2p)))
+        is_start = pitch_tokens(targets)
+        best_pitch = PITCH_BASE + log2p[:, PITCH_BASE:DURATION_BASE].argmax(axis=-1)
+        bits[index] = -log2p[np.arange(len(targets)), targets].sum()
+        events[index] = len(targets)
+        starts[index] = is_start.sum()
+        hits[index] = np.count_nonzero(best_pitch[is_start] == targets[is_start])
     return PieceScores(bits, events, starts, hits, split.notes.astype(np.float64))
+
+
+#: Orders of the piece memory ``fit_piece_memory`` fits: matches of 2 to 12 events.
+MEMORY_ORDERS = (2, 12)
+
+
+def _fit_memory(pieces: list[np.ndarray], probabilities: list[np.ndarray], notes: float) -> tuple[MemorySettings, dict]:
+    counts = match_counts(pieces, probabilities, MEMORY_ORDERS[1])
+    settings = fit_concentrations(counts, *MEMORY_ORDERS)
+    about = {
+        "validation_pieces": len(pieces),
+        "validation_bits_per_note_network": round(-float(np.log2(counts.network).sum()) / notes, 4),
+        "validation_bits_per_note": round(blended_bits(counts, settings) / notes, 4),
+    }
+    return settings, about
+
+
+def fit_piece_memory(model: LSTMModel, validation: Split) -> tuple[MemorySettings, dict]:
+    """Memory settings that best predict the validation pieces with this network, and the figures."""
+    if len(validation) == 0:
+        raise DataError("fitting the piece memory needs validation pieces; prepare with a validation_fraction above 0")
+    pieces = _pieces(validation)
+    probabilities: list[np.ndarray] = [np.zeros(0)] * len(pieces)
+    for index, log2p in _network_log2p(model, pieces):
+        probabilities[index] = np.exp2(log2p[np.arange(len(pieces[index]) - 1), pieces[index][1:]])
+    return _fit_memory(pieces, probabilities, float(validation.notes.sum()))
 
 
 def markov_scores(markov: MarkovModel, split: Split, order: int) -> PieceScores:
@@ -135,6 +172,21 @@ def markov_scores(markov: MarkovModel, split: Split, order: int) -> PieceScores:
         np.bincount(piece_of, weights=hit, minlength=count),
         split.notes.astype(np.float64),
     )
+
+
+def markov_with_memory(markov: MarkovModel, order: int, validation: Split, test: Split) -> float:
+    """Test bits per note of the Markov baseline with a piece memory fitted to it on validation.
+
+    Not a goal: it shows how much of a model's lead is its memory of the piece.
+    """
+    def target_probabilities(split: Split) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        pieces = _pieces(split)
+        p = np.exp2(markov.log2_probabilities(pieces)[order])
+        return pieces, np.split(p, np.cumsum([len(piece) - 1 for piece in pieces])[:-1])
+
+    settings, _ = _fit_memory(*target_probabilities(validation), float(validation.notes.sum()))
+    counts = match_counts(*target_probabilities(test), settings.max_order)
+    return round(blended_bits(counts, settings) / float(test.notes.sum()), 4)
 
 
 def piece_group(name: str) -> str:
@@ -273,13 +325,22 @@ def evaluate(
     markov_pieces = markov_scores(markov, test, order)
     markov_result = markov_pieces.summary()
     markov_figures = markov_result.to_json()
+    markov_memory = None
+    if len(validation):
+        log("Fitting the same piece memory to the Markov baseline...")
+        markov_memory = markov_with_memory(markov, order, validation, test)
 
-    rows, per_piece = [], []
+    rows, per_piece, network_rows = [], [], []
     for path, model in models:
         log(f"Scoring {path} on {len(test)} test pieces...")
         pieces = lstm_scores(model, test)
         per_piece.append(pieces)
-        rows.append({"model": str(path), "preset": model.info.get("preset"), **pieces.summary().to_json()})
+        memory = model.memory is not None
+        rows.append({"model": str(path), "preset": model.info.get("preset"), "piece_memory": memory,
+                     **pieces.summary().to_json()})
+        if memory:
+            alone = lstm_scores(model, test, memory=False).summary().to_json()
+            network_rows.append({"model": str(path), "preset": model.info.get("preset"), **alone})
     main = rows[0]
     groups = np.array([piece_group(name) for name in test.names])
     by_group = {}
@@ -307,6 +368,8 @@ def evaluate(
         "markov_bits_per_event": markov_figures["bits_per_event"],
         "markov_accuracy": markov_figures["accuracy"],
         "markov_order": order,
+        "markov_memory_bits_per_note": markov_memory,
+        "network_alone": network_rows,
         "markov_validation_bits_per_note_by_order": [round(v, 4) for v in per_order],
         "improvement_over_markov": round(1 - main["bits_per_note"] / markov_result.bits_per_note, 4),
         "models": rows,
@@ -325,7 +388,7 @@ def format_report(result: dict) -> list[str]:
         f"{'model':<40} {'bits/note':>10} {'bits/event':>11} {'next-note acc':>14}",
     ]
     for row in result["models"]:
-        name = f"{row['model']} ({row['preset']})"
+        name = f"{row['model']} ({row['preset']}{' + memory' if row.get('piece_memory') else ''})"
         lines.append(
             f"{name:<40} {row['bits_per_note']:>10.3f} {row['bits_per_event']:>11.3f} {row['accuracy']:>14.3f}"
         )
@@ -334,6 +397,15 @@ def format_report(result: dict) -> list[str]:
         f"{markov:<40} {result['markov_bits_per_note']:>10.3f} {result['markov_bits_per_event']:>11.3f} "
         f"{result['markov_accuracy']:>14.3f}"
     )
+    if result.get("network_alone") or result.get("markov_memory_bits_per_note") is not None:
+        lines += ["", "Without and with the piece memory (what the piece itself played after the same events):"]
+        for row in result.get("network_alone", []):
+            name = f"{row['model']}, network alone"
+            lines.append(
+                f"{name:<40} {row['bits_per_note']:>10.3f} {row['bits_per_event']:>11.3f} {row['accuracy']:>14.3f}"
+            )
+        if result.get("markov_memory_bits_per_note") is not None:
+            lines.append(f"{'Markov with a piece memory':<40} {result['markov_memory_bits_per_note']:>10.3f}")
     lines.append("")
     groups = result.get("by_group", {})
     if len(groups) > 1:

@@ -13,6 +13,10 @@ layers, and an output layer of logits over the event vocabulary. A model
 with ``relative_pitch`` also scores every interval from the last pitch played
 (−87..+87 semitones) and adds each interval's score to the logit of the pitch
 it leads to, so what it learns about melodic steps holds in every key.
+
+A model folder may also carry ``piece_memory`` settings (``memory.py``),
+fitted on held-out pieces after training: what the piece itself played after
+the same few events is then blended into the network's prediction.
 """
 
 from __future__ import annotations
@@ -41,8 +45,9 @@ from .encoding import (
     VELOCITY_BINS,
     VOCAB_SIZE,
 )
-from .notes import TICKS_PER_BEAT
 from .errors import ModelError
+from .memory import MemorySettings
+from .notes import TICKS_PER_BEAT
 
 MODEL_FORMAT = "neuraltunes-live model"
 MODEL_FORMAT_VERSION = 1
@@ -139,9 +144,17 @@ class LSTMModel:
     of independent streams.
     """
 
-    def __init__(self, arch: Architecture, weights: dict[str, np.ndarray], info: dict | None = None):
+    def __init__(
+        self,
+        arch: Architecture,
+        weights: dict[str, np.ndarray],
+        info: dict | None = None,
+        memory: MemorySettings | None = None,
+    ):
         self.arch = arch
         self.info = info or {}
+        #: How the piece's own past is blended in (see ``memory.py``); None: the network alone.
+        self.memory = memory
         #: The weights as exported (Keras's layout), for tools that rebuild the network.
         self.weights = {name: np.asarray(array, dtype=np.float32) for name, array in weights.items()}
         w = self.weights
@@ -393,4 +406,24 @@ def load_model(model_dir: str | Path) -> LSTMModel:
             )
         if not np.all(np.isfinite(array)):
             raise ModelError(f"{path}: {name} holds NaN or infinite values")
-    return LSTMModel(arch, weights, info)
+    memory = None
+    if info.get("piece_memory") is not None:
+        try:
+            memory = MemorySettings.from_json(info["piece_memory"])
+        except ValueError as err:
+            raise ModelError(f"{folder / CONFIG_FILE}: {err}") from err
+    return LSTMModel(arch, weights, info, memory)
+
+
+def write_piece_memory(model_dir: str | Path, settings: MemorySettings, about: dict) -> None:
+    """Record fitted memory settings (and ``about`` them) in a model folder's ``model.json``.
+
+    The file is replaced whole, through a temporary file, so an interrupted
+    write leaves the old one.
+    """
+    folder = Path(model_dir)
+    info = read_model_info(folder)
+    info["piece_memory"] = {**settings.to_json(), **about}
+    temporary = folder / (CONFIG_FILE + ".tmp")
+    temporary.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(folder / CONFIG_FILE)

@@ -112,6 +112,11 @@ def test_train_writes_a_self_describing_model_dir(tiny_data, tmp_path):
     assert 1 <= saved["training"]["best_epoch"] <= 2
     assert saved["metrics"]["val_loss_nats_per_event"] < np.log(VOCAB_SIZE)
     assert info["parameters"] == load_model(out).arch.parameter_count()
+    # The piece memory was fitted on the validation pieces, and loads with the model.
+    memory = saved["piece_memory"]
+    assert memory["validation_pieces"] == len(read_split(tiny_data, "validation"))
+    assert memory["validation_bits_per_note"] <= memory["validation_bits_per_note_network"]
+    assert load_model(out).memory.concentrations == tuple(memory["concentrations"])
     assert not work_dir_for(out).exists()
     assert len((out / "history.csv").read_text().strip().splitlines()) == 3
 

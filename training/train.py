@@ -6,6 +6,10 @@ so far, and the history. Only when training ends is the model folder written,
 all at once; then the work folder is removed. An interrupted run keeps it, and
 ``--resume`` goes on from the last finished epoch with the same windows an
 uninterrupted run would have drawn.
+
+After the last epoch, the best weights are run in NumPy on the validation
+pieces to fit the piece memory (``memory.py``), which the model folder
+records beside the weights.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from typing import Callable
 
 from ..dataset import read_manifest, read_split
 from ..errors import TrainingError
-from ..model import write_model_dir
+from ..evaluate import fit_piece_memory
+from ..model import LSTMModel, write_model_dir
 from ..plot import plot_history
 from ..prepare import write_atomically
 
@@ -215,6 +220,8 @@ def train(
     best = min(range(len(rows)), key=lambda i: rows[i]["val_loss"])
     net.load_weights(str(work / BEST_WEIGHTS))
     weights = keras_model.export_weights(net, preset.arch)
+    log("Fitting the piece memory on the validation pieces...")
+    memory, memory_figures = fit_piece_memory(LSTMModel(arch, weights), valid_split)
 
     info = {
         "preset": options.preset,
@@ -253,6 +260,7 @@ def train(
             "val_accuracy": round(rows[best]["val_accuracy"], 4),
             "train_loss_nats_per_event": round(rows[best]["loss"], 4),
         },
+        "piece_memory": {**memory.to_json(), **memory_figures, "fitted_on": str(data_dir)},
     }
 
     def write(folder: Path) -> None:
@@ -265,7 +273,8 @@ def train(
     log(
         f"Wrote {out_dir}: best epoch {best + 1} of {len(rows)}, validation loss "
         f"{rows[best]['val_loss']:.4f} nats per event, accuracy {rows[best]['val_accuracy']:.3f}, "
-        f"{total_seconds / 60:.1f} min."
+        f"{total_seconds / 60:.1f} min; validation bits per note {memory_figures['validation_bits_per_note']:.3f} "
+        f"with the piece memory, {memory_figures['validation_bits_per_note_network']:.3f} without."
     )
     return info
 
