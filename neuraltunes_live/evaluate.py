@@ -5,16 +5,19 @@ Measures, on the test pieces of a prepared data folder:
 - **bits per note**: the total −log2 probability of every event of every
   piece (after BOS, EOS included) divided by the number of notes. It does not
   depend on how a note is split into events, so models and baselines compare
-  fairly.
+  fairly. A model is scored as it plays, with its piece memory, and again
+  without it.
 - **next-note accuracy**: where a note starts, how often the model's likeliest
   pitch is the one that was played.
 - **continuation statistics**: the opening bars of each held-out piece are
   continued by sampling, and pitch-class entropy, scale consistency, notes per
-  bar and repeated-note share of the sampled bars are set against those of the
-  bars that really follow.
+  bar, repeated-note share and the share of figures taken from the opening
+  of the sampled bars are set against those of the bars that really follow.
 
 The baseline is ``markov.MarkovModel`` fitted on the training pieces, its
-order chosen on the validation pieces. Everything runs in NumPy.
+order chosen on the validation pieces; it is also scored with a piece memory
+fitted to it, to show how much of a model's lead is its memory. Everything
+runs in NumPy.
 """
 
 from __future__ import annotations
@@ -242,11 +245,30 @@ def repeated_note_share(notes: np.ndarray) -> float:
     return repeated / counted
 
 
-STATISTICS: dict[str, Callable[[np.ndarray], float]] = {
-    "pitch_class_entropy": pitch_class_entropy,
-    "scale_consistency": scale_consistency,
-    "notes_per_bar": lambda notes: notes_per_bar(notes, CONTINUATION_BARS),
-    "repeated_note_share": repeated_note_share,
+FIGURE_NOTES = 4  # notes in a figure, for ``opening_figure_share``
+
+
+def _figures(notes: np.ndarray) -> set[tuple[int, ...]]:
+    pitches = notes[np.lexsort((notes[:, PITCH], notes[:, ONSET])), PITCH].tolist()
+    return {tuple(pitches[i : i + FIGURE_NOTES]) for i in range(len(pitches) - FIGURE_NOTES + 1)}
+
+
+def opening_figure_share(notes: np.ndarray, opening: np.ndarray) -> float:
+    """Share of the figures (4 pitches in a row) of ``notes`` that the opening played too.
+
+    How much a continuation takes up the phrase's own material.
+    """
+    figures = _figures(notes)
+    return len(figures & _figures(opening)) / len(figures) if figures else 0.0
+
+
+#: Each statistic of a continuation, given the notes and the opening before them.
+STATISTICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "pitch_class_entropy": lambda notes, opening: pitch_class_entropy(notes),
+    "scale_consistency": lambda notes, opening: scale_consistency(notes),
+    "notes_per_bar": lambda notes, opening: notes_per_bar(notes, CONTINUATION_BARS),
+    "repeated_note_share": lambda notes, opening: repeated_note_share(notes),
+    "opening_figure_share": opening_figure_share,
 }
 
 
@@ -279,8 +301,8 @@ def continuation_statistics(
         generated = generated[generated[:, ONSET] >= opening_end]
         used += 1
         for name, statistic in STATISTICS.items():
-            real[name].append(statistic(following))
-            sampled[name].append(statistic(generated) if len(generated) else 0.0)
+            real[name].append(statistic(following, opening))
+            sampled[name].append(statistic(generated, opening) if len(generated) else 0.0)
     result: dict = {"pieces": used, "opening_bars": OPENING_BARS, "continuation_bars": CONTINUATION_BARS}
     if used == 0:
         return result

@@ -75,7 +75,8 @@ def test_evaluate_reports_everything(tiny_data, random_model_dir):
     assert 1 <= result["markov_order"] <= 12
     cont = result["continuations"]
     assert cont["pieces"] == len(test)
-    for name in ("pitch_class_entropy", "scale_consistency", "notes_per_bar", "repeated_note_share"):
+    for name in ("pitch_class_entropy", "scale_consistency", "notes_per_bar", "repeated_note_share",
+                 "opening_figure_share"):
         stats = cont[name]
         assert stats["real_p10"] <= stats["real_p50"] <= stats["real_p90"]
     assert evaluate([random_model_dir], tiny_data, settings=SamplingSettings(), seed=3)["continuations"] == cont
@@ -104,3 +105,13 @@ def test_key_mask_keeps_sampled_continuations_in_key(tiny_data, random_model_dir
     consistency = lambda r: r["continuations"]["scale_consistency"]["sampled_p50"]
     assert consistency(masked) > consistency(free)
     assert consistency(masked) >= 7 / 8  # a minor key with its leading note holds 8 pitch classes
+
+
+def test_opening_figure_share_counts_figures_played_in_the_opening():
+    from neuraltunes_live.evaluate import opening_figure_share
+
+    opening = notes(*[(i, p, 1, 72) for i, p in enumerate([60, 62, 64, 65, 67])])
+    echo = notes(*[(10 + i, p, 1, 72) for i, p in enumerate([60, 62, 64, 65, 69])])
+    assert opening_figure_share(echo, opening) == pytest.approx(1 / 2)  # 60-62-64-65 yes, 62-64-65-69 no
+    assert opening_figure_share(opening, opening) == 1.0
+    assert opening_figure_share(notes((0, 60, 1, 72)), opening) == 0.0  # too short to hold a figure
