@@ -33,8 +33,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-#: Earlier events the memory keeps (some 700 notes); past this, the oldest half is forgotten.
-WINDOW = 2048
+#: Earlier events the memory keeps (some 1,300 notes); past this, the oldest half is forgotten.
+WINDOW = 4096
 
 
 @dataclass(frozen=True)
@@ -123,10 +123,16 @@ class PieceMemory:
         self._matched = np.flatnonzero(self._match[:t])
         # Runs of ``low`` events → the positions after them: an array filled
         # up to a count, grown by doubling, so a lookup is a view, not a copy.
-        self._index: dict[tuple[int, ...], list] = {}
+        runs: dict[tuple[int, ...], list[int]] = {}
         as_list = tokens.tolist()
-        for j in range(low, t + 1):
-            self._add(tuple(as_list[j - low : j]), j)
+        for j, run in enumerate(zip(*(as_list[i : t - low + 1 + i] for i in range(low))), start=low):
+            runs.setdefault(run, []).append(j)
+        self._index: dict[tuple[int, ...], list] = {}
+        for run, positions in runs.items():
+            array = np.empty(2 * len(positions), np.int64)
+            array[: len(positions)] = positions
+            self._index[run] = [array, len(positions)]
+        self._recent = as_list[-low:] if low <= t else [-1] * (low - t) + as_list  # the last ``low`` events
 
     def _add(self, key: tuple[int, ...], position: int) -> np.ndarray:
         """Record ``position`` after the run ``key``; return the positions recorded before it."""
@@ -149,14 +155,18 @@ class PieceMemory:
             keep = self.window // 2
             gone = self._length - keep
             self._start(self._tokens[gone : self._length].copy(), self._match[gone : self._length].copy())
-        t, low = self._length, self.settings.min_order
+        t = self._length
         self._tokens[t] = token
         self._length = t + 1
-        if t + 1 < low:
+        recent = self._recent
+        del recent[0]
+        recent.append(token)
+        if t + 1 < self.settings.min_order:
             return
-        found = self._add(tuple(self._tokens[t + 1 - low : t + 1].tolist()), t + 1)
+        found = self._add(tuple(recent), t + 1)
         # Each position the new last events precede matches one event further
         # than the position before it did (which matched at least low - 1).
+        low = self.settings.min_order
         longer = np.minimum(np.maximum(self._match[found - 1], low - 1) + 1, self.settings.max_order)
         self._match[self._matched] = 0
         self._match[found] = longer
@@ -195,21 +205,18 @@ class PieceMemory:
         return probabilities * scale + np.bincount(following, weights, minlength=len(probabilities))
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
 def blend_logits(memory: PieceMemory, logits: np.ndarray) -> np.ndarray:
     """Log-probabilities of the blend, usable wherever logits are."""
     scale, weights, following = memory.weights()
     if len(weights) == 0:
         return logits
-    probabilities = np.exp(logits - logits.max(), dtype=np.float64)
-    probabilities *= scale / probabilities.sum()
+    # In the logits' own precision (float32 from the runtime): this runs for
+    # every event, live. The network gives every event some probability, so
+    # the logarithm is finite.
+    probabilities = np.exp(logits - logits.max())
+    probabilities *= scale / float(probabilities.sum())
     probabilities += np.bincount(following, weights, minlength=len(probabilities))
-    with np.errstate(divide="ignore"):
-        return np.log(probabilities)
+    return np.log(probabilities)
 
 
 def blend_sequence(settings: MemorySettings, tokens: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
