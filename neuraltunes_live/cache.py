@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .files import replace_file
 from .notes import Piece
 
 #: Bump when a change to the importers changes the notes they produce.
@@ -59,29 +59,16 @@ def store(cache_dir: Path, key: str, pieces: list[Piece]) -> None:
     meta = {"names": [p.name for p in pieces], "tempi": [p.tempo_bpm for p in pieces]}
     bounds = np.concatenate([[0], np.cumsum([len(p.notes) for p in pieces])]).astype(np.int64)
     notes = np.concatenate([p.notes for p in pieces]).astype(np.int32).reshape(-1, 4)
+    def write(out) -> None:
+        np.savez(
+            out,
+            notes=notes,
+            bounds=bounds,
+            meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
+        )
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        replace_file(folder / f"{key}.npz", write)
     except OSError:
-        return
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez(
-                out,
-                notes=notes,
-                bounds=bounds,
-                meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8),
-            )
-        os.replace(temporary, folder / f"{key}.npz")
-    except OSError:
-        _discard(temporary)  # a full or read-only disk costs the cache, not the run
-    except BaseException:
-        _discard(temporary)
-        raise
-
-
-def _discard(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+        pass  # a full or read-only disk costs the cache, not the run

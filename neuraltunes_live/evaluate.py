@@ -108,22 +108,29 @@ def _network_log2p(model: LSTMModel, pieces: list[np.ndarray], batch: int = 32) 
 
 def lstm_scores(model: LSTMModel, split: Split, batch: int = 32, *, memory: bool = True) -> PieceScores:
     """Score a model on whole pieces, as it runs: with its piece memory unless ``memory`` is False."""
+    return _scores(model, split, [model.memory if memory else None], batch)[0]
+
+
+def _scores(
+    model: LSTMModel, split: Split, memories: list[MemorySettings | None], batch: int = 32
+) -> list[PieceScores]:
+    """Scores of the network with each of ``memories`` (None: alone), from one pass of the network."""
     pieces = _pieces(split)
     n = len(pieces)
-    bits, events, starts, hits = (np.zeros(n) for _ in range(4))
-    settings = model.memory if memory else None
-    for index, log2p in _network_log2p(model, pieces, batch):
+    tallies = [tuple(np.zeros(n) for _ in range(4)) for _ in memories]
+    for index, network in _network_log2p(model, pieces, batch):
         piece = pieces[index]
         targets = piece[1:]
-        if settings is not None:
-            log2p = np.log2(blend_sequence(settings, piece, np.exp2(log2p)))
         is_start = pitch_tokens(targets)
-        best_pitch = PITCH_BASE + log2p[:, PITCH_BASE:DURATION_BASE].argmax(axis=-1)
-        bits[index] = -log2p[np.arange(len(targets)), targets].sum()
-        events[index] = len(targets)
-        starts[index] = is_start.sum()
-        hits[index] = np.count_nonzero(best_pitch[is_start] == targets[is_start])
-    return PieceScores(bits, events, starts, hits, split.notes.astype(np.float64))
+        for settings, (bits, events, starts, hits) in zip(memories, tallies):
+            log2p = network if settings is None else np.log2(blend_sequence(settings, piece, np.exp2(network)))
+            best_pitch = PITCH_BASE + log2p[:, PITCH_BASE:DURATION_BASE].argmax(axis=-1)
+            bits[index] = -log2p[np.arange(len(targets)), targets].sum()
+            events[index] = len(targets)
+            starts[index] = is_start.sum()
+            hits[index] = np.count_nonzero(best_pitch[is_start] == targets[is_start])
+    notes = split.notes.astype(np.float64)
+    return [PieceScores(*tally, notes) for tally in tallies]
 
 
 #: Orders of the piece memory ``fit_piece_memory`` fits: matches of 2 to 12 events.
@@ -355,14 +362,14 @@ def evaluate(
     rows, per_piece, network_rows = [], [], []
     for path, model in models:
         log(f"Scoring {path} on {len(test)} test pieces...")
-        pieces = lstm_scores(model, test)
-        per_piece.append(pieces)
         memory = model.memory is not None
+        pieces, *alone = _scores(model, test, [model.memory, None] if memory else [None])
+        per_piece.append(pieces)
         rows.append({"model": str(path), "preset": model.info.get("preset"), "piece_memory": memory,
                      **pieces.summary().to_json()})
-        if memory:
-            alone = lstm_scores(model, test, memory=False).summary().to_json()
-            network_rows.append({"model": str(path), "preset": model.info.get("preset"), **alone})
+        if alone:
+            network_rows.append({"model": str(path), "preset": model.info.get("preset"),
+                                 **alone[0].summary().to_json()})
     main = rows[0]
     groups = np.array([piece_group(name) for name in test.names])
     by_group = {}

@@ -87,7 +87,7 @@ def serve(config: Config, log: Callable[[str], None]) -> None:
     try:
         ready = time.perf_counter() - began
         tempo = "the DAW's MIDI clock" if live.clock == "external" else f"{live.tempo:g} BPM"
-        memory = "with" if getattr(model, "memory", None) is not None else "without"
+        memory = "with" if model.memory is not None else "without"
         log(f"model {model_dir} ({model.arch.parameter_count():,} parameters, {memory} piece memory), "
             f"random seed {seed}")
         log(f"{output.backend}: listening on '{midi_input.opened.name}', playing to '{output.opened.name}'")

@@ -256,7 +256,7 @@ def match_counts(pieces: list[np.ndarray], network_probabilities: list[np.ndarra
     ``i + 1`` of piece ``k``, given the events before it.
     """
     totals, hits = [], []
-    for piece, _ in zip(pieces, network_probabilities):
+    for piece in pieces:
         piece = np.asarray(piece, dtype=np.int64)
         count = len(piece) - 1
         total = np.zeros((max(count, 0), max_order + 1))

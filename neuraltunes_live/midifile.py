@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import mido
 import numpy as np
 
 from .errors import ImportFailed
+from .files import replace_file
 from .notes import TICKS_PER_BEAT, Piece, quantize
 from .tempo import TempoMap, bpm_to_us
 
@@ -202,15 +202,7 @@ def write_midi(
 
 def save_midifile(midi: "mido.MidiFile", path: str | os.PathLike) -> None:
     """Save all or nothing: a temporary file beside ``path``, renamed onto it."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            midi.save(file=out)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    replace_file(path, lambda out: midi.save(file=out))
 
 
 __all__ = [

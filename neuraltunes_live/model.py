@@ -46,6 +46,7 @@ from .encoding import (
     VOCAB_SIZE,
 )
 from .errors import ModelError
+from .files import replace_file
 from .memory import MemorySettings
 from .notes import TICKS_PER_BEAT
 
@@ -418,12 +419,11 @@ def load_model(model_dir: str | Path) -> LSTMModel:
 def write_piece_memory(model_dir: str | Path, settings: MemorySettings, about: dict) -> None:
     """Record fitted memory settings (and ``about`` them) in a model folder's ``model.json``.
 
-    The file is replaced whole, through a temporary file, so an interrupted
+    The file is replaced whole (``files.replace_file``), so an interrupted
     write leaves the old one.
     """
     folder = Path(model_dir)
     info = read_model_info(folder)
     info["piece_memory"] = {**settings.to_json(), **about}
-    temporary = folder / (CONFIG_FILE + ".tmp")
-    temporary.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(folder / CONFIG_FILE)
+    text = (json.dumps(info, indent=2) + "\n").encode("utf-8")
+    replace_file(folder / CONFIG_FILE, lambda out: out.write(text))
