@@ -237,10 +237,23 @@ def test_blend_sequence_is_what_the_runtime_memory_does():
         np.testing.assert_allclose(blended[t - 1], by_definition(list(tokens), t, probabilities[t - 1], settings))
 
 
-def test_fit_memory_names_data_without_validation_pieces(random_model_dir, tmp_path):
+def test_fit_memory_names_a_missing_data_folder_and_leaves_the_model_alone(random_model_dir, tmp_path):
+    before = (random_model_dir / "model.json").read_bytes()
     result = CliRunner().invoke(main, ["fit-memory", str(random_model_dir), str(tmp_path / "nothing")])
     assert result.exit_code == 1
     assert result.output.count("\n") == 1
+    assert "nothing" in result.output
+    assert (random_model_dir / "model.json").read_bytes() == before
+
+
+def test_fitting_without_validation_pieces_says_what_to_prepare(random_model_dir):
+    from neuraltunes_live.dataset import Split
+    from neuraltunes_live.errors import DataError
+    from neuraltunes_live.evaluate import fit_piece_memory
+
+    empty = Split(np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64), [])
+    with pytest.raises(DataError, match="validation pieces"):
+        fit_piece_memory(load_model(random_model_dir), empty)
 
 
 def test_write_piece_memory_keeps_the_rest_of_model_json(random_model_dir, tmp_path):
