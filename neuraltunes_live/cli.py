@@ -136,6 +136,8 @@ def _quiet_tensorflow() -> None:
 @click.option("--seq-len", type=int, default=128, show_default=True, help="Events per training window.")
 @click.option("--patience", type=int, default=4, show_default=True, help="Epochs without improvement before stopping.")
 @click.option("--resume", is_flag=True, help="Go on with an interrupted run of the same settings.")
+@click.option("--init", "init_from", type=click.Path(path_type=Path), default=None,
+              help="Start from this model folder's weights (parts the preset adds start at zero).")
 @click.option("--replicas", type=int, default=1, show_default=True,
               help="Mirror training over this many logical CPU devices (no GPU present).")
 @_user_errors
@@ -149,6 +151,7 @@ def train(
     seq_len: int,
     patience: int,
     resume: bool,
+    init_from: Path | None,
     replicas: int,
 ) -> None:
     """Train the LSTM on DATA_DIR (from `prepare`) and write MODEL_DIR.
@@ -166,6 +169,7 @@ def train(
     options = TrainOptions(
         preset=preset, epochs=epochs, seed=seed, batch_size=batch_size, seq_len=seq_len,
         patience=patience, resume=resume, replicas=replicas,
+        init=str(init_from) if init_from else None,
         verbose="auto" if sys.stdout.isatty() else 2,
     )
     try:

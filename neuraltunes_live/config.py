@@ -51,6 +51,7 @@ class StyleSettings:
     top_p: float = _setting(1.0, lambda v: 0 < v <= 1, "above 0, up to 1")
     key_mask: bool = _setting(False)
     max_repeats: int = _setting(4, lambda v: 0 <= v <= 16, "0 (off) to 16")
+    keep_grid: bool = _setting(True)
 
     def sampling(self, temperature: float | None = None) -> SamplingSettings:
         """The sampling settings of this style, at another temperature if given."""
@@ -59,6 +60,7 @@ class StyleSettings:
             top_k=self.top_k,
             top_p=self.top_p,
             max_repeats=self.max_repeats,
+            keep_grid=self.keep_grid,
         )
 
 

@@ -18,12 +18,11 @@ import numpy as np
 from .encoding import BOS, DURATION_BASE, EOS, MIN_PITCH, PITCH_BASE, SHIFT_BASE, Decoder, encode
 from .memory import PieceMemory, blend_logits
 from .notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
-from .sampling import Key, SamplingSettings, allowed_tokens, estimate_key, looping_pitch, sample
+from .rhythm import phrase_grid
+from .sampling import Key, LoopGuard, SamplingSettings, allowed_tokens, estimate_key, sample
 
 #: Most notes of a phrase the model is primed on; earlier ones are dropped.
 MAX_PRIME_NOTES = 256
-#: Pitches the loop guard remembers: figures of up to 4 notes, 16 times over.
-RECENT_PITCHES = 64
 
 
 class StepModel(Protocol):
@@ -100,11 +99,13 @@ class Continuer:
         self.rng = rng
         self.key = key
         self.decoder = Decoder()
-        self.recent_pitches: list[int] = []
+        self.guard = LoopGuard()
+        self.grid: frozenset[int] | None = None  # the phrase's rhythmic grid
         self.logits: np.ndarray | None = None
         self.state = None
         self.last_token = BOS
         self.offset = 0  # add to the decoder's clock for the phrase's own ticks
+        self.chord: tuple[int, int] = (0, -1)  # notes started at the current tick, and the highest
         settings = getattr(model, "memory", None)
         self.memory = PieceMemory(settings) if settings is not None else None
 
@@ -129,12 +130,14 @@ class Continuer:
             self.logits = logits[-1]
         for token in tokens:
             self.decoder.feed(int(token))
+            self._follow_chord(int(token))
         if self.memory is not None:
             self.memory.reset(tokens)
         self.last_token = int(tokens[-1])
         notes = np.asarray(notes).reshape(-1, 4)
         ordered = notes[np.lexsort((notes[:, PITCH], notes[:, ONSET]))]
-        self.recent_pitches = [int(p) for p in ordered[-RECENT_PITCHES:, PITCH]]
+        self.guard.reset(ordered[:, PITCH])
+        self.grid = phrase_grid(notes)[1] if len(notes) else None
         if isinstance(use_key, Key):
             self.key = use_key
         elif use_key:
@@ -149,8 +152,11 @@ class Continuer:
         """Draw the next token without taking it (the caller may stop first)."""
         if self.logits is None:
             raise RuntimeError("prime the Continuer before sampling")
-        avoid = looping_pitch(self.recent_pitches, settings.max_repeats)
-        mask = allowed_tokens(self.last_token, key=self.key, avoid_pitch=avoid)
+        avoid = self.guard.avoid(settings.max_repeats)
+        grid = self.grid if settings.keep_grid else None
+        mask = allowed_tokens(
+            self.last_token, key=self.key, avoid_pitch=avoid, grid=grid, position=self.clock, chord=self.chord
+        )
         logits = self.logits if self.memory is None else blend_logits(self.memory, self.logits)
         return sample(logits, mask, settings, self.rng)
 
@@ -161,13 +167,19 @@ class Continuer:
             self.memory.feed(token)
         self.last_token = token
         note = self.decoder.feed(token)
+        self._follow_chord(token)
         if PITCH_BASE <= token < DURATION_BASE:
-            self.recent_pitches.append(token - PITCH_BASE + MIN_PITCH)
-            del self.recent_pitches[:-RECENT_PITCHES]
+            self.guard.feed(token - PITCH_BASE + MIN_PITCH)
         if note is None:
             return None
         onset, pitch, duration, velocity = note
         return (onset + self.offset, pitch, duration, velocity)
+
+    def _follow_chord(self, token: int) -> None:
+        if SHIFT_BASE <= token < PITCH_BASE:
+            self.chord = (0, -1)
+        elif PITCH_BASE <= token < DURATION_BASE:
+            self.chord = (self.chord[0] + 1, token - PITCH_BASE + MIN_PITCH)
 
     def next_note(self, settings: Callable[[], SamplingSettings]) -> tuple[int, int, int, int]:
         """Sample until a note is complete; ``settings`` is asked before every event."""

@@ -279,28 +279,36 @@ STATISTICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 }
 
 
-def continuation_statistics(
-    model: LSTMModel, split: Split, settings: SamplingSettings, seed: int, key: bool = False
-) -> dict:
-    """Sample a continuation of every long-enough test piece's opening and compare."""
+def openings(split: Split) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The opening (``OPENING_BARS``) of every long-enough piece, and the ``CONTINUATION_BARS`` that follow.
+
+    The opening ends at the bar line: notes ringing past it are cut there.
+    """
     bar = BEATS_PER_BAR * TICKS_PER_BEAT
     opening_end = OPENING_BARS * bar
     span_end = opening_end + CONTINUATION_BARS * bar
-    rng = np.random.default_rng(seed)
-    real: dict[str, list[float]] = {name: [] for name in STATISTICS}
-    sampled: dict[str, list[float]] = {name: [] for name in STATISTICS}
-    used = 0
     for index in range(len(split)):
         notes = decode(split.piece(index))
         if len(notes) == 0 or notes[:, ONSET].max() < span_end - bar:
             continue  # too short to hold an opening and a continuation
-        opening = notes[notes[:, ONSET] < opening_end]
+        opening = notes[notes[:, ONSET] < opening_end].copy()
         following = notes[(notes[:, ONSET] >= opening_end) & (notes[:, ONSET] < span_end)]
         if len(opening) == 0 or len(following) == 0:
             continue
-        # The opening ends at the bar line: cut notes ringing past it.
-        opening = opening.copy()
         opening[:, DURATION] = np.minimum(opening[:, DURATION], opening_end - opening[:, ONSET])
+        yield opening, following
+
+
+def continuation_statistics(
+    model: LSTMModel, split: Split, settings: SamplingSettings, seed: int, key: bool = False
+) -> dict:
+    """Sample a continuation of every long-enough test piece's opening and compare."""
+    opening_end = OPENING_BARS * BEATS_PER_BAR * TICKS_PER_BEAT
+    rng = np.random.default_rng(seed)
+    real: dict[str, list[float]] = {name: [] for name in STATISTICS}
+    sampled: dict[str, list[float]] = {name: [] for name in STATISTICS}
+    used = 0
+    for opening, following in openings(split):
         generated = continue_notes(
             model, opening, bars=CONTINUATION_BARS, settings=settings, rng=rng,
             beats_per_bar=BEATS_PER_BAR, key=key, start_tick=opening_end,

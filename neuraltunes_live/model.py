@@ -14,6 +14,17 @@ with ``relative_pitch`` also scores every interval from the last pitch played
 (−87..+87 semitones) and adds each interval's score to the logit of the pitch
 it leads to, so what it learns about melodic steps holds in every key.
 
+A model with a ``key_context`` hears the key and register of what it has
+heard so far. Before each event it keeps, for a few decay rates, a decayed
+count of the pitch classes played (``KeyContext``: each note weighs
+``decay`` times less after every later note) and a decayed mean pitch. The
+first LSTM reads the pitch-class profiles turned so the last pitch's class
+comes first (where the last note sits in the key), and how far the last
+pitch and the mean lie from middle C; the output adds to every pitch a score
+of its pitch class against the profiles (the same weights in every key, as a
+key-finding profile is). All of it comes from the events before the one
+predicted, as in live play, where only the phrase is known.
+
 A model folder may also carry ``piece_memory`` settings (``memory.py``),
 fitted on held-out pieces after training: what the piece itself played after
 the same few events is then blended into the network's prediction.
@@ -66,6 +77,95 @@ class State(NamedTuple):
     layers: tuple[tuple[np.ndarray, np.ndarray], ...]
     #: The last pitch fed (0..PITCHES-1 from MIN_PITCH), −1 before any; () or (batch,).
     last_pitch: np.ndarray
+    #: The key context after it (``KeyContext``); empty for a model without one.
+    context: "KeyContext"
+    #: For one stream, what ``step`` made of the context (see ``LSTMModel._context_input``).
+    drive: np.ndarray | None = None
+    key_matrix: np.ndarray | None = None
+
+
+#: 12 pitch classes turned by every amount: ``ROTATIONS[c, j] = (c + j) % 12``.
+ROTATIONS = (np.arange(12)[:, None] + np.arange(12)) % 12
+#: The pitch class of every pitch 0..PITCHES-1 (from MIN_PITCH).
+PITCH_CLASS = (np.arange(PITCHES) + MIN_PITCH) % 12
+#: The pitch that register features measure from (middle C) and their unit (an octave).
+REGISTER_CENTRE, REGISTER_UNIT = 60.0, 12.0
+#: What a normalised profile divides by at least: a profile of nothing stays zero.
+_TINY = 1e-6
+
+
+class KeyContext(NamedTuple):
+    """Decayed counts of what has been played so far, for each decay rate.
+
+    ``profiles[..., k, c]`` sums ``decay[k] ** (notes since)`` over the notes
+    of pitch class ``c``; ``register[..., 0]`` sums the same weights (at the
+    register decay) times the MIDI pitch and ``register[..., 1]`` the weights,
+    so their ratio is the decayed mean pitch. Leading axes: () or (batch,).
+    """
+
+    profiles: np.ndarray
+    register: np.ndarray
+
+    @staticmethod
+    def empty(decays: int, batch: int | None = None) -> "KeyContext":
+        lead = () if batch is None else (batch,)
+        return KeyContext(np.zeros(lead + (decays, 12), np.float32), np.zeros(lead + (2,), np.float32))
+
+    def played(self, pitch: np.ndarray, played: np.ndarray, decays: np.ndarray, register_decay: float) -> "KeyContext":
+        """After ``pitch`` (0..PITCHES-1) where ``played`` is true; unchanged elsewhere."""
+        played = np.asarray(played)
+        pitch = np.where(played, pitch, 0)
+        weight = played[..., None, None].astype(np.float32)
+        decay = np.where(weight > 0, decays[:, None], 1.0).astype(np.float32)
+        onehot = (PITCH_CLASS[np.maximum(pitch, 0)][..., None, None] == np.arange(12)).astype(np.float32)
+        profiles = self.profiles * decay + weight * onehot
+        midi = (np.maximum(pitch, 0) + MIN_PITCH).astype(np.float32)
+        keep = np.where(played, register_decay, 1.0).astype(np.float32)[..., None]
+        register = self.register * keep + played[..., None] * np.stack(
+            [midi, np.ones_like(midi)], axis=-1
+        ).astype(np.float32)
+        return KeyContext(profiles.astype(np.float32), register.astype(np.float32))
+
+    def normalised(self) -> np.ndarray:
+        """Each profile divided by its total: (..., decays, 12)."""
+        total = self.profiles.sum(axis=-1, keepdims=True)
+        return self.profiles / np.maximum(total, _TINY)
+
+    def features(self, last: np.ndarray) -> np.ndarray:
+        """What the first LSTM reads: profiles from the last pitch's class, then register.
+
+        ``(..., 12·decays + 2)``: each normalised profile turned so that the
+        last pitch's class comes first, then (last − mean) and (mean − C4) in
+        octaves; zeros before any pitch.
+        """
+        last = np.asarray(last)
+        profiles = self.normalised()
+        turned = np.take_along_axis(
+            profiles, ROTATIONS[PITCH_CLASS[np.maximum(last, 0)]][..., None, :], axis=-1
+        )
+        weight = self.register[..., 1]
+        mean = np.where(weight > 0, self.register[..., 0] / np.maximum(weight, _TINY), REGISTER_CENTRE)
+        heard = weight > 0
+        midi = np.maximum(last, 0) + MIN_PITCH
+        register = np.stack(
+            [np.where(heard, (midi - mean) / REGISTER_UNIT, 0.0), np.where(heard, (mean - REGISTER_CENTRE) / REGISTER_UNIT, 0.0)],
+            axis=-1,
+        )
+        flat = turned.reshape(turned.shape[:-2] + (-1,))
+        return np.concatenate([flat, register.astype(np.float32)], axis=-1).astype(np.float32)
+
+
+def key_scores(weights: np.ndarray, profiles: np.ndarray) -> np.ndarray:
+    """Scores of the 12 pitch classes against normalised profiles.
+
+    ``weights`` and ``profiles`` are (..., decays, 12); the score of class
+    ``c`` is ``Σ_k Σ_j weights[k, j] · profiles[k, (c + j) % 12]``: the same
+    weights, read from each candidate class, so it means the same in every key.
+    """
+    scores = np.zeros(profiles.shape[:-2] + (12,), np.float32)
+    for j in range(12):  # a shift at a time: (..., decays, 12) arrays, never (..., 12, 12)
+        scores += np.einsum("...kc,...k->...c", np.roll(profiles, -j, axis=-1), weights[..., j])
+    return scores
 
 
 @dataclass(frozen=True)
@@ -78,9 +178,18 @@ class Architecture:
     one_hot: bool = False  # the embedding is the identity: the seeds' one-hot input
     vocab_size: int = VOCAB_SIZE
     relative_pitch: bool = False  # interval scores added to the pitch logits
+    #: Decay per note of each pitch-class profile of the key context; () for none.
+    key_context: tuple[float, ...] = ()
+    #: Decay per note of the mean pitch the register features measure from.
+    register_decay: float = 0.9
+
+    @property
+    def context_features(self) -> int:
+        """How many key-context features the first LSTM reads besides the embedding."""
+        return 12 * len(self.key_context) + 2 if self.key_context else 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "embedding_dim": self.embedding_dim,
             "lstm_units": list(self.lstm_units),
             "dense_units": list(self.dense_units),
@@ -88,6 +197,9 @@ class Architecture:
             "vocab_size": self.vocab_size,
             "relative_pitch": self.relative_pitch,
         }
+        if self.key_context:
+            data.update(key_context=list(self.key_context), register_decay=self.register_decay)
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> "Architecture":
@@ -99,6 +211,8 @@ class Architecture:
                 one_hot=bool(data.get("one_hot", False)),
                 vocab_size=_positive(data["vocab_size"]),
                 relative_pitch=bool(data.get("relative_pitch", False)),
+                key_context=tuple(_decay(d) for d in data.get("key_context", [])),
+                register_decay=_decay(data.get("register_decay", 0.9)),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"bad architecture ({err})") from err
@@ -109,7 +223,7 @@ class Architecture:
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
         """Name and shape of every array in ``weights.npz``."""
         shapes: dict[str, tuple[int, ...]] = {"embedding": (self.vocab_size, self.embedding_dim)}
-        width = self.embedding_dim
+        width = self.embedding_dim + self.context_features
         for i, units in enumerate(self.lstm_units):
             shapes[f"lstm{i}_kernel"] = (width, 4 * units)
             shapes[f"lstm{i}_recurrent"] = (units, 4 * units)
@@ -124,10 +238,19 @@ class Architecture:
         if self.relative_pitch:
             shapes["relative_kernel"] = (width, INTERVALS)
             shapes["relative_bias"] = (INTERVALS,)
+        if self.key_context:
+            shapes["key_kernel"] = (width, 12 * len(self.key_context))
+            shapes["key_bias"] = (12 * len(self.key_context),)
         return shapes
 
     def parameter_count(self) -> int:
         return sum(int(np.prod(shape)) for shape in self.weight_shapes().values())
+
+
+def _decay(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ValueError(f"{value!r} is not a decay between 0 and 1")
+    return float(value)
 
 
 def _positive(value: Any) -> int:
@@ -165,6 +288,9 @@ class LSTMModel:
         # product serves gates and candidate alike (see ``_cell``). Halving is
         # exact in floating point.
         self._layers: list[tuple[np.ndarray, np.ndarray, int]] = []
+        self._decays = np.asarray(arch.key_context, np.float32)
+        self._decays_column = self._decays[:, None]
+        self._context_kernel: np.ndarray | None = None
         for i, units in enumerate(arch.lstm_units):
             perm = np.concatenate([np.arange(0, 2 * units), np.arange(3 * units, 4 * units),
                                    np.arange(2 * units, 3 * units)])
@@ -173,24 +299,32 @@ class LSTMModel:
             recurrent = w[f"lstm{i}_recurrent"][:, perm] * scale
             bias = w[f"lstm{i}_bias"][perm] * scale
             if i == 0:
-                # The first layer's input projection depends only on the token,
-                # so it is a table lookup: embedding @ kernel + bias, made here.
-                self._first_input = np.ascontiguousarray(w["embedding"] @ kernel + bias, dtype=np.float32)
+                # The first layer's input projection of the token is a table
+                # lookup: embedding @ kernel + bias, made here. The key
+                # context's features have their own rows of the kernel.
+                embedded = kernel[: arch.embedding_dim]
+                self._first_input = np.ascontiguousarray(w["embedding"] @ embedded + bias, dtype=np.float32)
+                if arch.key_context:
+                    self._context_kernel = np.ascontiguousarray(kernel[arch.embedding_dim :], dtype=np.float32)
                 self._layers.append((np.ascontiguousarray(recurrent), np.zeros(0, np.float32), units))
             else:
                 # Input and recurrent products fused: [x, h] @ [[kernel], [recurrent]].
                 fused = np.ascontiguousarray(np.vstack([kernel, recurrent]))
                 self._layers.append((fused, bias.astype(np.float32), units))
         self._dense = [(w[f"dense{i}_kernel"], w[f"dense{i}_bias"]) for i in range(len(arch.dense_units))]
-        self._output = (w["output_kernel"], w["output_bias"])
-        self._relative = None
+        # Output, interval scores and key weights in one product:
+        # [logits | interval scores | key weights].
+        parts = [("output_kernel", "output_bias")]
         if arch.relative_pitch:
-            # Output and interval scores in one product: [logits | scores].
-            self._output = (
-                np.ascontiguousarray(np.hstack([w["output_kernel"], w["relative_kernel"]])),
-                np.concatenate([w["output_bias"], w["relative_bias"]]),
-            )
-            self._relative = arch.vocab_size
+            parts.append(("relative_kernel", "relative_bias"))
+        if arch.key_context:
+            parts.append(("key_kernel", "key_bias"))
+        self._output = (
+            np.ascontiguousarray(np.hstack([w[k] for k, _ in parts])),
+            np.concatenate([w[b] for _, b in parts]),
+        )
+        self._relative = (arch.vocab_size, arch.vocab_size + INTERVALS) if arch.relative_pitch else None
+        self._key = arch.vocab_size + (INTERVALS if arch.relative_pitch else 0) if arch.key_context else None
 
     @property
     def vocab_size(self) -> int:
@@ -202,7 +336,11 @@ class LSTMModel:
             (np.zeros(shape(u), np.float32), np.zeros(shape(u), np.float32))
             for u in self.arch.lstm_units
         )
-        return State(layers, np.full(() if batch is None else (batch,), -1, np.int64))
+        last = np.full(() if batch is None else (batch,), -1, np.int64)
+        return State(layers, last, KeyContext.empty(len(self.arch.key_context), batch))
+
+    def _played(self, context: KeyContext, pitch: np.ndarray, played: np.ndarray) -> KeyContext:
+        return context.played(pitch, played, self._decays, self.arch.register_decay)
 
     @staticmethod
     def _cell(z: np.ndarray, c: np.ndarray, units: int) -> tuple[np.ndarray, np.ndarray]:
@@ -220,16 +358,29 @@ class LSTMModel:
         h *= gates[..., 2 * units :]
         return h, c
 
-    def _head(self, h: np.ndarray, last: np.ndarray | int) -> np.ndarray:
-        """Logits from the top LSTM's output; ``last`` is the last pitch (−1: none)."""
+    def _head(self, h: np.ndarray, last: np.ndarray | int, profiles: np.ndarray | None = None) -> np.ndarray:
+        """Logits from the top LSTM's output.
+
+        ``last`` is the last pitch (−1: none); ``profiles`` the normalised key
+        context, (..., decays, 12), or for one step the (12, 12·decays) matrix
+        ``_key_matrix`` made of it.
+        """
         for kernel, bias in self._dense:
             h = np.maximum(h @ kernel + bias, 0)
         kernel, bias = self._output
         out = h @ kernel
         out += bias
+        logits = out[..., : self.arch.vocab_size]
+        if self._key is not None:
+            weights = out[..., self._key :]
+            if h.ndim == 1:
+                by_class = profiles @ weights
+            else:
+                by_class = key_scores(weights.reshape(weights.shape[:-1] + (-1, 12)), profiles)
+            logits[..., PITCH_BASE:DURATION_BASE] += by_class[..., PITCH_CLASS]
         if self._relative is None:
-            return out
-        logits, scores = out[..., : self._relative], out[..., self._relative :]  # scores by interval, −87..+87
+            return logits
+        scores = out[..., self._relative[0] : self._relative[1]]  # scores by interval, −87..+87
         if h.ndim == 1:
             if last >= 0:
                 logits[PITCH_BASE:DURATION_BASE] += scores[PITCHES - 1 - last : 2 * PITCHES - 1 - last]
@@ -239,12 +390,54 @@ class LSTMModel:
         logits[..., PITCH_BASE:DURATION_BASE] += np.where(last[..., None] >= 0, added, 0)
         return logits
 
+    def _context_input(self, context: KeyContext, last: int) -> tuple[np.ndarray, np.ndarray]:
+        """For one stream: the first LSTM's input from the key context, and the head's key matrix.
+
+        Both change only when a pitch is played, so ``step`` keeps them in the state.
+        """
+        drive = context.features(np.asarray(last)) @ self._context_kernel
+        matrix = context.normalised()[:, ROTATIONS].transpose(1, 0, 2).reshape(12, -1)
+        return drive, np.ascontiguousarray(matrix)
+
+    def _play(self, context: KeyContext, pitch: int) -> tuple[KeyContext, np.ndarray, np.ndarray]:
+        """``_played`` then ``_context_input`` for one stream and one pitch, in few NumPy calls.
+
+        The same arithmetic as ``KeyContext.played`` and ``features`` (the
+        parity tests step and prime the same network); this runs for every
+        note played live.
+        """
+        pc = PITCH_CLASS[pitch]
+        profiles = context.profiles * self._decays_column
+        profiles[:, pc] += 1.0
+        decay = np.float32(self.arch.register_decay)
+        weighted, weight = context.register * decay
+        midi = np.float32(pitch + MIN_PITCH)
+        register = np.array([weighted + midi, weight + 1.0], np.float32)
+        normalised = profiles / profiles.sum(axis=1, keepdims=True)
+        mean = register[0] / register[1]
+        features = np.empty(self.arch.context_features, np.float32)
+        features[:-2] = normalised[:, ROTATIONS[pc]].ravel()
+        features[-2] = (midi - mean) / REGISTER_UNIT
+        features[-1] = (mean - REGISTER_CENTRE) / REGISTER_UNIT
+        matrix = normalised[:, ROTATIONS].transpose(1, 0, 2).reshape(12, -1)
+        return KeyContext(profiles, register), features @ self._context_kernel, matrix
+
     def step(self, token: int, state: State) -> tuple[np.ndarray, State]:
         """Feed one token; return the next token's logits and the new state."""
         layers = state.layers
         recurrent, _, units = self._layers[0]
         h, c = layers[0]
-        h, c = self._cell(self._first_input[token] + h @ recurrent, c, units)
+        is_pitch = PITCH_BASE <= token < DURATION_BASE
+        last = token - PITCH_BASE if is_pitch else int(state.last_pitch)
+        z = self._first_input[token] + h @ recurrent
+        context, drive, matrix = state.context, state.drive, state.key_matrix
+        if self._context_kernel is not None:
+            if is_pitch:
+                context, drive, matrix = self._play(context, last)
+            elif drive is None:
+                drive, matrix = self._context_input(context, last)
+            z += drive
+        h, c = self._cell(z, c, units)
         new_layers = [(h, c)]
         below = h
         for (fused, bias, units), (h, c) in zip(self._layers[1:], layers[1:]):
@@ -252,8 +445,7 @@ class LSTMModel:
             h, c = self._cell(z, c, units)
             new_layers.append((h, c))
             below = h
-        last = token - PITCH_BASE if PITCH_BASE <= token < DURATION_BASE else int(state.last_pitch)
-        return self._head(below, last), State(tuple(new_layers), np.array(last))
+        return self._head(below, last, matrix), State(tuple(new_layers), np.array(last), context, drive, matrix)
 
     def prime(self, tokens: np.ndarray, state: State | None = None) -> tuple[np.ndarray, State]:
         """Run a sequence (``(T,)`` or ``(batch, T)``) in one pass.
@@ -269,9 +461,20 @@ class LSTMModel:
             state = self.initial_state(seq.shape[0])
         elif not batched:
             state = State(
-                tuple((h[None, :], c[None, :]) for h, c in state.layers), np.asarray(state.last_pitch)[None]
+                tuple((h[None, :], c[None, :]) for h, c in state.layers),
+                np.asarray(state.last_pitch)[None],
+                KeyContext(state.context.profiles[None], state.context.register[None]),
             )
         xs = self._first_input[seq]  # (batch, T, 4u): input projections of layer 0
+        last = last_pitches(seq, state.last_pitch)
+        context = state.context
+        profiles = None
+        if self._context_kernel is not None:
+            contexts = key_contexts(seq, context, self._decays, self.arch.register_decay)
+            xs = xs + contexts.features(last) @ self._context_kernel
+            profiles = contexts.normalised()
+            if seq.shape[1]:
+                context = KeyContext(contexts.profiles[:, -1], contexts.register[:, -1])
         new_state = []
         below_width = 0
         for i, ((weights, bias, units), (h, c)) in enumerate(zip(self._layers, state.layers)):
@@ -287,12 +490,30 @@ class LSTMModel:
                 outputs[:, t] = h
             new_state.append((h, c))
             below_width = units
-        last = last_pitches(seq, state.last_pitch)
-        logits = self._head(outputs, last)
-        final = State(tuple(new_state), last[:, -1] if seq.shape[1] else np.asarray(state.last_pitch))
+        logits = self._head(outputs, last, profiles)
+        final = State(
+            tuple(new_state), last[:, -1] if seq.shape[1] else np.asarray(state.last_pitch), context
+        )
         if not batched:
-            return logits[0], State(tuple((h[0], c[0]) for h, c in final.layers), final.last_pitch[0])
+            one = KeyContext(context.profiles[0], context.register[0])
+            return logits[0], State(tuple((h[0], c[0]) for h, c in final.layers), final.last_pitch[0], one)
         return logits, final
+
+
+def key_contexts(tokens: np.ndarray, before: KeyContext, decays: np.ndarray, register_decay: float) -> KeyContext:
+    """The key context after each position of ``tokens`` (batch, T), from ``before`` (batch, ...)."""
+    batch, steps = tokens.shape
+    profiles = np.empty((batch, steps) + before.profiles.shape[1:], np.float32)
+    register = np.empty((batch, steps, 2), np.float32)
+    is_pitch = (tokens >= PITCH_BASE) & (tokens < DURATION_BASE)
+    pitches = tokens - PITCH_BASE
+    context = before
+    for t in range(steps):
+        if is_pitch[:, t].any():
+            context = context.played(pitches[:, t], is_pitch[:, t], decays, register_decay)
+        profiles[:, t] = context.profiles
+        register[:, t] = context.register
+    return KeyContext(profiles, register)
 
 
 def last_pitches(tokens: np.ndarray, before: np.ndarray) -> np.ndarray:

@@ -3,13 +3,19 @@
 Pure functions of logits, settings and a seeded ``numpy.random.Generator``:
 
 - **grammar**: after a pitch only a duration may follow, and a duration only
-  after a pitch, so every sampled note is complete; BOS and PAD are never
-  chosen, and EOS only where the caller allows it;
+  after a pitch, so every sampled note is complete; the notes of a chord go
+  up from the lowest, as the encoding writes them, and at most ``MAX_CHORD``
+  start together, so time always moves on; BOS and PAD are never chosen, and
+  EOS only where the caller allows it;
 - **key mask**: pitches outside a scale are removed (the key of the played
   phrase, or a named one);
+- **rhythmic grid**: with ``keep_grid``, a time shift may only land on the
+  phrase's grid (``rhythm.py``), so a swung phrase is answered swung and a
+  jig in triplets;
 - **loop guard**: a pitch that would repeat the same note, or the same figure
-  of up to ``MAX_FIGURE`` notes, more than ``max_repeats`` times in a row is
-  removed, so the output cannot circle for ever;
+  of up to ``MAX_FIGURE`` notes (two bars of 16th notes and more), more than
+  ``max_repeats`` times in a row is removed, so the output cannot circle for
+  ever (``LoopGuard`` keeps it up to date note by note);
 - then **temperature**, **top-k** and **top-p** (nucleus) on what is left.
 """
 
@@ -25,15 +31,19 @@ from .encoding import (
     BOS,
     DURATION_BASE,
     EOS,
+    MAX_CHORD,
     MAX_PITCH,
+    MAX_SHIFT,
     MIN_PITCH,
     PAD,
     PITCH_BASE,
+    SHIFT_BASE,
     VELOCITY_BASE,
     VOCAB_SIZE,
 )
+from .notes import TICKS_PER_BEAT
 
-MAX_FIGURE = 4  # longest figure (in notes) the loop guard looks for
+MAX_FIGURE = 48  # longest figure (in notes) the loop guard looks for
 
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
 MINOR = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor with the raised (leading) seventh
@@ -111,6 +121,7 @@ class SamplingSettings:
     top_k: int = 0  # 0: no limit
     top_p: float = 1.0  # 1: no limit
     max_repeats: int = 4  # the loop guard; 0 turns it off
+    keep_grid: bool = False  # time shifts land only on the phrase's rhythmic grid
 
 
 def looping_pitch(recent_pitches: list[int], max_repeats: int) -> int | None:
@@ -140,6 +151,63 @@ def looping_pitch(recent_pitches: list[int], max_repeats: int) -> int | None:
     return None
 
 
+class LoopGuard:
+    """``looping_pitch`` kept up to date as pitches are played: the same answer at every event.
+
+    For every period p it counts how many of the newest pitches equal the
+    one p before them; a figure of p notes has been played k times in a row
+    when that run is at least (k − 1)·p. Feeding a pitch costs one comparison
+    per period, and the answer is kept until the next pitch.
+    """
+
+    def __init__(self, pitches=()):
+        self.reset(pitches)
+
+    def reset(self, pitches) -> None:
+        self._last = np.full(MAX_FIGURE, -1, np.int64)  # newest first
+        self._runs = np.zeros(MAX_FIGURE, np.int64)
+        self._count = 0
+        self._answer: tuple[int, int | None] | None = None
+        for pitch in pitches:
+            self.feed(int(pitch))
+
+    def feed(self, pitch: int) -> None:
+        self._runs = np.where(self._last == pitch, self._runs + 1, 0)
+        self._last[1:] = self._last[:-1]
+        self._last[0] = pitch
+        self._count += 1
+        self._answer = None
+
+    def avoid(self, max_repeats: int) -> int | None:
+        """The pitch that would extend a loop past ``max_repeats`` (see ``looping_pitch``)."""
+        if max_repeats <= 0:
+            return None
+        if self._answer is not None and self._answer[0] == max_repeats:
+            return self._answer[1]
+        found = None
+        looping = (self._runs >= _PERIODS * (max_repeats - 1)) & (self._count >= _PERIODS * max_repeats)
+        for index in np.flatnonzero(looping):
+            period = int(index) + 1
+            if period > 1 and self._runs[0] >= period - 1:
+                continue  # one note struck again: found at period 1
+            found = int(self._last[period - 1])
+            break
+        self._answer = (max_repeats, found)
+        return found
+
+
+_PERIODS = np.arange(1, MAX_FIGURE + 1)
+
+
+@functools.lru_cache(maxsize=128)
+def _grid_mask(grid: frozenset[int], position: int) -> np.ndarray:
+    mask = np.ones(VOCAB_SIZE, dtype=bool)
+    landing = (position + np.arange(1, MAX_SHIFT + 1)) % TICKS_PER_BEAT
+    mask[SHIFT_BASE:PITCH_BASE] = np.isin(landing, list(grid))
+    mask.flags.writeable = False  # shared between calls
+    return mask
+
+
 _AFTER_PITCH = np.zeros(VOCAB_SIZE, dtype=bool)
 _AFTER_PITCH[DURATION_BASE:VELOCITY_BASE] = True
 _ANYWHERE = np.ones(VOCAB_SIZE, dtype=bool)
@@ -153,16 +221,32 @@ def allowed_tokens(
     allow_eos: bool = False,
     key: Key | None = None,
     avoid_pitch: int | None = None,
+    grid: frozenset[int] | None = None,
+    position: int = 0,
+    chord: tuple[int, int] = (0, -1),
 ) -> np.ndarray:
-    """Boolean mask of the tokens that may follow ``previous``."""
+    """Boolean mask of the tokens that may follow ``previous``.
+
+    With a ``grid`` (positions within the beat), a time shift from
+    ``position`` (ticks into the beat) must land on it. ``chord`` is how
+    many notes have started at this tick and the highest of them: a further
+    one must be higher, and there may be at most ``MAX_CHORD``.
+    """
     if PITCH_BASE <= previous < DURATION_BASE:
         return _AFTER_PITCH.copy()  # a pitch needs its duration
     mask = _ANYWHERE.copy()
     mask[EOS] = allow_eos
     if VELOCITY_BASE <= previous < VOCAB_SIZE:
         mask[VELOCITY_BASE:] = False  # one loudness change at a time
+    if chord[0] >= MAX_CHORD:
+        mask[PITCH_BASE:DURATION_BASE] = False
+        mask[VELOCITY_BASE:] = False  # a loudness change only comes before a pitch
+    elif chord[0]:
+        mask[PITCH_BASE : PITCH_BASE + max(0, chord[1] - MIN_PITCH + 1)] = False
     if key is not None:
         mask &= _key_mask(key)
+    if grid is not None:
+        mask &= _grid_mask(grid, position % TICKS_PER_BEAT)
     if avoid_pitch is not None and MIN_PITCH <= avoid_pitch <= MAX_PITCH:
         mask[PITCH_BASE + avoid_pitch - MIN_PITCH] = False
     return mask

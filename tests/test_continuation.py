@@ -129,6 +129,42 @@ def test_loop_guard_breaks_a_model_stuck_on_one_note():
     assert pitches.count(60) > len(pitches) // 2  # it still plays what the model wants most
 
 
+def straight_eighths_of(p):
+    """Repeats SHIFT(6) → PITCH(p) → DURATION(6): straight eighths."""
+
+    def follow(token):
+        if PITCH_BASE <= token < DURATION_BASE:
+            return duration(6)
+        if DURATION_BASE <= token:
+            return shift(6)
+        return pitch(p)
+
+    return follow
+
+
+def test_a_swung_phrase_is_answered_swung():
+    # The model knows only straight eighths; the phrase swings (8 + 4 ticks).
+    model = ScriptedModel(straight_eighths_of(67), strength=12.0)
+    swung = notes(*[(12 * i + (8 if j else 0), p, 4, 80) for i in range(4) for j, p in enumerate((60, 64))])
+    settings = SamplingSettings(max_repeats=0, keep_grid=True)
+    out = continue_notes(model, swung, bars=2, settings=settings, rng=np.random.default_rng(2))
+    assert len(out) >= 8 and set((out[:, ONSET] % 12).tolist()) <= {0, 8}
+    free = continue_notes(model, swung, bars=2, settings=SamplingSettings(max_repeats=0),
+                          rng=np.random.default_rng(2))
+    assert not set((free[:, ONSET] % 12).tolist()) <= {0, 8}  # without the grid it plays straight
+
+
+def test_a_model_that_wants_endless_chords_still_moves_on():
+    # After every duration this model wants another pitch at the same tick.
+    model = ScriptedModel(lambda t: duration(12) if PITCH_BASE <= t < DURATION_BASE else pitch(60), strength=8)
+    out = continue_notes(model, notes((0, 48, 12, 80)), bars=2, settings=SamplingSettings(),
+                         rng=np.random.default_rng(3))
+    assert len(out) > 0
+    for onset in np.unique(out[:, ONSET]):
+        chord = out[out[:, ONSET] == onset, PITCH]
+        assert len(chord) <= 8 and len(set(chord.tolist())) == len(chord)
+
+
 def test_settings_are_read_at_every_token():
     model = ScriptedModel(quarter_notes_of(72), strength=2.0)
     continuer = Continuer(model, np.random.default_rng(0))

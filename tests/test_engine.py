@@ -1,5 +1,7 @@
 """Call and response with a fake clock and a scripted model: exact events."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -24,14 +26,14 @@ def off(p):
 
 
 class Rig:
-    def __init__(self, model, settings=LiveSettings(), live=LiveParameters(bars=1), bpm=120):
+    def __init__(self, model, settings=LiveSettings(), live=LiveParameters(bars=1), bpm=120, styles=STYLES):
         self.clock = FakeClock()
         self.sent = []
         self.timeline = FixedTempo(origin=0.0, bpm=bpm)
         self.scheduler = Scheduler(self.clock, lambda m: self.sent.append((round(self.clock.now(), 6), m)),
                                    NoteTracker(0), self.timeline)
         self.controls = Controls(ControlMap(), live)
-        self.engine = Engine(model, self.scheduler, self.timeline, self.controls, STYLES, settings,
+        self.engine = Engine(model, self.scheduler, self.timeline, self.controls, styles, settings,
                              np.random.default_rng(0))
 
     def run(self, inputs, until, step=0.005):
@@ -110,8 +112,10 @@ def test_panic_silences_everything():
 
 
 def test_continuous_mode_keeps_playing_within_the_lookahead():
+    # The loop guard off: the scripted model plays one note for ever.
+    unguarded = {name: replace(style, max_repeats=0) for name, style in STYLES.items()}
     rig = Rig(ScriptedModel(quarter_notes_of(67)), settings=LiveSettings(lookahead_beats=2),
-              live=LiveParameters(mode="continuous"))
+              live=LiveParameters(mode="continuous"), styles=unguarded)
     rig.run(PHRASE, until=4.0)
     assert len(rig.notes_on()) == 4  # beats 4..7 at 2.0..3.5 s, still going
     assert rig.scheduler.last_beat() <= rig.timeline.beat_at(4.0) + 2 + 1

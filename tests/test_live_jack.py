@@ -213,6 +213,39 @@ def test_the_temperature_knob_changes_how_varied_the_answer_is(jack_server, tmp_
     assert balanced(recorder.messages) == set()
 
 
+C_MAJOR_MELODY = [60, 62, 64, 65, 67, 64, 62, 60]
+C_MAJOR = {0, 2, 4, 5, 7, 9, 11}
+
+
+def test_answers_to_a_c_major_melody_stay_in_c_major(jack_server, tmp_path):
+    """Five takes of the answer to a plain two-bar C-major melody: at least 90 % of their notes in C major.
+
+    The default style has no key mask: the network hears the key.
+    """
+    beat = 60 / 180
+    serve = Serve(jack_server, tmp_path, "--tempo", "180", "--bars", "2", "--start", "immediate",
+                  "--random-seed", "21")
+    recorder, keyboard = Recorder(), Keyboard()
+    takes = []
+    try:
+        for _ in range(5):
+            begin = keyboard.phrase(C_MAJOR_MELODY, beat)  # eight quarter notes
+            wait(8 * beat + beat + 8 * beat + 0.3)  # the phrase, a beat of silence, two bars
+            takes.append([p for _, p in recorder.note_ons(after=begin + 8 * beat)])
+            keyboard.port.send((0xB0, 25, 127))  # panic between takes, then release
+            keyboard.port.send((0xB0, 25, 0))
+            wait(0.1)
+    finally:
+        keyboard.close()
+        recorder.close()
+        serve.stop()
+    assert all(takes), (takes, serve.lines)
+    pitches = np.array([p for take in takes for p in take])
+    in_c = float(np.isin(pitches % 12, list(C_MAJOR)).mean())
+    assert in_c >= 0.9, (in_c, takes)
+    assert balanced(recorder.messages) == set()
+
+
 def test_the_daws_clock_sets_the_answers_tempo(jack_server, tmp_path):
     """The same phrase (in beats) under a clock at 60 and at 120 BPM: the same answer, twice as slow."""
 

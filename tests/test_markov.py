@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from neuraltunes_live.encoding import BOS, EOS, VOCAB_SIZE, encode
-from neuraltunes_live.markov import MarkovModel
+from neuraltunes_live.continuation import continue_notes
+from neuraltunes_live.markov import MarkovModel, MarkovPlayer
+from neuraltunes_live.sampling import SamplingSettings
 
 from .conftest import notes, synthetic_tune
 
@@ -57,3 +59,25 @@ def test_pieces_do_not_leak_into_each_other():
     alone = model.log2_probabilities([b])[3]
     np.testing.assert_allclose(together[len(a) - 1 :], alone)
     assert a[0] == BOS and a[-1] == EOS
+
+
+def test_the_player_predicts_what_the_model_does_at_every_step():
+    model = MarkovModel([scale_piece(60), scale_piece(62)], max_order=4)
+    piece = scale_piece(64)
+    targets = np.ones(len(piece) - 1, dtype=bool)
+    expected = model.distributions([piece], 3, targets)
+    player = MarkovPlayer(model, 3)
+    logits, state = player.prime(piece[:1])
+    got = [np.exp(logits[-1])]
+    for token in piece[1:-1]:
+        logits, state = player.step(int(token), state)
+        got.append(np.exp(logits))
+    np.testing.assert_allclose(np.array(got), expected, rtol=1e-5)
+
+
+def test_the_player_continues_a_phrase():
+    model = MarkovModel([scale_piece(60), scale_piece(62), scale_piece(65)], max_order=4)
+    phrase = notes(*[(12 * i, p, 12, 72) for i, p in enumerate([60, 62, 64])])
+    out = continue_notes(MarkovPlayer(model, 4), phrase, bars=1, settings=SamplingSettings(temperature=0.1),
+                         rng=np.random.default_rng(0))
+    assert len(out) and (out[:, 2] >= 1).all()

@@ -13,7 +13,10 @@ from neuraltunes_live.model import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     Architecture,
+    KeyContext,
     LSTMModel,
+    key_contexts,
+    key_scores,
     load_model,
     write_model_dir,
 )
@@ -21,19 +24,22 @@ from neuraltunes_live.model import (
 from .conftest import random_weights
 
 ARCH = Architecture(embedding_dim=8, lstm_units=(16, 12), dense_units=(10,), relative_pitch=True)
+KEYED = Architecture(embedding_dim=8, lstm_units=(16, 12), relative_pitch=True, key_context=(0.6, 0.95),
+                     register_decay=0.8)
 
 
-@pytest.fixture
-def model_dir(tmp_path):
+@pytest.fixture(params=[ARCH, KEYED], ids=["plain", "key-context"])
+def model_dir(tmp_path, request):
     folder = tmp_path / "m"
     folder.mkdir()
-    write_model_dir(folder, ARCH, random_weights(ARCH), {"preset": "test"})
+    write_model_dir(folder, request.param, random_weights(request.param, scale=0.5), {"preset": "test"})
     return folder
 
 
 def test_loaded_model_keeps_architecture_and_info(model_dir):
     model = load_model(model_dir)
-    assert model.arch == ARCH
+    assert model.arch in (ARCH, KEYED)
+    assert Architecture.from_json(model.arch.to_json()) == model.arch
     assert model.info["preset"] == "test"
     assert model.vocab_size == VOCAB_SIZE
 
@@ -127,6 +133,18 @@ def _break(folder, how):
         data = json.loads(config.read_text())
         data["architecture"]["lstm_units"] = []
         config.write_text(json.dumps(data))
+    elif how == "bad key context":
+        data = json.loads(config.read_text())
+        data["architecture"]["key_context"] = [0.9, 1.5]
+        config.write_text(json.dumps(data))
+    return folder
+
+
+@pytest.fixture
+def plain_model_dir(tmp_path):
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    write_model_dir(folder, ARCH, random_weights(ARCH), {"preset": "test"})
     return folder
 
 
@@ -146,10 +164,11 @@ def _break(folder, how):
         ("NaN weights", "NaN"),
         ("pickled object array", "damaged or truncated"),
         ("bad architecture", "no LSTM layer"),
+        ("bad key context", "1.5 is not a decay between 0 and 1"),
     ],
 )
-def test_a_bad_model_folder_gives_one_clear_error(model_dir, how, message):
-    folder = _break(model_dir, how)
+def test_a_bad_model_folder_gives_one_clear_error(plain_model_dir, how, message):
+    folder = _break(plain_model_dir, how)
     with pytest.raises(ModelError, match=message) as info:
         load_model(folder)
     assert "\n" not in str(info.value)
@@ -210,3 +229,75 @@ def test_the_shipped_model_loads_and_is_small():
     assert (SHIPPED_MODEL / "MODEL_CARD.md").is_file()
     logits, _ = model.step(1, model.initial_state())
     assert logits.shape == (VOCAB_SIZE,) and np.all(np.isfinite(logits))
+
+
+def test_key_context_follows_its_definition():
+    """Profiles and register as ``KeyContext`` defines them, summed note by note from scratch."""
+    rng = np.random.default_rng(8)
+    tokens = rng.integers(0, VOCAB_SIZE, (2, 50))
+    decays = np.array([0.6, 0.95], np.float32)
+    contexts = key_contexts(tokens, KeyContext.empty(2, batch=2), decays, 0.8)
+    for row in range(2):
+        played = []  # pitches so far
+        for t, token in enumerate(tokens[row]):
+            if PITCH_BASE <= token < DURATION_BASE:
+                played.append(int(token) - PITCH_BASE + MIN_PITCH)
+            ages = np.arange(len(played))[::-1]  # notes played since each
+            for k, decay in enumerate(decays):
+                expected = np.zeros(12)
+                for pitch, age in zip(played, ages):
+                    expected[pitch % 12] += decay**age
+                np.testing.assert_allclose(contexts.profiles[row, t, k], expected, rtol=1e-5, atol=1e-6)
+            weights = 0.8 ** ages.astype(float)
+            expected_register = [np.dot(weights, played), weights.sum()] if played else [0, 0]
+            np.testing.assert_allclose(contexts.register[row, t], expected_register, rtol=1e-5, atol=1e-6)
+
+
+def test_key_scores_mean_the_same_in_every_key():
+    rng = np.random.default_rng(9)
+    weights, profiles = rng.standard_normal((3, 12)), rng.random((3, 12))
+    scores = key_scores(weights, profiles)
+    for semitones in range(12):
+        moved = key_scores(weights, np.roll(profiles, semitones, axis=-1))
+        np.testing.assert_allclose(moved, np.roll(scores, semitones), atol=1e-5)
+
+
+def test_step_matches_the_key_context_written_plainly():
+    """The key context's features and scores against their definitions, on a one-layer network."""
+    arch = Architecture(embedding_dim=4, lstm_units=(6,), key_context=(0.5, 0.9), register_decay=0.7)
+    rng = np.random.default_rng(10)
+    weights = {k: rng.standard_normal(shape).astype(np.float32) for k, shape in arch.weight_shapes().items()}
+    model = LSTMModel(arch, weights)
+    sigmoid = lambda x: 1 / (1 + np.exp(-x))
+    h, c = np.zeros(6), np.zeros(6)
+    state = model.initial_state()
+    played = []
+    for token in rng.integers(0, VOCAB_SIZE, 80):
+        if PITCH_BASE <= token < DURATION_BASE:
+            played.append(int(token) - PITCH_BASE + MIN_PITCH)
+        ages = np.arange(len(played))[::-1]
+        profiles = np.zeros((2, 12))
+        for k, decay in enumerate(arch.key_context):
+            for pitch, age in zip(played, ages):
+                profiles[k, pitch % 12] += decay**age
+            profiles[k] /= max(profiles[k].sum(), 1e-6)
+        features = np.zeros(arch.context_features)
+        if played:
+            last = played[-1]
+            # Each profile read from the last pitch's class, then register in octaves from middle C.
+            features[:24] = np.concatenate([np.roll(profiles[k], -(last % 12)) for k in range(2)])
+            w = 0.7 ** ages.astype(float)
+            mean = np.dot(w, played) / w.sum()
+            features[24:] = [(last - mean) / 12, (mean - 60) / 12]
+        x = np.concatenate([weights["embedding"][token], features])
+        z = x @ weights["lstm0_kernel"] + h @ weights["lstm0_recurrent"] + weights["lstm0_bias"]
+        c = sigmoid(z[6:12]) * c + sigmoid(z[:6]) * np.tanh(z[12:18])
+        h = sigmoid(z[18:]) * np.tanh(c)
+        expected = h @ weights["output_kernel"] + weights["output_bias"]
+        key_weights = (h @ weights["key_kernel"] + weights["key_bias"]).reshape(2, 12)
+        for p in range(MIN_PITCH, MAX_PITCH + 1):
+            expected[PITCH_BASE + p - MIN_PITCH] += sum(
+                key_weights[k, j] * profiles[k, (p + j) % 12] for k in range(2) for j in range(12)
+            )
+        logits, state = model.step(int(token), state)
+        np.testing.assert_allclose(logits, expected, atol=1e-3, rtol=1e-4)

@@ -20,6 +20,8 @@ from neuraltunes_live.sampling import (
     allowed_tokens,
     estimate_key,
     key_mask,
+    MAX_FIGURE,
+    LoopGuard,
     looping_pitch,
     parse_key,
     probabilities,
@@ -104,18 +106,23 @@ def test_estimate_key_of_nothing_is_none():
         ([60, 62, 64] * 4, 4, 60),
         ([60, 62, 64] * 3, 4, None),
         ([60, 62, 64, 65] * 4, 4, 60),
-        ([60, 62, 64, 65, 67] * 4, 4, None),  # longer figures are music, not a loop
+        ([60, 62, 64, 65, 67] * 4, 4, 60),
+        ([60, 62, 64, 65, 67] * 3 + [60, 62, 64, 65], 4, None),
+        (list(range(40, 48)) * 4, 4, 40),  # an 8-note figure, fifth time round
+        (list(range(40, 40 + MAX_FIGURE)) * 4, 4, 40),  # two bars of 16ths and more
+        (list(range(30, 31 + MAX_FIGURE)) * 4, 4, None),  # longer figures are music, not a loop
         ([60] * 10, 0, None),  # guard off
         ([1, 2, 60, 60], 2, 60),
     ],
 )
 def test_loop_guard(recent, repeats, expected):
     assert looping_pitch(recent, repeats) == expected
+    assert LoopGuard(recent).avoid(repeats) == expected
 
 
 def test_loop_guard_agrees_with_its_definition_on_random_melodies():
     def by_definition(recent, repeats):
-        for period in range(1, 5):
+        for period in range(1, MAX_FIGURE + 1):
             tail = recent[-period * repeats :]
             if len(tail) < period * repeats:
                 return None
@@ -126,11 +133,18 @@ def test_loop_guard_agrees_with_its_definition_on_random_melodies():
 
     rng = np.random.default_rng(11)
     for _ in range(3000):
-        period, repeats = int(rng.integers(1, 6)), int(rng.integers(1, 5))
+        period, repeats = int(rng.choice([1, 2, 3, 5, 8, 13, 47, 48, 49])), int(rng.integers(1, 5))
         figure = [int(p) for p in rng.integers(60, 63, period)]
         melody = [int(p) for p in rng.integers(60, 63, int(rng.integers(0, 4)))] + figure * int(rng.integers(1, 6))
         melody = melody[: len(melody) - int(rng.integers(0, 2))]
-        assert looping_pitch(melody, repeats) == by_definition(melody, repeats), (melody, repeats)
+        expected = by_definition(melody, repeats)
+        assert looping_pitch(melody, repeats) == expected, (melody, repeats)
+        # Fed note by note, the guard agrees at every step.
+        guard = LoopGuard()
+        for i, note in enumerate(melody):
+            guard.feed(note)
+            if i % 7 == 0 or i == len(melody) - 1:
+                assert guard.avoid(repeats) == by_definition(melody[: i + 1], repeats)
 
 
 def test_avoided_pitch_is_masked():
@@ -203,3 +217,24 @@ def test_sampling_with_a_tiny_nucleus_falls_back_to_cutting_it_down():
     mask = allowed_tokens(SHIFT_BASE)
     rng = np.random.default_rng(3)
     assert {sample(logits, mask, SamplingSettings(top_k=1), rng) for _ in range(50)} == {pitch(64)}
+
+
+def test_shifts_land_on_the_phrase_grid():
+    swung = frozenset({0, 8})
+    on_the_beat = allowed_tokens(DURATION_BASE, grid=swung, position=0)
+    landing = {t: bool(on_the_beat[SHIFT_BASE + t - 1]) for t in (4, 6, 8, 12, 20, 24, 48)}
+    assert landing == {4: False, 6: False, 8: True, 12: True, 20: True, 24: True, 48: True}
+    after_the_offbeat = allowed_tokens(DURATION_BASE, grid=swung, position=8)
+    assert after_the_offbeat[SHIFT_BASE + 4 - 1] and not after_the_offbeat[SHIFT_BASE + 8 - 1]
+    # Only shifts are touched; without a grid every shift may follow.
+    assert np.array_equal(on_the_beat[PITCH_BASE:], allowed_tokens(DURATION_BASE)[PITCH_BASE:])
+    assert allowed_tokens(DURATION_BASE)[SHIFT_BASE : PITCH_BASE].all()
+
+
+def test_a_chord_goes_up_and_stops_at_eight_notes():
+    mask = allowed_tokens(DURATION_BASE, chord=(2, 64))
+    assert not mask[pitch(64)] and not mask[pitch(60)] and mask[pitch(65)]
+    assert mask[SHIFT_BASE] and mask[VELOCITY_BASE]
+    full = allowed_tokens(DURATION_BASE, chord=(8, 80))
+    assert not full[PITCH_BASE:DURATION_BASE].any() and not full[VELOCITY_BASE:].any()
+    assert full[SHIFT_BASE : PITCH_BASE].all()

@@ -33,14 +33,18 @@ TINY = dict(preset="tiny", batch_size=8, seq_len=16, verbose=0)
         (keras_model.resolved(keras_model.PRESETS["seed"].arch), False),
         (Architecture(embedding_dim=5, lstm_units=(7, 9, 6), dense_units=(11, 4)), True),
         (Architecture(embedding_dim=5, lstm_units=(7, 9), dense_units=(11,), relative_pitch=True), False),
+        (Architecture(embedding_dim=5, lstm_units=(7, 9), dense_units=(11,), key_context=(0.5, 0.99),
+                      register_decay=0.8), True),
     ],
-    ids=["default", "default-unshared", "seed", "odd", "odd-relative"],
+    ids=["default", "default-unshared", "seed", "odd", "odd-relative", "odd-key"],
 )
 def test_numpy_runtime_matches_keras(arch, pitch_classes):
     keras.utils.set_random_seed(0)
     net = keras_model.build(arch, pitch_classes=pitch_classes)
-    # Trained-looking weights: larger than Keras's initial ones, so gates saturate.
-    net.set_weights([w * 3 for w in net.get_weights()])
+    # Trained-looking weights: larger than Keras's initial ones, so gates
+    # saturate; those that start at zero (biases, key scores) drawn at random.
+    rng = np.random.default_rng(5)
+    net.set_weights([w * 3 if np.any(w) else rng.normal(0, 0.5, w.shape) for w in net.get_weights()])
     weights = keras_model.export_weights(net, arch)
     runtime = LSTMModel(keras_model.resolved(arch), weights)
     tokens = np.random.default_rng(1).integers(0, VOCAB_SIZE, (4, 60))
@@ -214,3 +218,34 @@ def test_train_refuses_data_without_validation_pieces(tmp_path):
     prepare([str(songs)], data, PrepareOptions(workers=1, cache_dir=None, validation_fraction=0.0))
     with pytest.raises(TrainingError, match="no validation pieces"):
         train(data, tmp_path / "m", TrainOptions(**TINY), log=lambda s: None)
+
+
+def _plain_tiny_model(folder, units=(16, 16)):
+    """A model folder of the tiny preset's shape without a key context, random weights."""
+    from neuraltunes_live.model import write_model_dir
+
+    from .conftest import random_weights
+
+    arch = Architecture(embedding_dim=8, lstm_units=units, relative_pitch=True)
+    folder.mkdir()
+    write_model_dir(folder, arch, random_weights(arch, scale=0.5), {"preset": "plain"})
+    return folder
+
+
+def test_grown_weights_play_what_the_trained_network_played(tmp_path):
+    plain = load_model(_plain_tiny_model(tmp_path / "plain"))
+    arch = keras_model.PRESETS["tiny"].arch
+    grown = LSTMModel(arch, keras_model.grown_weights(plain.weights, arch))
+    tokens = np.random.default_rng(6).integers(0, VOCAB_SIZE, 50)
+    np.testing.assert_allclose(grown.prime(tokens)[0], plain.prime(tokens)[0], atol=1e-5)
+
+
+def test_train_can_start_from_a_model_without_a_key_context(tiny_data, tmp_path):
+    init = _plain_tiny_model(tmp_path / "plain")
+    out = tmp_path / "model"
+    info = train(tiny_data, out, TrainOptions(epochs=1, seed=2, init=str(init), **TINY), log=lambda s: None)
+    assert info["training"]["initialised_from"]["model"] == str(init)
+    assert load_model(out).arch == keras_model.PRESETS["tiny"].arch
+    wrong = _plain_tiny_model(tmp_path / "wider", units=(24, 16))
+    with pytest.raises(TrainingError, match=r"cannot start from these weights: lstm0_kernel is \(8, 96\), needs \(34, 64\)"):
+        train(tiny_data, tmp_path / "other", TrainOptions(epochs=1, init=str(wrong), **TINY), log=lambda s: None)

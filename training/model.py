@@ -7,13 +7,16 @@ same network from the exported arrays.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import keras
 
 from ..encoding import DURATION_BASE, MAX_PITCH, MIN_PITCH, PITCH_BASE, VOCAB_SIZE
-from ..model import INTERVALS, PITCHES, Architecture
+from ..model import INTERVALS, PITCHES, REGISTER_CENTRE, REGISTER_UNIT, ROTATIONS, Architecture
+
+_TINY = 1e-6  # as the runtime's: a profile of nothing stays zero
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,18 @@ PRESETS: dict[str, Preset] = {
     # pitch's logit gets the score of its interval from the last pitch, so a
     # melodic step is learned once for every key.
     # 0.59 M parameters: 2.4 MB of float32, read once per event.
+    # It also hears the key and register of what came before (``KeyContext``):
+    # pitch-class profiles over the last few notes (decay 0.7), the phrase
+    # (0.9) and the piece so far (0.98), and a decayed mean pitch.
     "default": Preset(
-        arch=Architecture(embedding_dim=64, lstm_units=(192, 192), relative_pitch=True),
+        arch=Architecture(
+            embedding_dim=64, lstm_units=(192, 192), relative_pitch=True,
+            key_context=(0.7, 0.9, 0.98), register_decay=0.9,
+        ),
         dropout=0.2,
         learning_rate=2e-3,
         clipnorm=1.0,
-        about="embedding 64 (+ pitch class) → LSTM 192 → LSTM 192 → logits (+ pitch class, + interval from the last pitch)",
+        about="embedding 64 (+ pitch class) + key context → LSTM 192 → LSTM 192 → logits (+ pitch class, + interval from the last pitch, + key)",
         pitch_classes=True,
         final_learning_rate=0.05,
     ),
@@ -61,11 +70,11 @@ PRESETS: dict[str, Preset] = {
     ),
     # For tests and trying the pipeline: trains in seconds, the way `default` does.
     "tiny": Preset(
-        arch=Architecture(embedding_dim=8, lstm_units=(16, 16), relative_pitch=True),
+        arch=Architecture(embedding_dim=8, lstm_units=(16, 16), relative_pitch=True, key_context=(0.7, 0.95)),
         dropout=0.0,
         learning_rate=1e-2,
         clipnorm=1.0,
-        about="embedding 8 (+ pitch class) → LSTM 16 → LSTM 16 → logits (+ pitch class, + interval)",
+        about="embedding 8 (+ pitch class) + key context → LSTM 16 → LSTM 16 → logits (+ pitch class, + interval, + key)",
         pitch_classes=True,
         final_learning_rate=0.05,
     ),
@@ -75,8 +84,24 @@ PRESETS: dict[str, Preset] = {
 def resolved(arch: Architecture) -> Architecture:
     """The architecture with a one-hot embedding's width filled in."""
     if arch.one_hot:
-        return Architecture(arch.vocab_size, arch.lstm_units, arch.dense_units, True, arch.vocab_size, arch.relative_pitch)
+        return Architecture(
+            arch.vocab_size, arch.lstm_units, arch.dense_units, True, arch.vocab_size, arch.relative_pitch,
+            arch.key_context, arch.register_decay,
+        )
     return arch
+
+
+def _last_pitch_at(tokens):
+    """For each position of ``tokens`` (batch, T): where the last pitch at or before it is (−1: none).
+
+    A max over the earlier positions ((T, T) mask; T is a training window).
+    """
+    ops = keras.ops
+    positions = ops.arange(ops.shape(tokens)[1], dtype="int32")
+    is_pitch = ops.logical_and(tokens >= PITCH_BASE, tokens < DURATION_BASE)
+    at = ops.where(is_pitch, positions[None, :], -1)  # (batch, T)
+    earlier = positions[None, :] <= positions[:, None]
+    return ops.max(ops.where(earlier[None, :, :], at[:, None, :], -1), axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="neuraltunes")
@@ -101,19 +126,97 @@ class RelativePitch(keras.layers.Layer):
         features, tokens = inputs
         tokens = ops.cast(tokens, "int32")
         scores = ops.matmul(features, self.kernel) + self.bias  # (batch, T, INTERVALS)
-        positions = ops.arange(ops.shape(tokens)[1], dtype="int32")
-        is_pitch = ops.logical_and(tokens >= PITCH_BASE, tokens < DURATION_BASE)
-        at = ops.where(is_pitch, positions[None, :], -1)  # (batch, T)
-        # The latest pitch position at or before each position: a max over
-        # the earlier positions ((T, T) mask; T is a training window).
-        earlier = positions[None, :] <= positions[:, None]
-        at = ops.max(ops.where(earlier[None, :, :], at[:, None, :], -1), axis=-1)
+        at = _last_pitch_at(tokens)
         last = ops.take_along_axis(tokens, ops.maximum(at, 0), axis=1) - PITCH_BASE
         last = ops.where(at >= 0, last, 0)  # any in-range value; masked below
         where = (PITCHES - 1 - last)[..., None] + ops.arange(PITCHES, dtype="int32")
         added = ops.take_along_axis(scores, where, axis=-1)
         added = ops.where((at >= 0)[..., None], added, ops.zeros_like(added))
         return ops.pad(added, [[0, 0], [0, 0], [PITCH_BASE, VOCAB_SIZE - DURATION_BASE]])
+
+
+@keras.saving.register_keras_serializable(package="neuraltunes")
+class KeyContext(keras.layers.Layer):
+    """The key context of every position of a token window, as ``model.KeyContext`` keeps it.
+
+    Returns ``[features, profiles]``: what the first LSTM reads (``(batch,
+    T, 12·decays + 2)``, as ``model.KeyContext.features``) and the normalised
+    pitch-class profiles ``(batch, T, decays, 12)`` for ``KeyScores``. A note
+    weighs ``decay ** (notes played since)``, written here as one (T, T)
+    weight matrix per decay; the runtime multiplies its counts note by note.
+    Within one call only, as the LSTM's state is.
+    """
+
+    def __init__(self, decays=(), register_decay=0.9, **kwargs):
+        super().__init__(**kwargs)
+        self.decays = tuple(float(d) for d in decays)
+        self.register_decay = float(register_decay)
+
+    def get_config(self):
+        return {**super().get_config(), "decays": list(self.decays), "register_decay": self.register_decay}
+
+    def call(self, tokens):
+        ops = keras.ops
+        tokens = ops.cast(tokens, "int32")
+        is_pitch = ops.logical_and(tokens >= PITCH_BASE, tokens < DURATION_BASE)
+        pitched = ops.cast(is_pitch, "float32")
+        pitch = ops.where(is_pitch, tokens - PITCH_BASE, 0)
+        onehot = ops.one_hot((pitch + MIN_PITCH) % 12, 12) * pitched[..., None]  # (batch, T, 12)
+        count = ops.cumsum(pitched, axis=1)
+        positions = ops.arange(ops.shape(tokens)[1], dtype="int32")
+        earlier = (positions[None, :] <= positions[:, None])[None]  # [t, s]: s at or before t
+        since = ops.where(earlier, count[:, :, None] - count[:, None, :], 0.0)  # notes played after s, up to t
+
+        def weights(decay: float):
+            return ops.where(earlier, ops.exp(since * math.log(decay)), 0.0) * pitched[:, None, :]
+
+        profiles = ops.stack([ops.matmul(weights(d), onehot) for d in self.decays], axis=2)
+        profiles = profiles / ops.maximum(ops.sum(profiles, axis=-1, keepdims=True), _TINY)
+
+        w = weights(self.register_decay)
+        total = ops.sum(w, axis=-1)
+        midi = ops.cast(pitch + MIN_PITCH, "float32")
+        heard = total > 0
+        mean = ops.where(heard, ops.sum(w * midi[:, None, :], axis=-1) / ops.maximum(total, _TINY), REGISTER_CENTRE)
+
+        at = _last_pitch_at(tokens)
+        last = ops.where(at >= 0, ops.take_along_axis(pitch, ops.maximum(at, 0), axis=1), 0)
+        turn = (last + MIN_PITCH) % 12
+        order = (turn[..., None] + ops.arange(12, dtype="int32")) % 12  # (batch, T, 12)
+        turned = ops.take_along_axis(profiles, ops.repeat(order[:, :, None, :], len(self.decays), axis=2), axis=-1)
+        last_midi = ops.cast(last + MIN_PITCH, "float32")
+        register = ops.stack(
+            [ops.where(heard, (last_midi - mean) / REGISTER_UNIT, 0.0), ops.where(heard, (mean - REGISTER_CENTRE) / REGISTER_UNIT, 0.0)],
+            axis=-1,
+        )
+        flat = ops.reshape(turned, (ops.shape(turned)[0], ops.shape(turned)[1], 12 * len(self.decays)))
+        return [ops.concatenate([flat, register], axis=-1), profiles]
+
+
+@keras.saving.register_keras_serializable(package="neuraltunes")
+class KeyScores(keras.layers.Layer):
+    """Scores of every pitch against the key context, added to the pitch logits.
+
+    Takes ``[features, profiles]``; per position, weights (decays, 12) come from
+    the features, and pitch class ``c`` scores ``Σ_k Σ_j w[k, j] · profile[k, (c + j) % 12]``
+    (``model.key_scores``): the same weights from every candidate class, so
+    what it learns of one key holds in all twelve.
+    """
+
+    def build(self, input_shape):
+        width, decays = input_shape[0][-1], input_shape[1][-2]
+        self.kernel = self.add_weight(shape=(width, 12 * decays), initializer="zeros", name="kernel")
+        self.bias = self.add_weight(shape=(12 * decays,), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        ops = keras.ops
+        features, profiles = inputs
+        weights = ops.matmul(features, self.kernel) + self.bias
+        weights = ops.reshape(weights, ops.shape(profiles))
+        turned = ops.take(profiles, ROTATIONS, axis=-1)  # (batch, T, decays, 12 classes, 12 shifts)
+        by_class = ops.einsum("btkcj,btkj->btc", turned, weights)
+        by_class = ops.pad(by_class, [[0, 0], [0, 0], [1, 0]])  # column 0: not a pitch
+        return ops.take(by_class, pitch_class_index(), axis=-1)
 
 
 def pitch_class_index() -> np.ndarray:
@@ -157,6 +260,9 @@ def build(
         classes = keras.ops.take(index, inputs)
         shared = keras.layers.Embedding(13, arch.embedding_dim, name="pc_embedding")(classes)
         x = keras.layers.Add(name="embedding_sum")([x, shared])
+    if arch.key_context:
+        context, profiles = KeyContext(arch.key_context, arch.register_decay, name="key_context")(inputs)
+        x = keras.layers.Concatenate(name="with_context")([x, context])
     for i, units in enumerate(arch.lstm_units):
         x = keras.layers.LSTM(units, return_sequences=True, stateful=stateful, name=f"lstm{i}")(x)
         if dropout:
@@ -170,6 +276,8 @@ def build(
     if pitch_classes:
         shared = keras.layers.Dense(13, use_bias=False, name="pc_output")(x)
         outputs = keras.layers.Add(name="output_sum")([outputs, keras.ops.take(shared, index, axis=-1)])
+    if arch.key_context:
+        outputs = keras.layers.Add(name="key_sum")([outputs, KeyScores(name="key")([x, profiles])])
     return keras.Model(inputs, outputs, name="neuraltunes")
 
 
@@ -206,7 +314,34 @@ def export_weights(model: keras.Model, arch: Architecture) -> dict[str, np.ndarr
     if arch.relative_pitch:
         kernel, bias = model.get_layer("relative").get_weights()
         weights.update({"relative_kernel": kernel, "relative_bias": bias})
+    if arch.key_context:
+        kernel, bias = model.get_layer("key").get_weights()
+        weights.update({"key_kernel": kernel, "key_bias": bias})
     return {name: np.asarray(value, dtype=np.float32) for name, value in weights.items()}
+
+
+def grown_weights(weights: dict[str, np.ndarray], arch: Architecture) -> dict[str, np.ndarray]:
+    """Weights of a trained network without a key context, grown to ``arch``, which has one.
+
+    The new rows of the first LSTM's kernel and the key scores start at zero,
+    so the grown network computes what the trained one did, and training goes
+    on from there (``train --init``).
+    """
+    shapes = arch.weight_shapes()
+    grown = {}
+    for name, shape in shapes.items():
+        if name in weights and weights[name].shape == shape:
+            grown[name] = weights[name]
+        elif name == "lstm0_kernel" and name in weights and weights[name].shape[1:] == shape[1:] \
+                and weights[name].shape[0] < shape[0]:
+            extra = np.zeros((shape[0] - weights[name].shape[0], shape[1]), np.float32)
+            grown[name] = np.vstack([weights[name], extra])
+        elif name.startswith("key_") and name not in weights:
+            grown[name] = np.zeros(shape, np.float32)
+        else:
+            found = weights[name].shape if name in weights else "missing"
+            raise ValueError(f"cannot start from these weights: {name} is {found}, needs {shape}")
+    return grown
 
 
 def load_weights(model: keras.Model, weights: dict[str, np.ndarray], arch: Architecture) -> None:
@@ -230,3 +365,5 @@ def load_weights(model: keras.Model, weights: dict[str, np.ndarray], arch: Archi
     model.get_layer("output").set_weights([weights["output_kernel"], weights["output_bias"]])
     if arch.relative_pitch:
         model.get_layer("relative").set_weights([weights["relative_kernel"], weights["relative_bias"]])
+    if arch.key_context:
+        model.get_layer("key").set_weights([weights["key_kernel"], weights["key_bias"]])

@@ -28,7 +28,7 @@ from typing import Callable
 from ..dataset import read_manifest, read_split
 from ..errors import TrainingError
 from ..evaluate import fit_piece_memory
-from ..model import LSTMModel, write_model_dir
+from ..model import LSTMModel, load_model, write_model_dir
 from ..plot import plot_history
 from ..prepare import write_atomically
 
@@ -48,6 +48,7 @@ class TrainOptions:
     patience: int = 4
     resume: bool = False
     replicas: int = 1  # >1 on a machine without GPUs: that many logical CPU devices, mirrored
+    init: str | None = None  # a model folder whose weights training starts from
     verbose: int | str = "auto"
 
 
@@ -96,7 +97,7 @@ def _check_run(work: Path, run: dict, resume: bool) -> None:
         previous = json.loads((work / RUN_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise TrainingError(f"{work}: cannot resume, {RUN_FILE} unreadable ({err})") from err
-    for key in ("preset", "seed", "batch_size", "seq_len", "data_dir", "replicas"):
+    for key in ("preset", "seed", "batch_size", "seq_len", "data_dir", "replicas", "init"):
         if previous.get(key) != run.get(key):
             raise TrainingError(
                 f"cannot resume: {key} was {previous.get(key)!r}, now {run.get(key)!r}; "
@@ -147,6 +148,7 @@ def train(
         "seq_len": options.seq_len,
         "data_dir": str(data_dir.resolve()),
         "replicas": options.replicas,
+        "init": str(Path(options.init).resolve()) if options.init else None,
     }
     _check_run(work, run, options.resume)
 
@@ -165,10 +167,13 @@ def train(
         log(f"All {options.epochs} epochs were already run; writing the model.")
 
     steps = steps_per_epoch(train_split, options.seq_len, options.batch_size)
+    arch = keras_model.resolved(preset.arch)
+    start = _initial_weights(options.init, arch) if options.init else None
     with strategy.scope():
         net = keras_model.build(preset.arch, dropout=preset.dropout, pitch_classes=preset.pitch_classes)
         keras_model.compile_model(net, preset, total_steps=options.epochs * steps)
-    arch = keras_model.resolved(preset.arch)
+        if start is not None and initial_epoch == 0:
+            keras_model.load_weights(net, start, arch)
     log(
         f"Training preset {options.preset!r} ({preset.about}; {arch.parameter_count():,} "
         f"parameters) on {len(train_split)} pieces, {len(train_split.tokens):,} events; "
@@ -241,6 +246,7 @@ def train(
             "pitch_class_sharing": preset.pitch_classes,
             "clipnorm": preset.clipnorm,
             "patience": options.patience,
+            "initialised_from": _init_about(options.init),
             "transpose_semitones": "-6..+5",
             "seconds": round(total_seconds, 1),
             "replicas": strategy.num_replicas_in_sync,
@@ -277,6 +283,31 @@ def train(
         f"with the piece memory, {memory_figures['validation_bits_per_note_network']:.3f} without."
     )
     return info
+
+
+def _initial_weights(init: str, arch) -> dict:
+    """A model folder's weights, grown to ``arch`` (see ``model.grown_weights``); TrainingError if they cannot be."""
+    from .model import grown_weights
+
+    model = load_model(init)
+    try:
+        return grown_weights(model.weights, arch)
+    except ValueError as err:
+        raise TrainingError(f"--init {init}: {err}") from err
+
+
+def _init_about(init: str | None) -> dict | None:
+    """What ``model.json`` records of the folder training started from."""
+    if not init:
+        return None
+    info = load_model(init).info
+    return {
+        "model": str(init),
+        "preset": info.get("preset"),
+        "created": info.get("created"),
+        "epochs_run": info.get("training", {}).get("epochs_run"),
+        "seconds": info.get("training", {}).get("seconds"),
+    }
 
 
 def _add_seconds(work: Path, seconds: float) -> float:

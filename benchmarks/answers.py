@@ -1,0 +1,315 @@
+"""Answers benchmark: do the answers sound like they heard the phrase?
+
+One run, one table. Every phrase of ``phrases.suite()`` (written the way
+people play: keys, registers, swing, triplets, 16ths, chords, a waltz, short
+and long, chromatic passing notes) is answered the way ``serve`` answers it
+(primed, started on the beat after the pause, ``--bars`` bars long) with
+``--takes`` random seeds at each style, by each contender:
+
+- the new model (``--model``, the shipped ``models/default``),
+- the model shipped before (``--previous``: a git revision whose
+  ``models/default`` is taken out of the repository's history),
+- the Markov baseline (``evaluate``'s, fitted on the data folder's training
+  pieces), sampled the same way (same styles, grid and loop guard).
+
+Each answer is measured against its phrase (``neuraltunes_live/answers.py``):
+share of notes in the phrase's key, register distance (semitones between
+median pitches), share of onsets on the phrase's rhythmic grid, notes per
+beat against the phrase's, voices sounding together against the phrase's
+(chordal phrases), the longest stretch copied from the phrase, and how
+different the takes are. A phrase's figure is the median over its takes; the
+table gives p10 / median / worst over the phrases. Continuous mode is played
+for ``--continuous-beats`` after several phrases, and the most times any
+figure of up to two bars repeats in a row is reported.
+
+Then the openings (first 4 bars) of ``--openings`` held-out test pieces are
+continued for 4 bars from the bar line, as ``evaluate`` does, and the same
+measures are taken of the real next bars (key estimated from the opening);
+each contender's median is set against the real continuations' p10–p90.
+
+    python benchmarks/answers.py [--data data/corpus] [--model models/default]
+        [--previous REV] [--takes 5] [--openings 60] [--json answers.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from neuraltunes_live import answers as judge  # noqa: E402
+from neuraltunes_live.config import STYLES, load_config  # noqa: E402
+from neuraltunes_live.continuation import Continuer, continue_notes  # noqa: E402
+from neuraltunes_live.dataset import read_split  # noqa: E402
+from neuraltunes_live.evaluate import (  # noqa: E402
+    BEATS_PER_BAR,
+    CONTINUATION_BARS,
+    MAX_MARKOV_ORDER,
+    OPENING_BARS,
+    _pieces,
+    choose_markov_order,
+    openings,
+)
+from neuraltunes_live.markov import MarkovModel, MarkovPlayer  # noqa: E402
+from neuraltunes_live.model import load_model  # noqa: E402
+from neuraltunes_live.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT  # noqa: E402
+from neuraltunes_live.sampling import estimate_key  # noqa: E402
+from phrases import Phrase, suite  # noqa: E402
+
+#: The model folder shipped before the key context (the last commit with it).
+PREVIOUS_REVISION = "ccff58f"
+#: Phrases played on in continuous mode.
+CONTINUOUS_PHRASES = ("C major melody", "swung blues riff, C", "triplet jig, G major", "D minor melody")
+
+
+def previous_model(revision: str, into: Path) -> Path:
+    """``models/default`` as it was at ``revision``, written into ``into``."""
+    for name in ("model.json", "weights.npz"):
+        blob = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{revision}:models/default/{name}"], capture_output=True, check=True
+        ).stdout
+        (into / name).write_bytes(blob)
+    return into
+
+
+def live_answer(model, phrase: Phrase, settings, key_mask: bool, rng, bars: int) -> np.ndarray:
+    """The answer as ``serve`` plays it: primed on the phrase, its first note moved to the
+    beat after the pause (one beat of silence), where in the beat the model placed it."""
+    continuer = Continuer(model, rng)
+    continuer.prime(phrase.notes, phrase.beats_per_bar, use_key=key_mask)
+    end = int((phrase.notes[:, ONSET] + phrase.notes[:, DURATION]).max())
+    start_beat = math.ceil(end / TICKS_PER_BEAT + 1)
+    stop = (start_beat + bars * phrase.beats_per_bar) * TICKS_PER_BEAT
+    rows, offset = [], None
+    while True:
+        onset, pitch, duration, velocity = continuer.next_note(lambda: settings)
+        if offset is None:
+            offset = start_beat * TICKS_PER_BEAT - (onset // TICKS_PER_BEAT) * TICKS_PER_BEAT
+        if onset + offset >= stop:
+            break
+        rows.append((onset + offset, pitch, duration, velocity))
+    return np.array(rows, dtype=np.int32).reshape(-1, 4)
+
+
+@dataclass
+class PhraseResult:
+    phrase: str
+    measures: dict[str, float] = field(default_factory=dict)  # medians over the takes
+    take_difference: float = 0.0
+
+
+def answer_phrases(model, phrases: list[Phrase], style, takes: int, bars: int, seed: int) -> list[PhraseResult]:
+    settings = style.sampling()
+    results = []
+    for index, phrase in enumerate(phrases):
+        answers, measured = [], []
+        for take in range(takes):
+            rng = np.random.default_rng([seed, index, take])
+            answer = live_answer(model, phrase, settings, style.key_mask, rng, bars)
+            answers.append(answer)
+            measured.append(asdict(judge.measure(answer, phrase.notes, phrase.scale, bars * phrase.beats_per_bar)))
+        medians = {k: float(np.nanmedian([m[k] for m in measured])) for k in measured[0]}
+        results.append(PhraseResult(phrase.name, medians, judge.take_difference(answers)))
+    return results
+
+
+def continuous_repeats(model, phrase: Phrase, style, beats: int, seed: int) -> tuple[int, int]:
+    """Most times a figure of up to two bars repeats in a row over ``beats`` of continuous play."""
+    settings = style.sampling()
+    rng = np.random.default_rng([seed, 99])
+    continuer = Continuer(model, rng)
+    continuer.prime(phrase.notes, phrase.beats_per_bar, use_key=style.key_mask)
+    end = int((phrase.notes[:, ONSET] + phrase.notes[:, DURATION]).max())
+    played = np.array(list(continuer.notes_until(end + beats * TICKS_PER_BEAT, settings)), dtype=np.int32).reshape(-1, 4)
+    return judge.most_repeats(played, 2 * phrase.beats_per_bar * TICKS_PER_BEAT)
+
+
+def opening_cases(data: Path, count: int) -> list[tuple[np.ndarray, np.ndarray, frozenset[int]]]:
+    """(opening, real continuation, scale of the key estimated from the opening) of the first ``count`` test pieces."""
+    cases = []
+    for opening, following in islice(openings(read_split(data, "test")), count):
+        key = estimate_key(opening[:, PITCH], opening[:, DURATION])
+        cases.append((opening, following, key.pitch_classes))
+    return cases
+
+
+def answer_openings(model, cases, style, seed: int) -> list[dict[str, float]]:
+    settings = style.sampling()
+    rng = np.random.default_rng([seed, 7])
+    out = []
+    for opening, _, scale in cases:
+        generated = continue_notes(
+            model, opening, bars=CONTINUATION_BARS, settings=settings, rng=rng, beats_per_bar=BEATS_PER_BAR,
+            key=style.key_mask, start_tick=OPENING_BARS * BEATS_PER_BAR * TICKS_PER_BEAT,
+        )
+        generated = generated[generated[:, ONSET] >= OPENING_BARS * BEATS_PER_BAR * TICKS_PER_BEAT]
+        out.append(asdict(judge.measure(generated, opening, scale, CONTINUATION_BARS * BEATS_PER_BAR)))
+    return out
+
+
+MEASURES = ("in_key", "register_distance", "on_grid", "density_ratio", "voices_ratio", "longest_copy")
+#: Which end of a measure is the bad one, for the "worst" column.
+WORST = {"in_key": min, "register_distance": max, "on_grid": min, "density_ratio": None,
+         "voices_ratio": None, "longest_copy": max}
+
+
+def summarise(results: list[PhraseResult], chordal: set[str]) -> dict[str, dict[str, float]]:
+    out = {}
+    for name in MEASURES:
+        values = [r.measures[name] for r in results if name != "voices_ratio" or r.phrase in chordal]
+        values = np.array([v for v in values if not math.isnan(v)])
+        if not len(values):
+            continue
+        entry = {"p10": float(np.percentile(values, 10)), "p50": float(np.median(values)),
+                 "p90": float(np.percentile(values, 90)), "min": float(values.min()), "max": float(values.max())}
+        out[name] = entry
+    out["take_difference"] = {"p50": float(np.median([r.take_difference for r in results]))}
+    return out
+
+
+def goals(summary: dict, repeats: int) -> dict[str, bool]:
+    """The issue's goals at the default style."""
+    k, r, g, d = (summary[n] for n in ("in_key", "register_distance", "on_grid", "density_ratio"))
+    v = summary.get("voices_ratio")
+    return {
+        "in key: median ≥ 0.92, none < 0.80": k["p50"] >= 0.92 and k["min"] >= 0.80,
+        "register distance: median ≤ 5": r["p50"] <= 5,
+        "on grid: median ≥ 0.90, none < 0.80": g["p50"] >= 0.90 and g["min"] >= 0.80,
+        "notes per beat: median ratio 0.67–1.5": 0.67 <= d["p50"] <= 1.5,
+        "voices (chordal): ratio 0.5–2": v is not None and 0.5 <= v["p50"] <= 2.0,
+        "continuous: no figure > 4 times in a row": repeats <= 4,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "corpus")
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "default")
+    parser.add_argument("--previous", default=PREVIOUS_REVISION, help="git revision of the model shipped before ('' skips)")
+    parser.add_argument("--takes", type=int, default=5)
+    parser.add_argument("--bars", type=int, default=4)
+    parser.add_argument("--openings", type=int, default=60)
+    parser.add_argument("--continuous-beats", type=int, default=240, help="240 beats: 2 minutes at 120 BPM")
+    parser.add_argument("--styles", default=",".join(STYLES))
+    parser.add_argument("--no-markov", action="store_true", help="leave the Markov baseline out (quicker)")
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--per-phrase", action="store_true", help="also print each phrase's figures")
+    args = parser.parse_args()
+
+    config = load_config(ROOT / "config.toml")
+    phrases = suite()
+    chordal = {p.name for p in phrases if p.chordal}
+    started = time.perf_counter()
+    contenders = [("new (" + str(args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model) + ")",
+                   load_model(args.model))]
+    scratch = tempfile.TemporaryDirectory()
+    if args.previous:
+        contenders.append((f"shipped before ({args.previous})", load_model(previous_model(args.previous, Path(scratch.name)))))
+    if not args.no_markov:
+        markov = MarkovModel(_pieces(read_split(args.data, "train")), max_order=MAX_MARKOV_ORDER)
+        order, _ = choose_markov_order(markov, read_split(args.data, "validation"))
+        contenders.append((f"Markov baseline, order {order}", MarkovPlayer(markov, order)))
+    cases = opening_cases(args.data, args.openings)
+    styles = [(name, config.style(name)) for name in args.styles.split(",")]
+    runs = [(name, model, style_name, style) for name, model in contenders for style_name, style in styles]
+    if "balanced" in args.styles.split(","):
+        # How much of "on grid" is the grid rule's: the new model without it.
+        free = replace(config.style("balanced"), keep_grid=False)
+        runs.insert(len(styles), (contenders[0][0], contenders[0][1], "balanced, keep_grid off", free))
+
+    report: dict = {"phrases": len(phrases), "takes": args.takes, "bars": args.bars, "openings": len(cases),
+                    "continuous_beats": args.continuous_beats, "results": []}
+    print(f"Answers to {len(phrases)} written phrases ({len(chordal)} chordal), {args.takes} takes each, "
+          f"{args.bars} bars; p10 / median / worst over the phrases (a phrase: median of its takes).\n")
+    header = ("| contender | style | in key | register distance (st) | on grid | notes/beat ratio | "
+              "voices ratio (chordal) | longest copy (notes) | take difference | continuous: most repeats |")
+    print(header)
+    print("|---" * (header.count("|") - 1) + "|")
+    per_phrase_rows = []
+    for name, model, style_name, style in runs:
+        results = answer_phrases(model, phrases, style, args.takes, args.bars, args.seed)
+        summary = summarise(results, chordal)
+        repeats = [continuous_repeats(model, p, style, args.continuous_beats, args.seed)
+                   for p in phrases if p.name in CONTINUOUS_PHRASES]
+        most = max(r[0] for r in repeats)
+        row = {"contender": name, "style": style_name, "summary": summary,
+               "continuous_repeats": [list(r) for r in repeats],
+               "per_phrase": [asdict(r) for r in results]}
+        row["goals"] = goals(summary, most)
+        report["results"].append(row)
+        per_phrase_rows.append((name, style_name, results))
+
+        def cell(m, worst=True, digits=2):
+            if m not in summary:
+                return "–"
+            s = summary[m]
+            text = f"{s['p10']:.{digits}f} / **{s['p50']:.{digits}f}**"
+            pick = WORST[m]
+            if worst and pick is not None:
+                text += f" / {s['min'] if pick is min else s['max']:.{digits}f}"
+            return text
+
+        print(f"| {name} | {style_name} | {cell('in_key')} | {cell('register_distance', digits=1)} | "
+              f"{cell('on_grid')} | {cell('density_ratio', worst=False)} ({summary['density_ratio']['min']:.2f}–"
+              f"{summary['density_ratio']['max']:.2f}) | {cell('voices_ratio', worst=False)} | "
+              f"{cell('longest_copy', digits=0)} | {summary['take_difference']['p50']:.2f} | "
+              f"{most} ({', '.join(str(r[0]) + '×' + str(r[1]) for r in repeats)}) |", flush=True)
+
+    default_row = report["results"][0]
+    print(f"\nGoals, {default_row['contender']}, {default_row['style']}:")
+    for goal, met in default_row["goals"].items():
+        print(f"  {'met   ' if met else 'MISSED'} {goal}")
+
+    if args.per_phrase:
+        for name, style_name, results in per_phrase_rows:
+            if style_name != "balanced":
+                continue
+            print(f"\n{name}, balanced, per phrase (median of {args.takes} takes):")
+            print("| phrase | in key | register | on grid | density | voices | copy | takes differ |")
+            print("|---|---|---|---|---|---|---|---|")
+            for r in results:
+                m = r.measures
+                print(f"| {r.phrase} | {m['in_key']:.2f} | {m['register_distance']:.1f} | {m['on_grid']:.2f} | "
+                      f"{m['density_ratio']:.2f} | {m['voices_ratio']:.2f} | {m['longest_copy']:.0f} | {r.take_difference:.2f} |")
+
+    # Openings of held-out pieces, against their real continuations.
+    real = [asdict(judge.measure(following, opening, scale, CONTINUATION_BARS * BEATS_PER_BAR)) for opening, following, scale in cases]
+    print(f"\nOpenings of {len(cases)} held-out test pieces, continued for {CONTINUATION_BARS} bars "
+          f"from the bar line (median; real: p10 – p90; * outside):\n")
+    shown = ("in_key", "register_distance", "on_grid", "density_ratio", "voices_ratio", "longest_copy")
+    print("| contender | style | " + " | ".join(shown) + " |")
+    print("|---|---|" + "---|" * len(shown))
+    ranges = {m: np.nanpercentile([r[m] for r in real], [10, 50, 90]) for m in shown}
+    print("| real continuations | – | " + " | ".join(
+        f"{ranges[m][0]:.2f} – {ranges[m][2]:.2f} (median {ranges[m][1]:.2f})" for m in shown) + " |")
+    report["openings_real"] = {m: [float(x) for x in ranges[m]] for m in shown}
+    report["openings_results"] = []
+    for name, model, style_name, style in runs:
+        got = answer_openings(model, cases, style, args.seed)
+        medians = {m: float(np.nanmedian([g[m] for g in got])) for m in shown}
+        inside = {m: bool(ranges[m][0] <= medians[m] <= ranges[m][2]) for m in shown}
+        report["openings_results"].append({"contender": name, "style": style_name, "medians": medians,
+                                           "inside": inside})
+        print(f"| {name} | {style_name} | " + " | ".join(
+            f"{medians[m]:.2f}{'' if inside[m] else ' *'}" for m in shown) + " |", flush=True)
+    print(f"\n{time.perf_counter() - started:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
