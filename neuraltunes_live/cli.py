@@ -43,6 +43,16 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+def _renamed(value: Any, old_value: Any, name: str, old_name: str) -> Any:
+    """An option's value given under its name or its old one (with a note to use the new)."""
+    if old_value is None:
+        return value
+    if value is not None:
+        raise click.UsageError(f"{old_name} is the old name of {name}: give only {name}")
+    click.echo(f"note: {old_name} is now {name}; the old name will go in a later version", err=True)
+    return old_value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="neuraltunes-live")
 def main() -> None:
@@ -61,7 +71,8 @@ def main() -> None:
     "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Data folder to write."
 )
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
-@click.option("--seed", type=int, help="Seed of the train/validation/test split.")
+@click.option("--random-seed", "seed", type=int, help="Seed of the random train/validation/test split.")
+@click.option("--seed", "old_seed", type=int, hidden=True, help="The old name of --random-seed.")
 @click.option("--workers", type=int, help="Import processes (0: one per core).")
 @click.option("--include-drums/--no-drums", default=None, help="Keep channel 10 (drums).")
 @click.option("--no-cache", is_flag=True, help="Read every file again; leave the cache alone.")
@@ -71,6 +82,7 @@ def prepare(
     out_dir: Path,
     config_path: Path | None,
     seed: int | None,
+    old_seed: int | None,
     workers: int | None,
     include_drums: bool | None,
     no_cache: bool,
@@ -85,6 +97,7 @@ def prepare(
     from . import prepare as preparing
     from .config import load_config
 
+    seed = _renamed(seed, old_seed, "--random-seed", "--seed")
     settings = load_config(
         config_path,
         overrides={
@@ -131,7 +144,8 @@ def _quiet_tensorflow() -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Model folder to write.")
 @click.option("--preset", default="default", show_default=True, help="default, seed (the seeds' layers) or tiny.")
 @click.option("--epochs", type=int, default=30, show_default=True, help="Most epochs; early stopping may end sooner.")
-@click.option("--seed", type=int, default=1234, show_default=True, help="Seed of weights and training windows.")
+@click.option("--random-seed", "seed", type=int, help="Seed of the initial weights and training windows (default 1234).")
+@click.option("--seed", "old_seed", type=int, hidden=True, help="The old name of --random-seed.")
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Windows per update.")
 @click.option("--seq-len", type=int, default=128, show_default=True, help="Events per training window.")
 @click.option("--patience", type=int, default=4, show_default=True, help="Epochs without improvement before stopping.")
@@ -146,7 +160,8 @@ def train(
     out_dir: Path,
     preset: str,
     epochs: int,
-    seed: int,
+    seed: int | None,
+    old_seed: int | None,
     batch_size: int,
     seq_len: int,
     patience: int,
@@ -166,8 +181,9 @@ def train(
         raise click.ClickException(
             f"training needs TensorFlow ({err.name} is missing): pip install 'neuraltunes-live[train]'"
         ) from err
+    seed = _renamed(seed, old_seed, "--random-seed", "--seed")
     options = TrainOptions(
-        preset=preset, epochs=epochs, seed=seed, batch_size=batch_size, seq_len=seq_len,
+        preset=preset, epochs=epochs, seed=1234 if seed is None else seed, batch_size=batch_size, seq_len=seq_len,
         patience=patience, resume=resume, replicas=replicas,
         init=str(init_from) if init_from else None,
         verbose="auto" if sys.stdout.isatty() else 2,
@@ -251,8 +267,9 @@ def evaluate(
 
 
 @main.command()
-@click.option("--seed", "seed_file", required=True, type=click.Path(path_type=Path),
-              help="The MIDI file to continue.")
+@click.option("--phrase", "phrase_file", type=click.Path(path_type=Path), help="The MIDI file to continue.")
+@click.option("--seed", "old_phrase_file", type=click.Path(path_type=Path), hidden=True,
+              help="The old name of --phrase.")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="MIDI file to write.")
 @click.option("--model", "model_dir", type=click.Path(path_type=Path), help="Model folder (default: the shipped one).")
 @click.option("--bars", type=int, help="Bars to add (default 8).")
@@ -260,13 +277,15 @@ def evaluate(
 @click.option("--temperature", type=float, help="Override the style's temperature.")
 @click.option("--tempo", type=float, help="Tempo of the output in BPM (default: the seed file's).")
 @click.option("--key", help="Keep to a key: 'auto' (the seed's), 'none', or a name like 'D minor'.")
-@click.option("--variations", type=int, default=1, show_default=True, help="Write this many alternative files.")
+@click.option("--variations", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Write this many alternative files (at most 100).")
 @click.option("--random-seed", type=int, help="Repeat a take exactly (default: a new one each run).")
-@click.option("--plot", type=click.Path(path_type=Path), help="Also draw a piano roll to this PNG.")
+@click.option("--plot", type=click.Path(path_type=Path), help="Also draw a piano roll to this .png, .svg or .pdf file.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
 @_user_errors
 def generate(
-    seed_file: Path,
+    phrase_file: Path | None,
+    old_phrase_file: Path | None,
     out: Path,
     model_dir: Path | None,
     bars: int | None,
@@ -279,7 +298,7 @@ def generate(
     plot: Path | None,
     config_path: Path | None,
 ) -> None:
-    """Continue the MIDI file given with --seed and write OUT."""
+    """Continue the MIDI file given with --phrase and write OUT."""
     from .config import load_config
     from .errors import ConfigError
     from .generate import generate as run_generate, key_choice, model_dir_or_default
@@ -300,6 +319,9 @@ def generate(
         raise ConfigError(f"--temperature must be from 0.05 to 5, got {temperature}")
     if tempo is not None and not 10 <= tempo <= 400:
         raise ConfigError(f"--tempo must be from 10 to 400 BPM, got {tempo}")
+    seed_file = _renamed(phrase_file, old_phrase_file, "--phrase", "--seed FILE")
+    if seed_file is None:
+        raise click.UsageError("Missing option '--phrase': the MIDI file to continue.")
     written, used_seed = run_generate(
         seed_file,
         out,
@@ -312,6 +334,7 @@ def generate(
         variations=variations,
         random_seed=settings.random_seed,
         plot=plot,
+        warn=lambda line: click.echo(f"warning: {line}", err=True),
     )
     for item in written:
         click.echo(

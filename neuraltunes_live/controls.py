@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass, replace
 
 from .config import STYLES
-from .notetracker import Message
+from .messages import Message
 
 MODES = ("call", "continuous")
 
@@ -107,3 +107,43 @@ class Controls:
                 return None
             self._current = replace(self._current, **change)
             return name
+
+
+#: How long the knobs must rest before what they changed is logged.
+SETTLE_SECONDS = 0.3
+
+
+def describe(live: LiveParameters) -> dict[str, str]:
+    """Each live parameter as the log shows it."""
+    return {
+        "temperature": f"temperature x{live.temperature:.2f}",
+        "bars": f"{live.bars} bars",
+        "style": f"style {live.style}",
+        "mode": f"mode {live.mode}",
+    }
+
+
+class KnobLog:
+    """Says what the knobs changed once they rest: a sweep is one line, not a hundred.
+
+    ``changed(t)`` when a knob moved; ``due(t, current)`` gives the line to
+    log (or None) once ``settle`` seconds have passed since the last move, or
+    at once with ``now=True`` (a mode change, which also stops the answer).
+    """
+
+    def __init__(self, initial: LiveParameters, settle: float = SETTLE_SECONDS):
+        self.logged = initial
+        self.settle = settle
+        self._moved: float | None = None
+
+    def changed(self, t: float) -> None:
+        self._moved = t
+
+    def due(self, t: float, current: LiveParameters, *, now: bool = False) -> str | None:
+        if self._moved is None or (not now and t - self._moved < self.settle):
+            return None
+        self._moved = None
+        before, after = describe(self.logged), describe(current)
+        self.logged = current
+        changes = [after[name] for name in after if after[name] != before[name]]
+        return "knobs: " + ", ".join(changes) if changes else None

@@ -29,9 +29,10 @@ from .clock import Clock
 from .clockfollow import ClockFollower
 from .config import STYLES, Config
 from .continuation import StepModel
-from .controls import ControlMap, Controls, LiveParameters
+from .controls import ControlMap, Controls, KnobLog, LiveParameters
 from .engine import Engine, LiveSettings
-from .notetracker import Message, NoteTracker
+from .messages import DropCounter, Message, split
+from .notetracker import NoteTracker
 from .phrase import Phrase
 from .scheduler import FixedTempo, Scheduler, Sent
 
@@ -74,6 +75,13 @@ def live_settings(config: Config) -> LiveSettings:
         input_channel=_channel(live.input_channel),
         grid="clock" if live.clock == "external" else "phrase",
     )
+
+
+@dataclass
+class Delivery:
+    """Bytes as the MIDI system delivered them: one message, or junk."""
+
+    data: tuple[int, ...]
 
 
 @dataclass
@@ -122,8 +130,11 @@ class Daemon:
             rng,
             on_response=self._answering,
             on_skip=lambda phrase, why: log(f"heard {len(phrase.notes)} notes; not answering: {why}"),
+            on_control=self._control,
         )
-        self.inbox: queue.SimpleQueue[tuple[float, Message | Command]] = queue.SimpleQueue()
+        self.knobs = KnobLog(self.controls.current)
+        self.drops = DropCounter()
+        self.inbox: queue.SimpleQueue[tuple[float, Delivery | Command]] = queue.SimpleQueue()
         self.generator_stop = threading.Event()
         self.scheduler_stop = threading.Event()
         self._generator: threading.Thread | None = None
@@ -131,9 +142,12 @@ class Daemon:
 
     # --- called from other threads ----------------------------------------
 
-    def receive(self, message: Message) -> None:
-        """The input callback: note the time and enqueue, nothing more."""
-        self.inbox.put((self.clock.now(), message))
+    def receive(self, data: Message | bytes) -> None:
+        """The input callback: note the time and enqueue the bytes, nothing more.
+
+        The bytes are read (``messages.split``) in the generator thread.
+        """
+        self.inbox.put((self.clock.now(), Delivery(tuple(data))))
 
     def command(self, run: Callable[[], None]) -> None:
         self.inbox.put((self.clock.now(), Command(run)))
@@ -162,14 +176,31 @@ class Daemon:
             f"x{live.temperature:.2f}, {length})"
         )
 
-    def process(self, t: float, item: Message | Command) -> None:
+    def _control(self, t: float, what: str) -> None:
+        if what == "panic":
+            self.log("panic: answer stopped, every note closed")
+            return
+        self.knobs.changed(t)
+        if what == "mode":
+            self._log_knobs(t, now=True)
+
+    def _log_knobs(self, t: float, now: bool = False) -> None:
+        line = self.knobs.due(t, self.controls.current, now=now)
+        if line is not None:
+            self.log(line)
+
+    def process(self, t: float, item: Delivery | Command) -> None:
         """One inbox item, at the time it arrived."""
         if isinstance(item, Command):
             item.run()
             return
-        message = item
-        if not message:
-            return
+        messages, dropped = split(item.data)
+        if dropped is not None:
+            self.drops.dropped(t, item.data, dropped)
+        for message in messages:
+            self._guarded(lambda: self._handle(t, message), "a message")
+
+    def _handle(self, t: float, message: Message) -> None:
         if self.follower is not None and message[0] >= 0xF0:
             event = self.follower.feed(t, message)
             if event is not None and event.kind == "stop":
@@ -208,7 +239,12 @@ class Daemon:
                 break
         for t, item in items:
             self._guarded(lambda: self.process(t, item), "a message")
-        self._guarded(lambda: self.engine.tick(self.clock.now()), "generating")
+        now = self.clock.now()
+        self._guarded(lambda: self.engine.tick(now), "generating")
+        self._log_knobs(now)
+        line = self.drops.due(now)
+        if line is not None:
+            self.log(line)
 
     def _guarded(self, run: Callable[[], None], what: str) -> None:
         try:

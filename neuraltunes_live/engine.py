@@ -29,7 +29,7 @@ from .config import StyleSettings
 from .continuation import MAX_PRIME_NOTES, Continuer, PrimeCache, StepModel, phrase_tokens
 from .controls import Controls
 from .notes import TICKS_PER_BEAT
-from .notetracker import Message
+from .messages import Message
 from .phrase import Phrase, PhraseDetector
 from .sampling import SamplingSettings
 from .scheduler import Scheduler, Timeline
@@ -76,6 +76,7 @@ class Engine:
         *,
         on_response: Callable[[int, Phrase, float], None] | None = None,
         on_skip: Callable[[Phrase, str], None] | None = None,
+        on_control: Callable[[float, str], None] | None = None,
     ):
         self.model = model
         self.scheduler = scheduler
@@ -86,6 +87,8 @@ class Engine:
         self.rng = rng
         self.on_response = on_response
         self.on_skip = on_skip
+        #: Called with the time and what a control message changed (a parameter's name, or "panic").
+        self.on_control = on_control
         self.detector = PhraseDetector(
             silence_beats=settings.silence_beats,
             max_phrase_beats=settings.max_phrase_beats,
@@ -111,8 +114,11 @@ class Engine:
 
     def handle(self, t: float, message: Message) -> None:
         """One input message, at clock time ``t``."""
-        if self.controls.handle(message) in ("panic", "mode"):
+        changed = self.controls.handle(message)
+        if changed in ("panic", "mode"):
             self.stop_response(silence=True)
+        if changed is not None and self.on_control is not None:
+            self.on_control(t, changed)
         note = self.detector.note(message)
         pressed = note is not None and note[0]
         if pressed and self.response is not None and self.settings.on_play == "interrupt":

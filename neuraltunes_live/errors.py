@@ -31,3 +31,7 @@ class TrainingError(NeuralTunesError):
 
 class PortError(NeuralTunesError):
     """A MIDI system or port cannot be opened; the message says what to do."""
+
+
+class OutputError(NeuralTunesError):
+    """A file or folder cannot be written where asked; the message names it and why."""

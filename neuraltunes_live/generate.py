@@ -11,15 +11,22 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from .config import StyleSettings
 from .continuation import continue_notes
 from .errors import ImportFailed, NeuralTunesError
+from .files import check_output_file, output_errors
 from .midifile import read_midi, write_midi
 from .model import load_model
 from .sampling import Key, SamplingSettings, parse_key
+
+#: Most files one ``generate`` writes (``--variations``).
+MAX_VARIATIONS = 100
+#: What ``--plot`` can draw into.
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 #: The model shipped with the project, used when none is named.
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "models" / "default"
@@ -79,16 +86,22 @@ def generate(
     variations: int,
     random_seed: int,
     plot: Path | None = None,
+    warn: Callable[[str], None] = lambda line: None,
 ) -> tuple[list[Generated], int]:
     """Write the continuations; returns what was written and the random seed used."""
-    if variations < 1:
-        raise NeuralTunesError("--variations must be 1 or more")
-    if not out.parent.is_dir():
-        raise NeuralTunesError(f"cannot write {out}: folder {out.parent} does not exist")
+    if not 1 <= variations <= MAX_VARIATIONS:
+        raise NeuralTunesError(f"--variations must be from 1 to {MAX_VARIATIONS}, got {variations}")
+    paths = variation_paths(out, variations)
+    for path in paths:
+        check_output_file(path)
+    if plot is not None:
+        check_output_file(plot, PLOT_SUFFIXES)
     try:
         piece = read_midi(seed_file)
     except ImportFailed as err:
         raise NeuralTunesError(f"{seed_file}: {err}") from err
+    for warning in piece.warnings:
+        warn(f"{seed_file}: {warning}")
     if len(piece.notes) == 0:
         raise NeuralTunesError(f"{seed_file}: no notes to continue")
     model = load_model(model_dir)
@@ -96,7 +109,6 @@ def generate(
         random_seed = secrets.randbelow(2**31)
     tempo = tempo_bpm or piece.tempo_bpm
     written = []
-    paths = variation_paths(out, variations)
     for index, path in enumerate(paths):
         rng = np.random.default_rng([random_seed, index])
         continuation = continue_notes(
@@ -104,15 +116,17 @@ def generate(
             beats_per_bar=beats_per_bar, key=key,
         )
         parts = [("seed", piece.notes), ("continuation", continuation)]
-        write_midi(parts, path, tempo_bpm=tempo)
+        with output_errors(path):
+            write_midi(parts, path, tempo_bpm=tempo)
         written.append(Generated(path, len(piece.notes), len(continuation), bars, tempo))
         if plot is not None and index == 0:
             from .plot import piano_roll
 
-            piano_roll(
-                parts,
-                plot,
-                title=f"{seed_file.name} continued for {bars} bars",
-                beats_per_bar=beats_per_bar,
-            )
+            with output_errors(plot):
+                piano_roll(
+                    parts,
+                    plot,
+                    title=f"{seed_file.name} continued for {bars} bars",
+                    beats_per_bar=beats_per_bar,
+                )
     return written, random_seed

@@ -24,10 +24,11 @@ from .clock import SystemClock
 from .config import Config
 from .daemon import Daemon
 from .errors import NeuralTunesError
+from .files import check_output_file, output_errors
 from .generate import model_dir_or_default
+from .messages import Message, split
 from .model import load_model
-from .notetracker import Message
-from .ports import VIRTUAL_INPUT, VIRTUAL_OUTPUT, MidiInput, MidiOutput
+from .ports import JackMidiInput, MidiInput, MidiOutput, open_input
 
 PORT_CHECK_SECONDS = 1.0
 
@@ -70,7 +71,7 @@ def serve(config: Config, log: Callable[[str], None]) -> None:
         model, config, clock=SystemClock(), send=output.send, rng=np.random.default_rng(seed), log=log
     )
     try:
-        midi_input = MidiInput(output.backend, live.input, daemon.receive)
+        midi_input = open_input(output.backend, live.input, daemon.receive)
     except NeuralTunesError:
         output.close(drain_seconds=0)
         raise
@@ -91,7 +92,7 @@ def serve(config: Config, log: Callable[[str], None]) -> None:
         log(f"model {model_dir} ({model.arch.parameter_count():,} parameters, {memory} piece memory), "
             f"random seed {seed}")
         log(f"{output.backend}: listening on '{midi_input.opened.name}', playing to '{output.opened.name}'")
-        for line in routing_help(output.backend, VIRTUAL_INPUT, VIRTUAL_OUTPUT):
+        for line in routing_help(output.backend, midi_input.opened.name, output.opened.name):
             log(line)
         log(f"ready in {ready:.2f} s: {live.mode} mode at {tempo}; Ctrl-C stops")
         _watch(daemon, midi_input, output, flags, model_dir, log)
@@ -111,7 +112,7 @@ def serve(config: Config, log: Callable[[str], None]) -> None:
 
 def _watch(
     daemon: Daemon,
-    midi_input: MidiInput,
+    midi_input: MidiInput | JackMidiInput,
     output: MidiOutput,
     flags: _Flags,
     model_dir: Path,
@@ -216,9 +217,11 @@ def record(
 
     from .midifile import save_midifile
 
+    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output_file(out)
     clock = SystemClock()
     received: list[tuple[float, Message]] = []
-    midi_input = MidiInput(backend, source, lambda m: received.append((clock.now(), m)), own="NeuralTunes Recorder")
+    midi_input = open_input(backend, source, lambda m: received.append((clock.now(), m)), own="NeuralTunes Recorder")
     begin = clock.now()
     stop = stop or threading.Event()
     log(f"recording '{midi_input.opened.name}' to {out}" + (f" for {seconds:g} s" if seconds else "; Ctrl-C stops"))
@@ -228,7 +231,8 @@ def record(
         pass
     finally:
         midi_input.close()
-    kept = [(t, m) for t, m in received if m and m[0] < 0xF0]  # channel messages; no clock or sysex
+    # Channel messages, read as the daemon reads them; no clock, no sysex, nothing malformed.
+    kept = [(t, m) for t, data in received for m in split(data).messages if m[0] < 0xF0]
     ticks_per_beat, tempo = 480, 500_000  # 120 BPM: one second is 960 ticks
     track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=tempo, time=0)])
     last = 0
@@ -240,6 +244,6 @@ def record(
             continue  # a malformed message is not written
         track.append(msg.copy(time=max(0, tick - last)))
         last = max(last, tick)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_midifile(mido.MidiFile(tracks=[track], ticks_per_beat=ticks_per_beat), out)
+    with output_errors(out):
+        save_midifile(mido.MidiFile(tracks=[track], ticks_per_beat=ticks_per_beat), out)
     return len(kept)

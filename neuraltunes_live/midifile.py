@@ -31,7 +31,7 @@ import numpy as np
 from .errors import ImportFailed
 from .files import replace_file
 from .notes import TICKS_PER_BEAT, Piece, quantize
-from .tempo import TempoMap, bpm_to_us
+from .tempo import TempoMap, bpm_to_us, clamped_tempo
 
 DRUM_CHANNEL = 9
 MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
@@ -79,7 +79,8 @@ def piece_from_midifile(
         raise ImportFailed("bad MIDI header: 0 ticks per beat")
 
     rows: list[tuple[int, int, int, int]] = []  # start tick, end tick, pitch, velocity
-    tempo_changes: list[tuple[int, int]] = []
+    tempo_changes: list[tuple[int, float]] = []
+    warnings: list[str] = []
     drums_skipped = 0
     for track in midi.tracks:
         tick = 0
@@ -98,7 +99,10 @@ def piece_from_midifile(
                 if kind == "note_on" and msg.velocity > 0:
                     sounding[key] = (tick, msg.velocity)
             elif kind == "set_tempo":
-                tempo_changes.append((tick, msg.tempo))
+                us, why = clamped_tempo(msg.tempo)
+                if why and why not in warnings:
+                    warnings.append(why)
+                tempo_changes.append((tick, us))
         for (_, pitch), (start, velocity) in sounding.items():
             rows.append((start, tick, pitch, velocity))
 
@@ -118,7 +122,7 @@ def piece_from_midifile(
         starts = to_beats(table[:, 0] * seconds_per_tick)
         ends = to_beats(table[:, 1] * seconds_per_tick)
     notes = quantize(starts, ends, table[:, 2], table[:, 3])
-    return Piece(name=name, notes=notes, tempo_bpm=round(tempo.initial_bpm, 3))
+    return Piece(name=name, notes=notes, tempo_bpm=round(tempo.initial_bpm, 3), warnings=tuple(warnings))
 
 
 def _smpte_seconds_per_tick(division: int) -> float:

@@ -27,6 +27,8 @@ class Piece:
     name: str
     notes: np.ndarray
     tempo_bpm: float = 120.0
+    #: What was read other than as written (a tempo out of range), for the user.
+    warnings: tuple[str, ...] = ()
 
 
 def notes_array(rows: Iterable[Sequence[int]] = ()) -> np.ndarray:

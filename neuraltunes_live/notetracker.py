@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 
-Message = tuple[int, ...]
+from .messages import Message
 
 NOTE_OFF, NOTE_ON, CONTROL_CHANGE = 0x80, 0x90, 0xB0
 SUSTAIN, ALL_NOTES_OFF = 64, 123

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .notes import quantize
-from .notetracker import Message
+from .messages import Message
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from .errors import PortError
-from .notetracker import Message
+from .messages import Message
 
 VIRTUAL_INPUT = "NeuralTunes In"
 VIRTUAL_OUTPUT = "NeuralTunes Out"
@@ -64,11 +64,19 @@ def failure_advice(tried: dict[str, str], platform: str = sys.platform) -> str:
     return f"cannot open MIDI ({reasons}): {advice}"
 
 
+def client_name(port: str) -> str:
+    """The program's (client's) part of a port name: "NeuralTunes In" of "NeuralTunes In:NeuralTunes In"."""
+    return port.split(":", 1)[0]
+
+
 def find_port(ports: list[str], wanted: str, direction: str) -> int:
-    """Index of the port named ``wanted``: exactly, else the only one containing it."""
+    """Index of the port named ``wanted``: exactly, else by its client's name, else the only one containing it."""
     exact = [i for i, name in enumerate(ports) if name == wanted]
     if exact:
         return exact[0]
+    client = [i for i, name in enumerate(ports) if client_name(name) == wanted]
+    if len(client) == 1:
+        return client[0]
     lowered = wanted.lower()
     partial = [i for i, name in enumerate(ports) if lowered in name.lower()]
     if len(partial) == 1:
@@ -78,6 +86,20 @@ def find_port(ports: list[str], wanted: str, direction: str) -> int:
         matches = ", ".join(repr(ports[i]) for i in partial)
         raise PortError(f"{direction} port {wanted!r} matches several: {matches}; give more of the name")
     raise PortError(f"no {direction} port named {wanted!r}; {direction} ports now: {listing}")
+
+
+def free_name(ports: list[str], wanted: str) -> str:
+    """``wanted``, or "wanted 2", "wanted 3", ... if a program of that name is already there.
+
+    So a second daemon's ports have names of their own (the MIDI system would
+    rename them behind our back otherwise, and the log would name the first's).
+    """
+    taken = {client_name(port) for port in ports}
+    name, number = wanted, 1
+    while name in taken:
+        number += 1
+        name = f"{wanted} {number}"
+    return name
 
 
 def port_present(ports: list[str], wanted: str) -> bool:
@@ -164,6 +186,14 @@ class _Port:
 
     def __init__(self, backend: str, wanted: str, own: str):
         self.wanted = wanted
+        if not wanted:
+            # Others see our virtual input among the ports they send to, and our output among those they read.
+            seen_as = "output" if self.direction == "input" else "input"
+            backend, probe = open_backend(backend, seen_as, f"{own} (probe)")
+            try:
+                own = free_name(list(probe.get_ports()), own)
+            finally:
+                probe.delete()
         self.own = own  # the name of our port (and MIDI client)
         self.backend, self._midi = open_backend(backend, self.direction, own)
 
@@ -226,6 +256,99 @@ class MidiInput(_Port):
         self._midi.cancel_callback()
         self._midi.close_port()
         self._midi.delete()
+
+
+class JackMidiInput:
+    """A JACK MIDI input of our own, through the JACK-Client library rather than RtMidi.
+
+    RtMidi's JACK backend joins every event after a SysEx start into that
+    SysEx until an F7 arrives, so one unterminated SysEx (``F0 01``) leaves it
+    deaf for good. JACK delivers whole events, and JACK-Client hands each one
+    over as its bytes: here every event is passed on as it came, and the
+    daemon's one decoder (``messages.split``) keeps what is well formed.
+    Same interface as ``MidiInput``; ``receive`` gets each event's bytes as a
+    tuple, from JACK's process thread.
+    """
+
+    direction = "input"
+
+    def __init__(self, wanted: str, receive: Callable[[Message], None], own: str = VIRTUAL_INPUT):
+        jack = _jack()
+        self.backend = "jack"
+        self.wanted = wanted
+        self.receive = receive
+        try:
+            if not wanted:
+                probe = jack.Client(f"{own} probe", no_start_server=True)
+                try:
+                    own = free_name([port.name for port in probe.get_ports(is_midi=True)], own)
+                finally:
+                    probe.close()
+            self._client = jack.Client(own, no_start_server=True, use_exact_name=True)
+            self._port = self._client.midi_inports.register(own)
+            self._client.set_process_callback(self._process)
+            self._client.activate()
+        except (jack.JackError, jack.JackOpenError) as err:
+            raise PortError(f"cannot open the JACK input: {err}") from err
+        self.own = own
+        self.opened = self._open()
+
+    def _process(self, frames: int) -> None:
+        for _offset, data in self._port.incoming_midi_events():
+            self.receive(tuple(bytes(data)))
+
+    def _sources(self) -> list[str]:
+        return [port.name for port in self._client.get_ports(is_midi=True, is_output=True)]
+
+    def _open(self) -> Opened:
+        if not self.wanted:
+            return Opened(self.backend, self.own, True)
+        sources = self._sources()
+        source = sources[find_port(sources, self.wanted, self.direction)]
+        try:
+            self._client.connect(source, self._port)
+        except _jack().JackError as err:
+            raise PortError(f"cannot connect {source!r} to our input: {err}") from err
+        return Opened(self.backend, source, False)
+
+    def present(self) -> bool:
+        return not self.wanted or port_present(self._sources(), self.wanted)
+
+    def reconnect(self) -> None:
+        self.disconnect()
+        self.opened = self._open()
+
+    def disconnect(self) -> None:
+        self._port.disconnect()
+
+    def close(self) -> None:
+        self._client.deactivate()
+        self._client.close()
+
+
+def _jack():
+    import jack
+
+    return jack
+
+
+def open_input(
+    backend: str, wanted: str, receive: Callable[[Message], None], own: str = VIRTUAL_INPUT
+) -> "MidiInput | JackMidiInput":
+    """An input port: through JACK-Client on JACK (see ``JackMidiInput``), else through RtMidi.
+
+    ``receive`` gets each delivery's bytes; they may be malformed (``messages.split`` reads them).
+    """
+    if backend == "auto":
+        backend, probe = open_backend(backend, "input", f"{own} probe")
+        probe.delete()
+    if backend == "jack":
+        try:
+            _jack()
+        except (ImportError, OSError):  # JACK-Client or libjack missing: RtMidi's input still works
+            return MidiInput(backend, wanted, receive, own)
+        return JackMidiInput(wanted, receive, own)
+    return MidiInput(backend, wanted, receive, own)
 
 
 class MidiOutput(_Port):

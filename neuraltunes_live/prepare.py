@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import shutil
 import signal
-import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -25,6 +23,7 @@ from typing import Callable, Iterable, Iterator
 from . import cache, dataset
 from .encoding import ENCODING_VERSION, VOCAB_SIZE, encode, normalize
 from .errors import DataError, ImportFailed
+from .files import replace_folder
 from .midifile import MIDI_SUFFIXES, read_midi
 from .notes import TICKS_PER_BEAT, Piece
 from .score_import import CORPUS_PREFIX, SCORE_SUFFIXES, corpus_files, read_score
@@ -139,9 +138,25 @@ def _import_task(args: tuple[int, FileJob, bool, Path | None]) -> tuple[int, Fil
     return index, import_file(job, include_drums, cache_dir)
 
 
-def _ignore_sigint() -> None:
-    # Ctrl-C is the parent's to handle: it stops the pool and cleans up.
+def _worker_signals() -> None:
+    # Ctrl-C is the parent's to handle: it stops the pool and cleans up. And a
+    # worker ends quietly on the SIGTERM that stops the pool, whatever handler
+    # the parent had for it (the CLI turns SIGTERM into KeyboardInterrupt).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _start_pool(workers: int):
+    """A process pool whose workers never see Ctrl-C, not even while they start."""
+    try:
+        saved = signal.signal(signal.SIGINT, signal.SIG_IGN), signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except ValueError:  # not the main thread: signals are not ours to set
+        return multiprocessing.get_context().Pool(workers, initializer=_worker_signals)
+    try:
+        return multiprocessing.get_context().Pool(workers, initializer=_worker_signals)
+    finally:
+        signal.signal(signal.SIGINT, saved[0])
+        signal.signal(signal.SIGTERM, saved[1])
 
 
 def import_all(
@@ -157,7 +172,7 @@ def import_all(
             results[index] = result
             progress(1)
         return results  # type: ignore[return-value]
-    pool = multiprocessing.get_context().Pool(workers, initializer=_ignore_sigint)
+    pool = _start_pool(workers)
     try:
         for index, result in pool.imap_unordered(_import_task, tasks, chunksize=1):
             results[index] = result
@@ -264,7 +279,7 @@ def prepare(
             )
         (folder / dataset.MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
 
-    write_atomically(out_dir, write)
+    replace_folder(out_dir, write)
     return PrepareReport(
         out_dir=out_dir,
         files=files,
@@ -273,24 +288,6 @@ def prepare(
         duplicates=duplicates,
         seconds=time.perf_counter() - started,
     )
-
-
-def write_atomically(out_dir: Path, write: Callable[[Path], None]) -> None:
-    """Fill a hidden sibling folder, then swap it in for ``out_dir``."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    try:
-        write(partial)
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.rename(out_dir, old / out_dir.name)
-            os.rename(partial, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(partial, out_dir)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
 
 
 def _nothing_prepared(files: list[FileResult]) -> str:

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from .clock import Clock
-from .notetracker import Message, NoteTracker
+from .messages import Message
+from .notetracker import NoteTracker
 
 
 class Timeline(Protocol):

@@ -16,6 +16,27 @@ from typing import Iterable
 DEFAULT_TEMPO_US = 500_000  # MIDI's default: 120 beats per minute
 
 
+#: The tempos a file may give, in beats per minute; others are read as the nearest of these.
+MIN_BPM, MAX_BPM = 10.0, 1000.0
+
+
+def clamped_tempo(us_per_beat: float) -> tuple[float, str | None]:
+    """A tempo from a file (microseconds per beat) kept within ``MIN_BPM``..``MAX_BPM``.
+
+    Returns the tempo to use and, when it had to be moved, why (for a
+    warning). A tempo of 0 (as fast as can be) is read as ``MAX_BPM``.
+    """
+    if us_per_beat > 0:
+        bpm = us_to_bpm(us_per_beat)
+        if MIN_BPM <= bpm <= MAX_BPM:
+            return float(us_per_beat), None
+        kept = min(max(bpm, MIN_BPM), MAX_BPM)
+        shown = f"{bpm:.4g} BPM"
+    else:
+        kept, shown = MAX_BPM, f"{us_per_beat:g} µs a beat"
+    return bpm_to_us(kept), f"tempo {shown} is outside {MIN_BPM:g}–{MAX_BPM:g} BPM; read as {kept:g} BPM"
+
+
 def bpm_to_us(bpm: float) -> float:
     """Microseconds per beat of a tempo in beats per minute."""
     return 60_000_000.0 / bpm

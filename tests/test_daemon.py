@@ -84,6 +84,23 @@ def test_junk_from_the_keyboard_changes_nothing():
     noisy.run(PHRASE + junk, until=5.0)
     assert noisy.sent == clean.sent and len(clean.note_ons()) == 4
     assert not any("error" in line for line in noisy.log)
+    # The malformed ones were dropped and said so, once a second at most.
+    drops = [line for line in noisy.log if line.startswith("dropped")]
+    assert drops == [
+        "dropped a malformed MIDI message (the last: no bytes: an empty message); still listening",  # at 0.8 s
+        "dropped a malformed MIDI message (the last: 90: 0 data bytes after 90, which takes 2); still listening",
+        "dropped a malformed MIDI message (the last: 90 82 ??: not bytes); still listening",  # at 2.2 s
+    ]
+
+
+def test_an_unterminated_sysex_does_not_deafen_the_daemon():
+    clean = Rig(ScriptedModel(quarter_notes_of(67)), bars=1)
+    clean.run(PHRASE, until=5.0)
+    junk = [(-0.2, (0xF0, 0x01)), (-0.1, (0x01, 0x02, 0x03))]  # a SysEx start with no end, then its "rest"
+    noisy = Rig(ScriptedModel(quarter_notes_of(67)), bars=1)
+    noisy.run(junk + PHRASE, until=5.0)
+    assert noisy.sent == clean.sent and len(noisy.note_ons()) == 4
+    assert "heard 3 notes" in " ".join(noisy.log)
 
 
 def start_and_pulses(bpm, until, start=0.0):
@@ -168,3 +185,17 @@ def test_a_flood_of_notes_is_cut_to_the_models_context():
     notes_primed = sum(1 for t in model.primed_with if PITCH_BASE <= t < DURATION_BASE)
     assert 0 < notes_primed <= MAX_PRIME_NOTES
     assert rig.note_ons() and rig.daemon.tracker.sounding == frozenset()
+
+
+def test_knob_changes_are_logged_once_the_knobs_rest():
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), bars=1)
+    sweep = [(0.01 * i, (0xB0, 21, 64 + i)) for i in range(30)]  # temperature, turned up over 0.3 s
+    rig.run(sweep + [(1.0, (0xB0, 22, 127)), (1.05, (0xB0, 23, 127))], until=2.0)
+    knobs = [line for line in rig.log if line.startswith("knobs:")]
+    assert knobs == ["knobs: temperature x1.38", "knobs: 16 bars, style structured"]  # CC 21 = 93
+
+
+def test_a_mode_change_and_a_panic_are_logged_at_once():
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), bars=1)
+    rig.run([(0.1, (0xB0, 24, 127)), (0.2, (0xB0, 25, 127))], until=0.25)
+    assert rig.log[-2:] == ["knobs: mode continuous", "panic: answer stopped, every note closed"]

@@ -1,5 +1,7 @@
 """``generate``: continue a MIDI file into a new one, with nothing left open."""
 
+import os
+
 import mido
 import pytest
 from click.testing import CliRunner
@@ -34,7 +36,7 @@ def run(*args):
 
 def test_generate_writes_seed_and_continuation_tracks(seed_file, random_model_dir, tmp_path):
     out = tmp_path / "out.mid"
-    result = run("--seed", seed_file, "--out", out, "--model", random_model_dir, "--bars", 2, "--random-seed", 5)
+    result = run("--phrase", seed_file, "--out", out, "--model", random_model_dir, "--bars", 2, "--random-seed", 5)
     assert result.exit_code == 0, result.output
     midi = mido.MidiFile(out)
     assert [t.name for t in midi.tracks] == ["seed", "continuation"]
@@ -50,9 +52,9 @@ def test_generate_writes_seed_and_continuation_tracks(seed_file, random_model_di
 def test_same_random_seed_same_file_and_variations_differ(seed_file, random_model_dir, tmp_path):
     a, b = tmp_path / "a.mid", tmp_path / "b.mid"
     for out in (a, b):
-        assert run("--seed", seed_file, "--out", out, "--model", random_model_dir, "--random-seed", 9).exit_code == 0
+        assert run("--phrase", seed_file, "--out", out, "--model", random_model_dir, "--random-seed", 9).exit_code == 0
     assert a.read_bytes() == b.read_bytes()
-    result = run("--seed", seed_file, "--out", tmp_path / "v.mid", "--model", random_model_dir, "--variations", 3)
+    result = run("--phrase", seed_file, "--out", tmp_path / "v.mid", "--model", random_model_dir, "--variations", 3)
     assert result.exit_code == 0, result.output
     files = [tmp_path / f"v-{i}.mid" for i in (1, 2, 3)]
     assert all(f.exists() for f in files)
@@ -61,7 +63,7 @@ def test_same_random_seed_same_file_and_variations_differ(seed_file, random_mode
 
 def test_plot_and_style_and_key(seed_file, random_model_dir, tmp_path):
     out, png = tmp_path / "o.mid", tmp_path / "roll.png"
-    result = run("--seed", seed_file, "--out", out, "--model", random_model_dir, "--style", "structured",
+    result = run("--phrase", seed_file, "--out", out, "--model", random_model_dir, "--style", "structured",
                  "--key", "D major", "--plot", png, "--temperature", 0.9)
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -80,7 +82,7 @@ def test_plot_and_style_and_key(seed_file, random_model_dir, tmp_path):
     ],
 )
 def test_bad_options_give_one_line(seed_file, random_model_dir, tmp_path, args, message):
-    result = run("--seed", seed_file, "--out", tmp_path / "x.mid", "--model", random_model_dir, *args)
+    result = run("--phrase", seed_file, "--out", tmp_path / "x.mid", "--model", random_model_dir, *args)
     assert result.exit_code != 0
     assert message in result.output
 
@@ -88,7 +90,7 @@ def test_bad_options_give_one_line(seed_file, random_model_dir, tmp_path, args, 
 def test_a_seed_that_is_not_midi_is_named(random_model_dir, tmp_path):
     bad = tmp_path / "bad.mid"
     bad.write_bytes(b"MThd junk")
-    result = run("--seed", bad, "--out", tmp_path / "x.mid", "--model", random_model_dir)
+    result = run("--phrase", bad, "--out", tmp_path / "x.mid", "--model", random_model_dir)
     assert result.exit_code == 1
     assert "bad.mid" in result.output and not (tmp_path / "x.mid").exists()
 
@@ -108,9 +110,77 @@ def music21_midi_files():
 def test_continues_midi_files_written_by_others(path, random_model_dir, tmp_path):
     # music21's own MIDI test files: format 0 and 1, odd tempos, chords, drums.
     out = tmp_path / "out.mid"
-    result = run("--seed", path, "--out", out, "--model", random_model_dir, "--bars", 2, "--random-seed", 1)
+    result = run("--phrase", path, "--out", out, "--model", random_model_dir, "--bars", 2, "--random-seed", 1)
     if "no notes to continue" in result.output:
         return  # a file of drums or meta events only is refused with a clear line
     assert result.exit_code == 0, result.output
     assert open_notes(out) == set()
     assert len(read_midi(out).notes) > 0
+
+
+def test_out_naming_a_folder_is_one_line(seed_file, random_model_dir, tmp_path):
+    result = run("--phrase", seed_file, "--out", tmp_path, "--model", random_model_dir)
+    assert result.exit_code == 1 and "it is a folder" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_folder_that_cannot_be_written_is_one_line_before_any_work(seed_file, random_model_dir, tmp_path,
+                                                                      monkeypatch):
+    # As the system answers for a read-only disk (EROFS) or a folder of someone else's.
+    import neuraltunes_live.files as files
+
+    monkeypatch.setattr(files.os, "access", lambda path, mode: not mode & os.W_OK)
+    reads = []
+    monkeypatch.setattr("neuraltunes_live.generate.read_midi", lambda path: reads.append(path))
+    result = run("--phrase", seed_file, "--out", tmp_path / "x.mid", "--model", random_model_dir)
+    assert result.exit_code == 1 and "is not writable" in result.output
+    assert reads == []  # refused before the phrase was even read
+
+
+def test_an_os_error_while_writing_is_one_line_and_leaves_nothing(seed_file, random_model_dir, tmp_path, monkeypatch):
+    import neuraltunes_live.midifile as midifile
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(midifile, "save_midifile", full_disk)
+    result = run("--phrase", seed_file, "--out", tmp_path / "x.mid", "--model", random_model_dir)
+    assert result.exit_code == 1
+    assert f"cannot write {tmp_path / 'x.mid'}: No space left on device" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "x.mid").exists()
+
+
+@pytest.mark.parametrize(
+    "plot, message",
+    [("missing/roll.png", "folder"), ("roll.mid", "must end in .png or .svg or .pdf")],
+)
+def test_a_bad_plot_path_is_refused_before_the_midi_is_written(seed_file, random_model_dir, tmp_path, plot, message):
+    out = tmp_path / "x.mid"
+    result = run("--phrase", seed_file, "--out", out, "--model", random_model_dir, "--plot", tmp_path / plot)
+    assert result.exit_code == 1 and message in result.output
+    assert not out.exists()
+
+
+def test_variations_have_an_upper_bound(seed_file, random_model_dir, tmp_path):
+    result = run("--phrase", seed_file, "--out", tmp_path / "v.mid", "--model", random_model_dir, "--variations", 101)
+    assert result.exit_code == 2 and "1<=x<=100" in result.output
+    assert list(tmp_path.glob("v-*.mid")) == []
+
+
+@pytest.mark.parametrize("us_per_beat, bpm", [(0, 1000), (1, 1000), (16_777_215, 10)])
+def test_tempos_out_of_range_are_read_within_it_with_a_warning(random_model_dir, tmp_path, us_per_beat, bpm):
+    events = [(0, "set_tempo", {"tempo": us_per_beat})]
+    for pitch in (60, 62, 64):
+        events += [on(0, pitch), off(240, pitch)]
+    phrase = save_midi(tmp_path / "odd.mid", midi_track(*events))
+    out = tmp_path / "out.mid"
+    result = run("--phrase", phrase, "--out", out, "--model", random_model_dir, "--bars", 1, "--random-seed", 1)
+    assert result.exit_code == 0, result.output
+    assert f"warning: {phrase}: tempo" in result.output and f"read as {bpm} BPM" in result.output
+    assert read_midi(out).tempo_bpm == pytest.approx(bpm)
+
+
+def test_the_old_name_of_phrase_still_works_with_a_note(seed_file, random_model_dir, tmp_path):
+    result = run("--seed", seed_file, "--out", tmp_path / "x.mid", "--model", random_model_dir, "--bars", 1)
+    assert result.exit_code == 0, result.output
+    assert "note: --seed FILE is now --phrase" in result.output

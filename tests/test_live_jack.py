@@ -24,7 +24,7 @@ import pytest
 
 from neuraltunes_live.clock import SystemClock
 from neuraltunes_live.notes import TICKS_PER_BEAT
-from neuraltunes_live.ports import MidiInput, MidiOutput
+from neuraltunes_live.ports import MidiInput, MidiOutput, open_input
 
 pytestmark = pytest.mark.jack
 
@@ -104,7 +104,7 @@ class Recorder:
     def __init__(self):
         self.clock = SystemClock()
         self.messages: list[tuple[float, tuple]] = []
-        self.port = MidiInput("jack", "NeuralTunes Out", self._got, own="Test Recorder")
+        self.port = open_input("jack", "NeuralTunes Out", self._got, own="Test Recorder")
 
     def _got(self, message):
         self.messages.append((self.clock.now(), message))
@@ -375,3 +375,51 @@ def test_an_unknown_output_port_lists_the_ports_there_are(jack_server, tmp_path)
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert errors == ["Error: no output port named 'Launchpad'; output ports now: 'Test Synth In:Test Synth In'"], result.stderr
+
+
+def test_junk_bytes_never_deafen_the_daemon(jack_server, tmp_path):
+    """An unterminated SysEx (which deafens RtMidi's JACK input for good) and other junk, then a phrase."""
+    serve = Serve(jack_server, tmp_path, "--tempo", "120", "--bars", "1", "--start", "immediate",
+                  "--random-seed", "4")
+    recorder, keyboard = Recorder(), Keyboard()
+    try:
+        for junk in ([0xF0, 0x01], [0x90], [0x3C, 0x64], [0xF4, 0x01], [0xF0, 0x01, 0x90, 0x3C]):
+            keyboard.port.send(junk)
+        wait(0.1)
+        begin = keyboard.phrase(SCALE, 0.25)
+        wait(2.0 + 0.5 + 2.0 + 0.3)
+    finally:
+        keyboard.close()
+        recorder.close()
+        code = serve.stop()
+    assert code == 0, serve.lines
+    assert any("heard 8 notes; answering" in line for line in serve.lines), serve.lines
+    assert recorder.note_ons(after=begin + 2.0), serve.lines
+    assert any(line.endswith("still listening") and "dropped" in line for line in serve.lines), serve.lines
+    assert balanced(recorder.messages) == set()
+
+
+def test_a_second_daemon_gets_ports_of_its_own_and_names_them(jack_server, tmp_path):
+    from neuraltunes_live.midifile import write_midi
+    from neuraltunes_live.notes import notes_array
+
+    phrase = tmp_path / "phrase.mid"
+    write_midi(notes_array([(6 * i, p, 5, 90) for i, p in enumerate(SCALE)]), phrase, tempo_bpm=120)
+    args = ("--tempo", "120", "--bars", "1", "--start", "immediate", "--random-seed", "1")
+    first = Serve(jack_server, tmp_path, *args)
+    (tmp_path / "second").mkdir()
+    second = Serve(jack_server, tmp_path / "second", *args)
+    try:
+        assert any("listening on 'NeuralTunes In 2', playing to 'NeuralTunes Out 2'" in line
+                   for line in second.lines), second.lines
+        assert any("--to 'NeuralTunes In 2'" in line for line in second.lines), second.lines
+        for name, serve in (("NeuralTunes In 2", second), ("NeuralTunes In", first)):
+            played = subprocess.run(
+                [sys.executable, "-m", "neuraltunes_live", "play", str(phrase), "--to", name, "--backend", "jack"],
+                env=jack_server, cwd=ROOT, capture_output=True, text=True, timeout=30,
+            )
+            assert played.returncode == 0, played.stderr
+            assert wait_for_line(serve, "heard 8 notes"), serve.lines
+        assert sum("heard" in line for line in first.lines + second.lines) == 2
+    finally:
+        assert second.stop() == 0 and first.stop() == 0

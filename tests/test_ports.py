@@ -4,7 +4,7 @@ import pytest
 
 from neuraltunes_live.errors import PortError
 from neuraltunes_live.live import routing_help
-from neuraltunes_live.ports import candidates, failure_advice, find_port, port_present
+from neuraltunes_live.ports import candidates, failure_advice, find_port, free_name, port_present
 
 
 def test_auto_takes_the_platforms_system_then_jack():
@@ -49,3 +49,18 @@ def test_routing_help_speaks_the_systems_language():
     assert "jack_connect" in jack and "NeuralTunes In:NeuralTunes In" in jack
     assert "aconnect" in "\n".join(routing_help("alsa", "NeuralTunes In", "NeuralTunes Out"))
     assert "DAW" in "\n".join(routing_help("coremidi", "NeuralTunes In", "NeuralTunes Out"))
+
+
+def test_a_second_daemon_takes_a_free_name():
+    jack = ["NeuralTunes In:NeuralTunes In", "system:playback_1"]
+    assert free_name(jack, "NeuralTunes In") == "NeuralTunes In 2"
+    assert free_name(jack + ["NeuralTunes In 2:NeuralTunes In 2"], "NeuralTunes In") == "NeuralTunes In 3"
+    assert free_name(["Midi Through:Midi Through Port-0 14:0"], "NeuralTunes In") == "NeuralTunes In"
+
+
+def test_a_client_name_finds_its_port_among_numbered_namesakes():
+    ports = ["NeuralTunes In:NeuralTunes In", "NeuralTunes In 2:NeuralTunes In 2"]
+    assert find_port(ports, "NeuralTunes In", "output") == 0
+    assert find_port(ports, "NeuralTunes In 2", "output") == 1
+    alsa = ["NeuralTunes In:NeuralTunes In 128:0", "NeuralTunes In 2:NeuralTunes In 2 129:0"]
+    assert find_port(alsa, "NeuralTunes In", "output") == 0

@@ -1,6 +1,9 @@
 """``prepare`` end to end: bad files, duplicates, the cache, interrupts, corpora."""
 
 import json
+import os
+import signal
+import time
 import subprocess
 import sys
 
@@ -226,3 +229,31 @@ def test_signal_while_writing_leaves_no_partial_folder(tmp_path, folder, signal_
     assert done.returncode == 130, done.stderr
     assert "Interrupted; nothing half-written was left behind." in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["songs"]
+
+
+@pytest.mark.parametrize("flag", ["--random-seed", "--seed"])
+def test_the_split_seed_is_random_seed_and_the_old_name_still_works(tmp_path, folder, flag):
+    out = tmp_path / "d"
+    result = CliRunner().invoke(main, ["prepare", str(folder), "--out", str(out), flag, "7", "--no-cache",
+                                       "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert dataset.read_manifest(out)["options"]["seed"] == 7
+    assert ("note: --seed is now --random-seed" in result.output) == (flag == "--seed")
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stopping_prepare_prints_one_clean_line_and_no_worker_traceback(tmp_path, how):
+    out = tmp_path / "d"
+    env = dict(os.environ, NEURALTUNES_PREPARE_CACHE_DIR=str(tmp_path / "cache"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "neuraltunes_live", "prepare", "music21:bach", "--out", str(out), "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    time.sleep(6)  # the pool is importing by now
+    process.send_signal(how)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert "Interrupted; nothing half-written was left behind." in stderr
+    assert not out.exists()

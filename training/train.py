@@ -30,7 +30,7 @@ from ..errors import TrainingError
 from ..evaluate import fit_piece_memory
 from ..model import LSTMModel, load_model, write_model_dir
 from ..plot import plot_history
-from ..prepare import write_atomically
+from ..files import replace_folder
 
 RUN_FILE = "run.json"
 BEST_WEIGHTS = "best.weights.h5"
@@ -274,7 +274,7 @@ def train(
         shutil.copy(work / HISTORY_CSV, folder / HISTORY_CSV)
         plot_history(rows, folder / HISTORY_PNG, f"{options.preset}: best epoch {best + 1}")
 
-    write_atomically(out_dir, write)
+    replace_folder(out_dir, write)
     shutil.rmtree(work, ignore_errors=True)
     log(
         f"Wrote {out_dir}: best epoch {best + 1} of {len(rows)}, validation loss "
