@@ -73,7 +73,7 @@ def main() -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
 @click.option("--random-seed", "seed", type=int, help="Seed of the random train/validation/test split.")
 @click.option("--seed", "old_seed", type=int, hidden=True, help="The old name of --random-seed.")
-@click.option("--workers", type=int, help="Import processes (0: one per core).")
+@click.option("--workers", type=click.IntRange(0, 256), help="Import processes, 0 to 256 (0: one per core).")
 @click.option("--include-drums/--no-drums", default=None, help="Keep channel 10 (drums).")
 @click.option("--no-cache", is_flag=True, help="Read every file again; leave the cache alone.")
 @_user_errors
@@ -143,16 +143,19 @@ def _quiet_tensorflow() -> None:
 @click.argument("data_dir", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Model folder to write.")
 @click.option("--preset", default="default", show_default=True, help="default, seed (the seeds' layers) or tiny.")
-@click.option("--epochs", type=int, default=30, show_default=True, help="Most epochs; early stopping may end sooner.")
+@click.option("--epochs", type=click.IntRange(1, 10_000), default=30, show_default=True,
+              help="Most epochs, 1 to 10000; early stopping may end sooner.")
 @click.option("--random-seed", "seed", type=int, help="Seed of the initial weights and training windows (default 1234).")
 @click.option("--seed", "old_seed", type=int, hidden=True, help="The old name of --random-seed.")
-@click.option("--batch-size", type=int, default=16, show_default=True, help="Windows per update.")
-@click.option("--seq-len", type=int, default=128, show_default=True, help="Events per training window.")
-@click.option("--patience", type=int, default=4, show_default=True, help="Epochs without improvement before stopping.")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=16, show_default=True, help="Windows per update, 1 to 4096.")
+@click.option("--seq-len", type=click.IntRange(2, 4096), default=128, show_default=True,
+              help="Events per training window, 2 to 4096.")
+@click.option("--patience", type=click.IntRange(1, 10_000), default=4, show_default=True,
+              help="Epochs without improvement before stopping.")
 @click.option("--resume", is_flag=True, help="Go on with an interrupted run of the same settings.")
 @click.option("--init", "init_from", type=click.Path(path_type=Path), default=None,
               help="Start from this model folder's weights (parts the preset adds start at zero).")
-@click.option("--replicas", type=int, default=1, show_default=True,
+@click.option("--replicas", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Mirror training over this many logical CPU devices (no GPU present).")
 @_user_errors
 def train(
@@ -211,11 +214,14 @@ def fit_memory(model_dir: Path, data_dir: Path) -> None:
     """
     from .dataset import read_split
     from .evaluate import fit_piece_memory
+    from .files import check_output_file, output_errors
     from .model import load_model, write_piece_memory
 
     model = load_model(model_dir)
+    check_output_file(model_dir / "model.json")
     settings, about = fit_piece_memory(model, read_split(data_dir, "validation"))
-    write_piece_memory(model_dir, settings, {**about, "fitted_on": str(data_dir)})
+    with output_errors(model_dir / "model.json"):
+        write_piece_memory(model_dir, settings, {**about, "fitted_on": str(data_dir)})
     click.echo(
         f"Wrote the piece memory into {model_dir}: validation bits per note "
         f"{about['validation_bits_per_note_network']:.3f} from the network alone, "
@@ -250,9 +256,12 @@ def evaluate(
 
     from .config import load_config
     from .evaluate import evaluate as run_evaluation, format_report
+    from .files import check_output_file, output_errors, replace_file
 
     config = load_config(config_path, overrides={"generate.style": style})
     style_settings = config.style(config.generate.style)
+    if json_path is not None:
+        check_output_file(json_path)
     result = run_evaluation(
         [model_dir, *others], data_dir, settings=style_settings.sampling(),
         key_mask=style_settings.key_mask, seed=random_seed,
@@ -262,7 +271,9 @@ def evaluate(
     for line in format_report(result):
         click.echo(line)
     if json_path is not None:
-        json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        text = (json.dumps(result, indent=2) + "\n").encode("utf-8")
+        with output_errors(json_path):
+            replace_file(json_path, lambda out: out.write(text))
         click.echo(f"Wrote {json_path}")
 
 
@@ -272,10 +283,10 @@ def evaluate(
               help="The old name of --phrase.")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="MIDI file to write.")
 @click.option("--model", "model_dir", type=click.Path(path_type=Path), help="Model folder (default: the shipped one).")
-@click.option("--bars", type=int, help="Bars to add (default 8).")
+@click.option("--bars", type=int, help="Bars to add, 1 to 256 (default 8).")
 @click.option("--style", help="balanced, creative or structured.")
-@click.option("--temperature", type=float, help="Override the style's temperature.")
-@click.option("--tempo", type=float, help="Tempo of the output in BPM (default: the seed file's).")
+@click.option("--temperature", type=float, help="Override the style's temperature, 0.05 to 5.")
+@click.option("--tempo", type=float, help="Tempo of the output, 10 to 400 BPM (default: the phrase file's).")
 @click.option("--key", help="Keep to a key: 'auto' (the seed's), 'none', or a name like 'D minor'.")
 @click.option("--variations", type=click.IntRange(1, 100), default=1, show_default=True,
               help="Write this many alternative files (at most 100).")
@@ -361,11 +372,11 @@ _BACKEND = click.option("--backend", help="MIDI system: auto, alsa, jack, coremi
 @_BACKEND
 @click.option("--input", "input_port", help="Listen to this port (name or part of it) instead of a virtual one.")
 @click.option("--output", "output_port", help="Play to this port instead of a virtual one.")
-@click.option("--tempo", type=float, help="Tempo in BPM (internal clock).")
+@click.option("--tempo", type=float, help="Tempo, 20 to 300 BPM (internal clock).")
 @click.option("--clock", type=click.Choice(["internal", "external"]), help="external: follow the DAW's MIDI clock.")
 @click.option("--mode", type=click.Choice(["call", "continuous"]), help="Call and response, or keep playing.")
 @click.option("--start", type=click.Choice(["beat", "bar", "immediate"]), help="Where an answer starts.")
-@click.option("--bars", type=int, help="Answer length in bars.")
+@click.option("--bars", type=int, help="Answer length, 1 to 64 bars (phrase lengths: [live] in config.toml).")
 @click.option("--style", help="balanced, creative or structured.")
 @click.option("--random-seed", type=int, help="Repeat a session's choices exactly.")
 @_user_errors
@@ -431,7 +442,7 @@ def ports(backend: str) -> None:
 @click.argument("midi_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--to", "to", required=True, help="Port to play into (name or part of it), e.g. 'NeuralTunes In'.")
 @click.option("--backend", default="auto", show_default=True, help="MIDI system: auto, alsa, jack, coremidi or winmm.")
-@click.option("--tempo", type=float, help="Play at this tempo in BPM (default: the file's).")
+@click.option("--tempo", type=float, help="Play at this tempo, 10 to 400 BPM (default: the file's).")
 @_user_errors
 def play(midi_file: Path, to: str, backend: str, tempo: float | None) -> None:
     """Play MIDI_FILE into a port, in time: a keyboard for trying the daemon."""
@@ -447,15 +458,13 @@ def play(midi_file: Path, to: str, backend: str, tempo: float | None) -> None:
 @main.command()
 @click.option("--from", "source", required=True, help="Port to record (name or part of it), e.g. 'NeuralTunes Out'.")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="MIDI file to write.")
-@click.option("--seconds", type=float, help="Stop after this long (default: at Ctrl-C).")
+@click.option("--seconds", type=click.FloatRange(0, 86_400, min_open=True),
+              help="Stop after this long, at most 86400 (a day; default: at Ctrl-C).")
 @click.option("--backend", default="auto", show_default=True, help="MIDI system: auto, alsa, jack, coremidi or winmm.")
 @_user_errors
 def record(source: str, out: Path, seconds: float | None, backend: str) -> None:
     """Record what a port sends into a MIDI file (120 BPM, times as heard)."""
-    from .errors import ConfigError
     from .live import record as run_record
 
-    if seconds is not None and seconds <= 0:
-        raise ConfigError(f"--seconds must be above 0, got {seconds}")
     kept = run_record(source, out, backend, seconds, _log_line)
     click.echo(f"Wrote {out}: {kept} messages.")

@@ -97,3 +97,16 @@ def output_errors(path: str | os.PathLike) -> Iterator[None]:
         yield
     except OSError as err:
         raise OutputError(f"cannot write {path}: {err.strerror or err}") from err
+
+
+def check_output_dir(out_dir: str | os.PathLike) -> None:
+    """Refuse, before any work, a folder to write that cannot be: a file, or under a folder we cannot write."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"cannot write {out_dir}: it is a file, not a folder")
+    existing = out_dir.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"cannot write {out_dir}: {existing} is not a folder")
+    check_output_folder(existing, for_path=out_dir)

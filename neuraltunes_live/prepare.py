@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Iterator
 from . import cache, dataset
 from .encoding import ENCODING_VERSION, VOCAB_SIZE, encode, normalize
 from .errors import DataError, ImportFailed
-from .files import replace_folder
+from .files import check_output_dir, output_errors, replace_folder
 from .midifile import MIDI_SUFFIXES, read_midi
 from .notes import TICKS_PER_BEAT, Piece
 from .score_import import CORPUS_PREFIX, SCORE_SUFFIXES, corpus_files, read_score
@@ -188,7 +188,7 @@ def import_all(
 
 
 def check_out_dir(out_dir: Path) -> None:
-    """Refuse to replace a folder that is not prepared data (it may be anything)."""
+    """Refuse to replace a folder that is not prepared data (it may be anything), or one we cannot write."""
     if out_dir.exists():
         if not out_dir.is_dir():
             raise DataError(f"{out_dir} exists and is not a folder; choose another --out")
@@ -197,6 +197,7 @@ def check_out_dir(out_dir: Path) -> None:
                 f"{out_dir} exists and is not prepared data; choose another --out "
                 "(prepare only replaces its own output)"
             )
+    check_output_dir(out_dir)
 
 
 def prepare(
@@ -279,7 +280,8 @@ def prepare(
             )
         (folder / dataset.MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
 
-    replace_folder(out_dir, write)
+    with output_errors(out_dir):
+        replace_folder(out_dir, write)
     return PrepareReport(
         out_dir=out_dir,
         files=files,

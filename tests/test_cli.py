@@ -52,11 +52,12 @@ def test_play_names_a_broken_file_before_opening_any_port(tmp_path):
     ]
 
 
-def test_record_refuses_a_length_that_is_not_positive(tmp_path):
+@pytest.mark.parametrize("seconds", ["0", "86401"])
+def test_record_refuses_a_length_out_of_range(tmp_path, seconds):
     out = tmp_path / "take.mid"
-    result = CliRunner().invoke(main, ["record", "--from", "x", "--out", str(out), "--seconds", "0"])
-    assert result.exit_code == 1
-    assert result.output.strip() == "Error: --seconds must be above 0, got 0.0"
+    result = CliRunner().invoke(main, ["record", "--from", "x", "--out", str(out), "--seconds", seconds])
+    assert result.exit_code == 2
+    assert "Invalid value for '--seconds'" in result.output and "0<x<=86400" in result.output
     assert not out.exists()
 
 
@@ -71,3 +72,33 @@ def test_serve_without_a_midi_system_says_what_to_start(monkeypatch, tmp_path):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: cannot open MIDI (jack: ")
     assert "no JACK server is running: start one (jackd -d dummy &" in lines[0]
+
+
+@pytest.fixture
+def unwritable(monkeypatch):
+    """Every folder reads as unwritable, as on a read-only disk (root may write anywhere else)."""
+    import os
+
+    import neuraltunes_live.files as files
+
+    monkeypatch.setattr(files.os, "access", lambda path, mode: not mode & os.W_OK)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["prepare", "{tmp}/nothing", "--out", "{tmp}/data"],
+        ["record", "--from", "NeuralTunes Out", "--out", "{tmp}/take.mid", "--seconds", "1"],
+        ["evaluate", "{tmp}/model", "{tmp}/data", "--json", "{tmp}/eval.json"],
+        ["fit-memory", "{tmp}/model", "{tmp}/data"],
+    ],
+    ids=["prepare", "record", "evaluate", "fit-memory"],
+)
+def test_an_output_that_cannot_be_written_is_one_line_before_any_work(args, tmp_path, unwritable, random_model_dir):
+    import shutil
+
+    shutil.copytree(random_model_dir, tmp_path / "model")
+    result = CliRunner().invoke(main, [a.format(tmp=tmp_path) for a in args])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "is not writable" in lines[0], result.output

@@ -30,7 +30,7 @@ from ..errors import TrainingError
 from ..evaluate import fit_piece_memory
 from ..model import LSTMModel, load_model, write_model_dir
 from ..plot import plot_history
-from ..files import replace_folder
+from ..files import check_output_dir, output_errors, replace_folder
 
 RUN_FILE = "run.json"
 BEST_WEIGHTS = "best.weights.h5"
@@ -136,6 +136,7 @@ def train(
         raise TrainingError(
             f"{data_dir} has no validation pieces; prepare it with a validation_fraction above 0"
         )
+    check_output_dir(out_dir)
     if out_dir.exists() and not (out_dir / "model.json").exists() and any(out_dir.iterdir()):
         raise TrainingError(f"{out_dir} exists and is not a model folder; choose another --out")
 
@@ -274,7 +275,8 @@ def train(
         shutil.copy(work / HISTORY_CSV, folder / HISTORY_CSV)
         plot_history(rows, folder / HISTORY_PNG, f"{options.preset}: best epoch {best + 1}")
 
-    replace_folder(out_dir, write)
+    with output_errors(out_dir):
+        replace_folder(out_dir, write)
     shutil.rmtree(work, ignore_errors=True)
     log(
         f"Wrote {out_dir}: best epoch {best + 1} of {len(rows)}, validation loss "

@@ -1,0 +1,198 @@
+"""Fuzzing what comes from outside: MIDI bytes live, MIDI files, model folders, config files.
+
+Property-based (Hypothesis). Each property runs ``max_examples`` cases in
+every run of the suite, CI included (the counts are in the README):
+
+- **live input**: arbitrary deliveries (truncated and unterminated SysEx,
+  data bytes without status, running status, real-time bytes inside other
+  messages, every status byte) at random times among a well-formed phrase:
+  the answer is exactly the one given without them, nothing raises, no
+  note is left open;
+- **MIDI files**: mutated bytes of real files read as notes or refused with
+  ``ImportFailed``, never another exception;
+- **model folders** and **config files**: mutated, they load or are refused
+  with the project's own one-line error.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from neuraltunes_live.config import load_config
+from neuraltunes_live.errors import NeuralTunesError
+from neuraltunes_live.messages import split
+from neuraltunes_live.midifile import midifile_from_parts, parse_midi
+from neuraltunes_live.model import Architecture, load_model, write_model_dir
+from neuraltunes_live.notes import notes_array
+
+from .conftest import random_weights
+from .test_continuation import ScriptedModel, quarter_notes_of
+from .test_daemon import PHRASE, Rig
+
+LIVE_CASES, FILE_CASES, MODEL_CASES, CONFIG_CASES = 150, 300, 150, 300
+FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+byte = st.integers(0, 255)
+delivery = st.one_of(
+    st.lists(byte, max_size=12),  # anything at all
+    st.lists(byte, max_size=10).map(lambda body: [0xF0, *body]),  # SysEx, mostly without its F7
+    st.lists(st.integers(0, 127), min_size=1, max_size=6),  # data bytes without status
+    st.tuples(st.integers(0x80, 0xFF), st.lists(st.integers(0, 127), max_size=4)).map(lambda s: [s[0], *s[1]]),
+    st.tuples(st.sampled_from([0x90, 0x80, 0xB0]), st.integers(0, 127), st.sampled_from([0xF8, 0xFE]),
+              st.integers(0, 127)).map(list),  # a real-time byte inside a message
+    st.lists(st.integers(0, 127), min_size=4, max_size=8).map(lambda d: [0x90, *d]),  # running status
+)
+
+
+def harmless(data: list[int]) -> bool:
+    """Junk that a player could not mean as music: nothing in it is a note or a knob.
+
+    (Well-formed notes and control changes are input, not junk: they change
+    the answer by design.)
+    """
+    return all(m[0] & 0xF0 not in (0x80, 0x90, 0xB0) for m in split(data).messages)
+
+
+@settings(max_examples=LIVE_CASES, **FUZZ)
+@given(st.lists(st.tuples(st.floats(-0.5, 4.5), delivery.filter(harmless)), max_size=12))
+def test_junk_among_a_phrase_changes_nothing_of_the_answer(junk):
+    clean = Rig(ScriptedModel(quarter_notes_of(67)), bars=1)
+    clean.run(PHRASE, until=5.0)
+    noisy = Rig(ScriptedModel(quarter_notes_of(67)), bars=1)
+    noisy.run(PHRASE + [(t, tuple(data)) for t, data in junk], until=5.0)
+    assert noisy.sent == clean.sent
+    assert not any("error" in line for line in noisy.log)
+    assert noisy.daemon.tracker.sounding == frozenset()
+
+
+def _real_midi_files() -> list[bytes]:
+    """A one-track melody and a two-track file of melody and chords, written by the project."""
+    files = []
+    melody = notes_array([(6 * i, 60 + (i * 5) % 12, 6, 90) for i in range(16)])
+    chords = notes_array([(24 * i, p, 24, 70) for i in range(4) for p in (48, 64, 67)])
+    for parts in ([("", melody)], [("melody", melody), ("chords", chords)]):
+        buffer = io.BytesIO()
+        midifile_from_parts(parts, tempo_bpm=97).save(file=buffer)
+        files.append(buffer.getvalue())
+    return files
+
+
+MIDI_FILES = _real_midi_files()
+
+
+@st.composite
+def mutated_midi(draw):
+    data = bytearray(draw(st.sampled_from(MIDI_FILES)))
+    for _ in range(draw(st.integers(1, 6))):
+        how = draw(st.sampled_from(["flip", "cut", "insert", "delete"]))
+        at = draw(st.integers(0, max(0, len(data) - 1)))
+        if how == "flip" and data:
+            data[at] = draw(byte)
+        elif how == "cut":
+            del data[at:]
+        elif how == "insert":
+            data[at:at] = bytes(draw(st.lists(byte, min_size=1, max_size=8)))
+        elif data:
+            del data[at : at + draw(st.integers(1, 16))]
+    return bytes(data)
+
+
+@settings(max_examples=FILE_CASES, **FUZZ)
+@given(mutated_midi())
+def test_a_mutated_midi_file_gives_notes_or_one_clean_error(data):
+    try:
+        piece = parse_midi(data)
+    except NeuralTunesError as err:
+        assert "\n" not in str(err)
+        return
+    assert piece.notes.ndim == 2 and piece.notes.shape[1] == 4
+
+
+ARCH = Architecture(embedding_dim=4, lstm_units=(6,), relative_pitch=True, key_context=(0.7, 0.9))
+
+
+@pytest.fixture(scope="module")
+def model_bytes(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    write_model_dir(folder, ARCH, random_weights(ARCH), {"preset": "fuzz"})
+    return (folder / "model.json").read_text(), (folder / "weights.npz").read_bytes()
+
+
+def _json_values():
+    return st.recursive(
+        st.none() | st.booleans() | st.integers(-10, 10**6) | st.floats(allow_nan=True) | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+        max_leaves=6,
+    )
+
+
+@settings(max_examples=MODEL_CASES, **FUZZ)
+@given(data=st.data())
+def test_a_mutated_model_folder_loads_or_gives_one_clean_error(model_bytes, tmp_path_factory, data):
+    text, weights = model_bytes
+    config = json.loads(text)
+    target = data.draw(st.sampled_from(["architecture", "vocabulary", "piece_memory", "weights", "json"]))
+    if target in ("architecture", "vocabulary"):
+        key = data.draw(st.sampled_from(sorted(config[target])))
+        config[target][key] = data.draw(_json_values())
+        text = json.dumps(config)
+    elif target == "piece_memory":
+        config["piece_memory"] = data.draw(_json_values())
+        text = json.dumps(config)
+    elif target == "json":
+        cut = data.draw(st.integers(0, len(text)))
+        text = text[:cut] + data.draw(st.text(max_size=4)) + text[cut + 1 :]
+    else:
+        mutable = bytearray(weights)
+        for _ in range(data.draw(st.integers(1, 4))):
+            mutable[data.draw(st.integers(0, len(mutable) - 1))] = data.draw(byte)
+        if data.draw(st.booleans()):
+            del mutable[data.draw(st.integers(0, len(mutable) - 1)) :]
+        weights = bytes(mutable)
+    folder = tmp_path_factory.mktemp("mutated")
+    (folder / "model.json").write_text(text)
+    (folder / "weights.npz").write_bytes(weights)
+    try:
+        model = load_model(folder)
+    except NeuralTunesError as err:
+        assert "\n" not in str(err)
+        return
+    logits, _ = model.step(1, model.initial_state())
+    assert logits.shape == (model.vocab_size,)
+
+
+CONFIG_KEYS = {
+    "live": ["tempo", "mode", "bars", "silence_beats", "max_phrase_beats", "input_channel", "style", "backend"],
+    "controls": ["temperature", "bars", "panic", "channel", "max_bars", "temperature_low"],
+    "style_balanced": ["temperature", "top_k", "top_p", "max_repeats", "keep_grid"],
+    "generate": ["bars", "style", "key", "random_seed"],
+    "prepare": ["seed", "workers", "validation_fraction"],
+}
+toml_value = st.one_of(
+    st.integers(-(2**40), 2**40).map(str), st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.booleans().map(lambda b: str(b).lower()), st.text(max_size=6).map(json.dumps),
+    st.sampled_from(["nan", "inf", "[1, 2]", "{a = 1}", "", "\"balanced\"", "0x10", "1979-05-27"]),
+)
+
+
+@settings(max_examples=CONFIG_CASES, **FUZZ)
+@given(st.lists(st.tuples(st.sampled_from(sorted(CONFIG_KEYS)), st.data()), max_size=4), st.text(max_size=20))
+def test_a_mutated_config_file_loads_or_gives_one_clean_error(tmp_path_factory, entries, noise):
+    lines = []
+    for section, data in entries:
+        key = data.draw(st.sampled_from(CONFIG_KEYS[section]))
+        lines += [f"[{section}]", f"{key} = {data.draw(toml_value)}"]
+    if noise:
+        lines.append(noise)
+    path = tmp_path_factory.mktemp("config") / "config.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    try:
+        load_config(path, env={})
+    except NeuralTunesError as err:
+        assert "\n" not in str(err)
