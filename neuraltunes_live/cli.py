@@ -142,7 +142,8 @@ def _quiet_tensorflow() -> None:
 @main.command()
 @click.argument("data_dir", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Model folder to write.")
-@click.option("--preset", default="default", show_default=True, help="default, seed (the seeds' layers) or tiny.")
+@click.option("--preset", default="default", show_default=True,
+              help="default, interval (default without the key context), seed (the seeds' layers) or tiny.")
 @click.option("--epochs", type=click.IntRange(1, 10_000), default=30, show_default=True,
               help="Most epochs, 1 to 10000; early stopping may end sooner.")
 @click.option("--random-seed", "seed", type=int, help="Seed of the initial weights and training windows (default 1234).")

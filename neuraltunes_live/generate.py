@@ -1,6 +1,6 @@
 """``generate``: continue a MIDI file with the model and write the result.
 
-Each output file has two tracks, "seed" (the phrase as read) and
+Each output file has two tracks, "phrase" (the phrase as read) and
 "continuation", so a DAW shows them apart. ``--variations K`` writes K files
 from K independent draws; the random seed used is reported so a take can be
 made again.
@@ -115,7 +115,7 @@ def generate(
             model, piece.notes, bars=bars, settings=settings, rng=rng,
             beats_per_bar=beats_per_bar, key=key,
         )
-        parts = [("seed", piece.notes), ("continuation", continuation)]
+        parts = [("phrase", piece.notes), ("continuation", continuation)]
         with output_errors(path):
             write_midi(parts, path, tempo_bpm=tempo)
         written.append(Generated(path, len(piece.notes), len(continuation), bars, tempo))

@@ -39,7 +39,7 @@ def test_generate_writes_seed_and_continuation_tracks(seed_file, random_model_di
     result = run("--phrase", seed_file, "--out", out, "--model", random_model_dir, "--bars", 2, "--random-seed", 5)
     assert result.exit_code == 0, result.output
     midi = mido.MidiFile(out)
-    assert [t.name for t in midi.tracks] == ["seed", "continuation"]
+    assert [t.name for t in midi.tracks] == ["phrase", "continuation"]
     assert open_notes(out) == set()
     piece = read_midi(out)
     assert piece.tempo_bpm == pytest.approx(96)  # the seed file's tempo

@@ -59,6 +59,17 @@ PRESETS: dict[str, Preset] = {
         pitch_classes=True,
         final_learning_rate=0.05,
     ),
+    # `default` as it was before the key context (the model shipped before it):
+    # for measuring what the key context adds, trained the same way.
+    "interval": Preset(
+        arch=Architecture(embedding_dim=64, lstm_units=(192, 192), relative_pitch=True),
+        dropout=0.2,
+        learning_rate=2e-3,
+        clipnorm=1.0,
+        about="embedding 64 (+ pitch class) → LSTM 192 → LSTM 192 → logits (+ pitch class, + interval from the last pitch)",
+        pitch_classes=True,
+        final_learning_rate=0.05,
+    ),
     # Exactly the seeds' layers: one-hot input, LSTM 256, Dropout 0.3, LSTM 256,
     # Dropout 0.3, Dense 128 ReLU, softmax; Keras's default Adam.
     "seed": Preset(
