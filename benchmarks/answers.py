@@ -199,7 +199,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "corpus")
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "default")
     parser.add_argument("--previous", default=PREVIOUS_REVISION, help="git revision of the model shipped before ('' skips)")
-    parser.add_argument("--takes", type=int, default=5)
+    parser.add_argument("--takes", type=int, default=10)
     parser.add_argument("--bars", type=int, default=4)
     parser.add_argument("--openings", type=int, default=60)
     parser.add_argument("--continuous-beats", type=int, default=240, help="240 beats: 2 minutes at 120 BPM")

@@ -134,7 +134,7 @@ class Config:
     live: LiveConfig = field(default_factory=LiveConfig)
     controls: ControlSettings = field(default_factory=ControlSettings)
     style_balanced: StyleSettings = field(
-        default_factory=lambda: StyleSettings(temperature=0.9, top_p=0.95, max_repeats=4)
+        default_factory=lambda: StyleSettings(temperature=0.8, top_p=0.9, max_repeats=4)
     )
     style_creative: StyleSettings = field(
         default_factory=lambda: StyleSettings(temperature=1.25, top_p=1.0, max_repeats=3)
