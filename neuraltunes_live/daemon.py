@@ -32,7 +32,7 @@ from .continuation import StepModel
 from .controls import ControlMap, Controls, KnobLog, LiveParameters
 from .engine import Engine, LiveSettings
 from .messages import DropCounter, Message, split
-from .notetracker import NoteTracker
+from .notetracker import PLAYER, NoteTracker
 from .phrase import Phrase
 from .scheduler import FixedTempo, Scheduler, Sent
 
@@ -114,7 +114,6 @@ class Daemon:
         self.follower = ClockFollower() if live.clock == "external" else None
         timeline = self.follower if self.follower is not None else FixedTempo(clock.now(), live.tempo)
         self.tracker = NoteTracker(self.output_channel)
-        self.passed = NoteTracker(self.output_channel)  # the player's notes sent through
         self.scheduler = Scheduler(clock, send, self.tracker, timeline, on_sent=on_sent)
         self.controls = Controls(
             control_map(config),
@@ -161,7 +160,6 @@ class Daemon:
 
         def run() -> None:
             self.engine.stop_response(silence=True)
-            self._close_passthrough()
             self.log(why)
 
         self.command(run)
@@ -214,17 +212,14 @@ class Daemon:
             self._pass(message)
 
     def _pass(self, message: Message) -> None:
+        """Send the player's note through the output's one tracker, as the player's."""
         note = self.engine.detector.note(message)
         if note is None:
             return
         pressed, pitch, velocity = note
-        for out in self.passed.start(pitch, velocity) if pressed else self.passed.stop(pitch):
+        tracker = self.tracker
+        for out in tracker.start(pitch, velocity, PLAYER) if pressed else tracker.stop(pitch, PLAYER):
             self.send(out)
-
-    def _close_passthrough(self) -> None:
-        if self.passthrough:
-            for out in self.passed.close_all():
-                self.send(out)
 
     def work(self, timeout: float = TICK_SECONDS) -> None:
         """Wait up to ``timeout`` for input, take all there is, then tick the engine."""
@@ -279,8 +274,7 @@ class Daemon:
         self.scheduler_stop.set()
         if self._scheduler is not None:
             self._scheduler.join()
-        self.scheduler.silence()  # also when the threads never started
-        self._close_passthrough()
+        self.scheduler.silence()  # also when the threads never started; the player's notes too
 
 
 def _ask_for_realtime(log: Callable[[str], None]) -> None:

@@ -30,18 +30,27 @@ def control_change(channel: int, controller: int, value: int) -> Message:
     return (CONTROL_CHANGE | channel, controller, value)
 
 
+#: Who started a note: the answer (the scheduler) or the player (passed through).
+ANSWER, PLAYER = "answer", "player"
+
+
 class NoteTracker:
-    """Open notes of one output channel; thread-safe."""
+    """Open notes of one output channel, and whose each is; thread-safe.
+
+    Everything sent to one output goes through its one tracker, the player's
+    passed-through notes as well as the answer's, so a note-off can only end
+    the note its owner started, and a panic or a stop ends them all.
+    """
 
     def __init__(self, channel: int = 0):
         if not 0 <= channel <= 15:
             raise ValueError(f"MIDI channel must be 0..15, got {channel}")
         self.channel = channel
-        self._open: dict[int, int] = {}  # pitch -> how many note-ons it owes note-offs for
+        self._open: dict[int, str] = {}  # pitch -> who started the note sounding now
         self._lock = threading.Lock()
 
-    def start(self, pitch: int, velocity: int) -> list[Message]:
-        """Messages that start ``pitch``; a pitch already sounding is ended first."""
+    def start(self, pitch: int, velocity: int, owner: str = ANSWER) -> list[Message]:
+        """Messages that start ``pitch`` for ``owner``; a pitch already sounding is ended first."""
         velocity = max(1, min(127, velocity))
         with self._lock:
             messages = []
@@ -49,15 +58,20 @@ class NoteTracker:
                 # One channel sounds one note per pitch; end it so the new
                 # one's note-off cannot be taken for the old one's.
                 messages.append(note_off(self.channel, pitch))
-            self._open[pitch] = 1
+            self._open[pitch] = owner
             messages.append(note_on(self.channel, pitch, velocity))
             return messages
 
-    def stop(self, pitch: int) -> list[Message]:
-        """The note-off for ``pitch`` if it sounds, else nothing."""
+    def stop(self, pitch: int, owner: str = ANSWER) -> list[Message]:
+        """The note-off for ``pitch`` if it sounds and ``owner`` started it, else nothing.
+
+        (The other's note on the same pitch took over the key: its own
+        note-off ends it.)
+        """
         with self._lock:
-            if self._open.pop(pitch, None) is None:
+            if self._open.get(pitch) != owner:
                 return []
+            del self._open[pitch]
             return [note_off(self.channel, pitch)]
 
     def close_all(self) -> list[Message]:

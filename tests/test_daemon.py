@@ -63,7 +63,7 @@ def test_answers_on_the_output_channel_and_passes_the_players_notes_through():
     rig.run(PHRASE, until=5.0)
     assert rig.note_ons(0x92) == [(0.0, 60), (0.5, 62), (1.0, 64), (2.0, 67), (2.5, 67), (3.0, 67), (3.5, 67)]
     assert all(m[0] & 0x0F == 2 for _, m in rig.sent)
-    assert rig.daemon.tracker.sounding == frozenset() and rig.daemon.passed.sounding == frozenset()
+    assert rig.daemon.tracker.sounding == frozenset()
 
 
 def test_junk_from_the_keyboard_changes_nothing():
@@ -199,3 +199,28 @@ def test_a_mode_change_and_a_panic_are_logged_at_once():
     rig = Rig(ScriptedModel(quarter_notes_of(67)), bars=1)
     rig.run([(0.1, (0xB0, 24, 127)), (0.2, (0xB0, 25, 127))], until=0.25)
     assert rig.log[-2:] == ["knobs: mode continuous", "panic: answer stopped, every note closed"]
+
+
+def test_the_player_letting_go_of_a_pitch_the_answer_took_over_does_not_cut_the_answer():
+    # The answer plays 67 on every beat from 2.0 s; the player strikes 67 at
+    # 2.2 s and holds it to 3.2 s. Each strike takes the key over from the
+    # other; the answer's note at 3.0 s must sound until 3.5 s: the player's
+    # release at 3.2 s ends nothing, since the answer struck 67 last.
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), bars=1, passthrough=True, on_play="overlap")
+    rig.run(PHRASE + [(2.2, on(67)), (3.2, off(67))], until=5.0)
+    at = lambda t: [m for when, m in rig.sent if t <= when < t + 0.01]
+    assert at(2.2) == [(0x80, 67, 0), (0x90, 67, 100)]  # the player takes 67 over
+    # The answer's first note no longer sounds: its own note-off is not sent;
+    # its next note takes the key back.
+    assert at(2.5) == [(0x80, 67, 0), (0x90, 67, 104)]
+    assert at(3.2) == []
+    assert at(3.5) == [(0x80, 67, 0), (0x90, 67, 104)]
+    assert rig.daemon.tracker.sounding == frozenset()
+
+
+def test_after_a_panic_the_players_release_sends_nothing():
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), bars=1, passthrough=True)
+    rig.run([(0.0, on(60)), (0.2, (0xB0, 25, 127)), (0.4, off(60))], until=0.5)
+    after_panic = [m for t, m in rig.sent if t >= 0.2]
+    assert after_panic == [(0x80, 60, 0), (0xB0, 64, 0), (0xB0, 123, 0)]  # nothing more at 0.4 s
+    assert rig.daemon.tracker.sounding == frozenset()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from neuraltunes_live.notetracker import NoteTracker
+from neuraltunes_live.notetracker import PLAYER, NoteTracker
 
 
 def test_start_and_stop():
@@ -38,3 +38,15 @@ def test_velocity_is_kept_in_range_and_channel_checked():
     assert tracker.start(61, 300) == [(0x90, 61, 127)]
     with pytest.raises(ValueError, match="0..15"):
         NoteTracker(channel=16)
+
+
+def test_a_note_off_ends_only_the_note_its_owner_struck():
+    tracker = NoteTracker(0)
+    assert tracker.start(67, 100, PLAYER) == [(0x90, 67, 100)]
+    assert tracker.start(67, 90) == [(0x80, 67, 0), (0x90, 67, 90)]  # the answer takes the key over
+    assert tracker.stop(67, PLAYER) == []  # the player letting go ends nothing
+    assert tracker.stop(67) == [(0x80, 67, 0)]
+    assert tracker.start(60, 90) == [(0x90, 60, 90)]
+    assert tracker.start(60, 100, PLAYER) == [(0x80, 60, 0), (0x90, 60, 100)]
+    assert tracker.stop(60) == []  # the answer's note-off does not cut the player's note
+    assert tracker.stop(60, PLAYER) == [(0x80, 60, 0)] and tracker.sounding == frozenset()
