@@ -100,11 +100,17 @@ def test_continuation_follows_the_model_in_time_and_stops_at_the_bar():
 def test_every_sampled_note_is_complete_even_from_a_model_that_wants_no_durations():
     # This model never asks for a duration: the grammar mask forces one.
     model = ScriptedModel(lambda t: shift(6) if PITCH_BASE <= t < DURATION_BASE else pitch(70), strength=5)
-    out = continue_notes(model, notes((0, 60, 12, 80)), bars=1, settings=SamplingSettings(),
-                         rng=np.random.default_rng(1))
-    assert len(out) > 0
-    assert (out[:, DURATION] >= 1).all()
-    assert (out[:, ONSET] < 12 + 48).all()
+    continuer = Continuer(model, np.random.default_rng(1))
+    continuer.prime(notes((0, 60, 12, 80)))
+    tokens = []
+    for _ in range(60):
+        tokens.append(continuer.peek(SamplingSettings()))
+        continuer.take(tokens[-1])
+    after_pitch = [tokens[i + 1] for i in range(len(tokens) - 1) if PITCH_BASE <= tokens[i] < DURATION_BASE]
+    assert after_pitch and all(DURATION_BASE <= t < DURATION_BASE + 96 for t in after_pitch)
+    # ...and a duration never comes anywhere else.
+    assert all(PITCH_BASE <= tokens[i - 1] < DURATION_BASE for i in range(1, len(tokens))
+               if DURATION_BASE <= tokens[i] < DURATION_BASE + 96)
 
 
 def test_key_mask_keeps_notes_in_the_phrases_key():

@@ -83,8 +83,10 @@ def test_plot_and_style_and_key(seed_file, random_model_dir, tmp_path):
 )
 def test_bad_options_give_one_line(seed_file, random_model_dir, tmp_path, args, message):
     result = run("--phrase", seed_file, "--out", tmp_path / "x.mid", "--model", random_model_dir, *args)
-    assert result.exit_code != 0
-    assert message in result.output
+    assert result.exit_code == 1 and not isinstance(result.exception, (TypeError, ValueError, KeyError))
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0]
+    assert not (tmp_path / "x.mid").exists()
 
 
 def test_a_seed_that_is_not_midi_is_named(random_model_dir, tmp_path):
@@ -112,7 +114,10 @@ def test_continues_midi_files_written_by_others(path, random_model_dir, tmp_path
     out = tmp_path / "out.mid"
     result = run("--phrase", path, "--out", out, "--model", random_model_dir, "--bars", 2, "--random-seed", 1)
     if "no notes to continue" in result.output:
-        return  # a file of drums or meta events only is refused with a clear line
+        # A file of drums or meta events only is refused with one clear line, and nothing is written.
+        assert result.exit_code == 1 and result.output.strip() == f"Error: {path}: no notes to continue"
+        assert not out.exists()
+        return
     assert result.exit_code == 0, result.output
     assert open_notes(out) == set()
     assert len(read_midi(out).notes) > 0

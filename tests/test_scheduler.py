@@ -111,9 +111,12 @@ def test_thread_loop_silences_on_stop():
     scheduler.submit(0.0, 60, 1000.0, 90)
     stop = threading.Event()
     worker = threading.Thread(target=scheduler.run, args=(stop,))
+    first = threading.Event()
+    scheduler.send = lambda m: (sent.append((clock.now(), m)), first.set())
     worker.start()
-    while not sent:
-        pass
+    # The fake clock never sleeps: the note-on goes out at once. Wait for it
+    # to be sent (with a limit), rather than spinning for ever.
+    assert first.wait(timeout=10), "the scheduler thread sent nothing"
     stop.set()
     worker.join(timeout=5)
     assert not worker.is_alive()
