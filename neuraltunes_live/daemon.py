@@ -137,6 +137,7 @@ class Daemon:
         self.generator_stop = threading.Event()
         self.scheduler_stop = threading.Event()
         self._generator: threading.Thread | None = None
+        self._switch_interval: float | None = None
         self._scheduler: threading.Thread | None = None
 
     # --- called from other threads ----------------------------------------
@@ -260,6 +261,7 @@ class Daemon:
     # --- lifetime -----------------------------------------------------------
 
     def start(self) -> None:
+        self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
         self._scheduler = threading.Thread(target=self._scheduler_loop, name="scheduler", daemon=True)
         self._generator = threading.Thread(target=self._generator_loop, name="generator", daemon=True)
@@ -275,6 +277,9 @@ class Daemon:
         if self._scheduler is not None:
             self._scheduler.join()
         self.scheduler.silence()  # also when the threads never started; the player's notes too
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)  # the process's own, as it was
+            self._switch_interval = None
 
 
 def _ask_for_realtime(log: Callable[[str], None]) -> None:

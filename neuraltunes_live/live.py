@@ -10,13 +10,14 @@ daemon without hardware and for the real-port tests.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import signal
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -66,48 +67,46 @@ def serve(config: Config, log: Callable[[str], None]) -> None:
     model_dir = model_dir_or_default(live.model)
     model = load_model(model_dir)
     seed = live.random_seed if live.random_seed >= 0 else secrets.randbelow(2**31)
-    output = MidiOutput(live.backend, live.output)
-    daemon = Daemon(
-        model, config, clock=SystemClock(), send=output.send, rng=np.random.default_rng(seed), log=log
-    )
-    try:
-        midi_input = open_input(output.backend, live.input, daemon.receive)
-    except NeuralTunesError:
-        output.close(drain_seconds=0)
-        raise
     flags = _Flags()
-    previous = {
-        signum: signal.signal(signum, handler)
-        for signum, handler in (
-            (signal.SIGINT, lambda *_: flags.stop.set()),
-            (signal.SIGTERM, lambda *_: flags.stop.set()),
-            *([(signal.SIGHUP, lambda *_: flags.reload.set())] if hasattr(signal, "SIGHUP") else []),
-        )
-    }
-    daemon.start()
+    # Our signal handlers stay in place until every note is closed and the
+    # ports are shut: a second signal (Ctrl-C and a service manager's SIGTERM
+    # together) must not cut the shutdown short.
+    with _handling_signals(flags):
+        with MidiOutput(live.backend, live.output) as output:
+            daemon = Daemon(
+                model, config, clock=SystemClock(), send=output.send, rng=np.random.default_rng(seed), log=log
+            )
+            with open_input(output.backend, live.input, daemon.receive) as midi_input:
+                daemon.start()
+                try:
+                    ready = time.perf_counter() - began
+                    tempo = "the DAW's MIDI clock" if live.clock == "external" else f"{live.tempo:g} BPM"
+                    memory = "with" if model.memory is not None else "without"
+                    log(f"model {model_dir} ({model.arch.parameter_count():,} parameters, {memory} piece "
+                        f"memory), random seed {seed}")
+                    log(f"{output.backend}: listening on '{midi_input.opened.name}', "
+                        f"playing to '{output.opened.name}'")
+                    for line in routing_help(output.backend, midi_input.opened.name, output.opened.name):
+                        log(line)
+                    log(f"ready in {ready:.2f} s: {live.mode} mode at {tempo}; Ctrl-C stops")
+                    _watch(daemon, midi_input, output, flags, model_dir, log)
+                finally:
+                    daemon.stop()  # every note closed, before the ports close
+        log("stopped; every note was closed")
+
+
+@contextlib.contextmanager
+def _handling_signals(flags: "_Flags") -> Iterator[None]:
+    """SIGINT and SIGTERM set ``flags.stop``, SIGHUP ``flags.reload``; the old handlers come back after."""
+    handlers = [(signal.SIGINT, lambda *_: flags.stop.set()), (signal.SIGTERM, lambda *_: flags.stop.set())]
+    if hasattr(signal, "SIGHUP"):
+        handlers.append((signal.SIGHUP, lambda *_: flags.reload.set()))
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers}
     try:
-        ready = time.perf_counter() - began
-        tempo = "the DAW's MIDI clock" if live.clock == "external" else f"{live.tempo:g} BPM"
-        memory = "with" if model.memory is not None else "without"
-        log(f"model {model_dir} ({model.arch.parameter_count():,} parameters, {memory} piece memory), "
-            f"random seed {seed}")
-        log(f"{output.backend}: listening on '{midi_input.opened.name}', playing to '{output.opened.name}'")
-        for line in routing_help(output.backend, midi_input.opened.name, output.opened.name):
-            log(line)
-        log(f"ready in {ready:.2f} s: {live.mode} mode at {tempo}; Ctrl-C stops")
-        _watch(daemon, midi_input, output, flags, model_dir, log)
+        yield
     finally:
-        # Our handlers stay in place until every note is closed: a second
-        # signal (Ctrl-C and a service manager's SIGTERM together) must not
-        # cut the shutdown short.
-        try:
-            daemon.stop()
-            midi_input.close()
-            output.close()
-            log("stopped; every note was closed")
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _watch(
@@ -181,26 +180,25 @@ def timed_messages(path: Path, tempo_bpm: float | None = None) -> list[tuple[flo
 def play(path: Path, to: str, backend: str, tempo_bpm: float | None, log: Callable[[str], None]) -> int:
     """Send a MIDI file to port ``to`` in time; returns the messages sent."""
     messages = timed_messages(path, tempo_bpm)
-    output = MidiOutput(backend, to, own="NeuralTunes Player")
     clock = SystemClock()
     sounding: set[tuple[int, int]] = set()
-    log(f"playing {path} ({len(messages)} messages) to '{output.opened.name}'")
-    start = clock.now() + 0.05
     sent = 0
-    try:
-        for t, message in messages:
-            clock.sleep_until(start + t)
-            output.send(message)
-            sent += 1
-            kind, channel = message[0] & 0xF0, message[0] & 0x0F
-            if kind == 0x90 and message[2] > 0:
-                sounding.add((channel, message[1]))
-            elif kind in (0x80, 0x90):
-                sounding.discard((channel, message[1]))
-    finally:  # interrupted: end what was started
-        for channel, pitch in sorted(sounding):
-            output.send((0x80 | channel, pitch, 0))
-        output.close()
+    with MidiOutput(backend, to, own="NeuralTunes Player") as output:
+        log(f"playing {path} ({len(messages)} messages) to '{output.opened.name}'")
+        start = clock.now() + 0.05
+        try:
+            for t, message in messages:
+                clock.sleep_until(start + t)
+                output.send(message)
+                sent += 1
+                kind, channel = message[0] & 0xF0, message[0] & 0x0F
+                if kind == 0x90 and message[2] > 0:
+                    sounding.add((channel, message[1]))
+                elif kind in (0x80, 0x90):
+                    sounding.discard((channel, message[1]))
+        finally:  # interrupted: end what was started
+            for channel, pitch in sorted(sounding):
+                output.send((0x80 | channel, pitch, 0))
     return sent
 
 
@@ -221,16 +219,14 @@ def record(
     check_output_file(out)
     clock = SystemClock()
     received: list[tuple[float, Message]] = []
-    midi_input = open_input(backend, source, lambda m: received.append((clock.now(), m)), own="NeuralTunes Recorder")
-    begin = clock.now()
     stop = stop or threading.Event()
-    log(f"recording '{midi_input.opened.name}' to {out}" + (f" for {seconds:g} s" if seconds else "; Ctrl-C stops"))
-    try:
-        stop.wait(seconds)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        midi_input.close()
+    with open_input(backend, source, lambda m: received.append((clock.now(), m)), own="NeuralTunes Recorder") as midi_input:
+        begin = clock.now()
+        log(f"recording '{midi_input.opened.name}' to {out}" + (f" for {seconds:g} s" if seconds else "; Ctrl-C stops"))
+        try:
+            stop.wait(seconds)
+        except KeyboardInterrupt:
+            pass
     # Channel messages, read as the daemon reads them; no clock, no sysex, nothing malformed.
     kept = [(t, m) for t, data in received for m in split(data).messages if m[0] < 0xF0]
     ticks_per_beat, tempo = 480, 500_000  # 120 BPM: one second is 960 ticks

@@ -179,7 +179,28 @@ class Opened:
     virtual: bool
 
 
-class _Port:
+class _Resource:
+    """A port is a resource: ``closed`` says whether it is, ``close()`` may be called again, and
+    ``with`` closes it."""
+
+    closed = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._close()
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class _Port(_Resource):
     """One rtmidi port of ours: virtual, or connected to an existing port named ``wanted``."""
 
     direction = ""  # "input" or "output"
@@ -252,13 +273,13 @@ class MidiInput(_Port):
     def disconnect(self) -> None:
         self._midi.close_port()
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._midi.cancel_callback()
         self._midi.close_port()
         self._midi.delete()
 
 
-class JackMidiInput:
+class JackMidiInput(_Resource):
     """A JACK MIDI input of our own, through the JACK-Client library rather than RtMidi.
 
     RtMidi's JACK backend joins every event after a SysEx start into that
@@ -321,7 +342,7 @@ class JackMidiInput:
     def disconnect(self) -> None:
         self._port.disconnect()
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._client.deactivate()
         self._client.close()
 
@@ -370,9 +391,11 @@ class MidiOutput(_Port):
             self._midi.close_port()
             self.opened = self._open()
 
-    def close(self, drain_seconds: float = 0.05) -> None:
-        """Close after ``drain_seconds``: JACK sends queued messages at its next cycle."""
-        time.sleep(drain_seconds)
+    #: How long ``close`` waits first: JACK sends queued messages at its next cycle.
+    drain_seconds = 0.05
+
+    def _close(self) -> None:
+        time.sleep(self.drain_seconds)
         with self._lock:
             self._midi.close_port()
             self._midi.delete()

@@ -224,3 +224,14 @@ def test_after_a_panic_the_players_release_sends_nothing():
     after_panic = [m for t, m in rig.sent if t >= 0.2]
     assert after_panic == [(0x80, 60, 0), (0xB0, 64, 0), (0xB0, 123, 0)]  # nothing more at 0.4 s
     assert rig.daemon.tracker.sounding == frozenset()
+
+
+def test_the_daemon_gives_the_process_its_thread_switch_interval_back():
+    import sys
+
+    before = sys.getswitchinterval()
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), bars=1)
+    rig.daemon.start()
+    assert sys.getswitchinterval() < before
+    rig.daemon.stop()
+    assert sys.getswitchinterval() == before

@@ -64,3 +64,23 @@ def test_a_client_name_finds_its_port_among_numbered_namesakes():
     assert find_port(ports, "NeuralTunes In 2", "output") == 1
     alsa = ["NeuralTunes In:NeuralTunes In 128:0", "NeuralTunes In 2:NeuralTunes In 2 129:0"]
     assert find_port(alsa, "NeuralTunes In", "output") == 0
+
+
+def test_a_port_closes_once_and_in_a_with_block():
+    from neuraltunes_live.ports import _Resource
+
+    class Counted(_Resource):
+        closes = 0
+
+        def _close(self):
+            self.closes += 1
+
+    with Counted() as port:
+        assert not port.closed
+    assert port.closed and port.closes == 1
+    port.close()
+    assert port.closes == 1
+    with pytest.raises(RuntimeError):
+        with Counted() as failing:
+            raise RuntimeError("a port lost mid-session")
+    assert failing.closed and failing.closes == 1
