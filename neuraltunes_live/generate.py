@@ -28,8 +28,15 @@ MAX_VARIATIONS = 100
 #: What ``--plot`` can draw into.
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
+def _shipped_model() -> Path:
+    """Where the shipped model is: inside the installed package (a wheel), or in the checkout."""
+    package = Path(__file__).resolve().parent
+    installed = package / "models" / "default"
+    return installed if installed.is_dir() else package.parent / "models" / "default"
+
+
 #: The model shipped with the project, used when none is named.
-SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "models" / "default"
+SHIPPED_MODEL = _shipped_model()
 
 
 def model_dir_or_default(setting: str | Path | None) -> Path:
