@@ -167,7 +167,6 @@ def main() -> None:
         alone = LSTMModel(model.arch, model.weights, model.info)  # the same network, no piece memory
         alone_times, _ = numpy_run(alone, args.notes, seed=1)
 
-    import keras
 
     from neuraltunes_live.continuation import phrase_tokens
     from neuraltunes_live.training import model as keras_model

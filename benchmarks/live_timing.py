@@ -31,7 +31,6 @@ import dataclasses
 import multiprocessing
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import json
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

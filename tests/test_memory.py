@@ -9,11 +9,9 @@ from click.testing import CliRunner
 from neuraltunes_live.cli import main
 from neuraltunes_live.continuation import Continuer
 from neuraltunes_live.dataset import read_split
-from neuraltunes_live.encoding import PITCH_BASE, SHIFT_BASE, DURATION_BASE, VOCAB_SIZE
 from neuraltunes_live.errors import ModelError
 from neuraltunes_live.evaluate import evaluate, format_report, lstm_scores
 from neuraltunes_live.memory import (
-    MatchCounts,
     MemorySettings,
     PieceMemory,
     blend_logits,
