@@ -6,64 +6,15 @@ from neuraltunes_live.continuation import MAX_PRIME_NOTES, Continuer, continue_n
 from neuraltunes_live.encoding import (
     BOS,
     DURATION_BASE,
-    MIN_PITCH,
     PITCH_BASE,
     SHIFT_BASE,
-    VOCAB_SIZE,
     decode,
 )
 from neuraltunes_live.notes import DURATION, ONSET, PITCH
 from neuraltunes_live.sampling import Key, SamplingSettings
 
 from .conftest import notes
-
-
-def shift(ticks):
-    return SHIFT_BASE + ticks - 1
-
-
-def pitch(p):
-    return PITCH_BASE + p - MIN_PITCH
-
-
-def duration(ticks):
-    return DURATION_BASE + ticks - 1
-
-
-class ScriptedModel:
-    """Wants ``follow[last token]`` next, strongly; the state is the last token."""
-
-    def __init__(self, follow, strength=30.0):
-        self.follow = follow
-        self.strength = strength
-        self.primed_with = None
-
-    def _logits(self, token):
-        logits = np.zeros(VOCAB_SIZE)
-        wanted = self.follow(token)
-        if wanted is not None:
-            logits[wanted] = self.strength
-        return logits
-
-    def prime(self, tokens, state=None):
-        self.primed_with = list(map(int, tokens))
-        return np.stack([self._logits(int(t)) for t in tokens]), int(tokens[-1])
-
-    def step(self, token, state):
-        return self._logits(token), token
-
-
-def quarter_notes_of(p):
-    """Repeats: SHIFT(12) → PITCH(p) → DURATION(12) → SHIFT(12) ..."""
-
-    def follow(token):
-        if PITCH_BASE <= token < DURATION_BASE:
-            return duration(12)
-        if DURATION_BASE <= token:
-            return shift(12)
-        return pitch(p)
-
-    return follow
+from .fakes import ScriptedModel, duration, pitch, quarter_notes_of, shift, straight_eighths_of
 
 
 GREEDY = SamplingSettings(temperature=0.05, max_repeats=0)
@@ -133,19 +84,6 @@ def test_loop_guard_breaks_a_model_stuck_on_one_note():
     longest = max(len(run) for run in "".join("x" if p == 60 else " " for p in pitches).split(" "))
     assert longest == 3
     assert pitches.count(60) > len(pitches) // 2  # it still plays what the model wants most
-
-
-def straight_eighths_of(p):
-    """Repeats SHIFT(6) → PITCH(p) → DURATION(6): straight eighths."""
-
-    def follow(token):
-        if PITCH_BASE <= token < DURATION_BASE:
-            return duration(6)
-        if DURATION_BASE <= token:
-            return shift(6)
-        return pitch(p)
-
-    return follow
 
 
 def test_a_swung_phrase_is_answered_swung():

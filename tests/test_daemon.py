@@ -11,7 +11,9 @@ from neuraltunes_live.continuation import MAX_PRIME_NOTES
 from neuraltunes_live.daemon import Daemon
 from neuraltunes_live.encoding import DURATION_BASE, PITCH_BASE
 
-from .test_continuation import ScriptedModel, quarter_notes_of
+from .fakes import ScriptedModel, quarter_notes_of
+from .fakes import note_off as off
+from .fakes import note_on as on
 
 
 def config(**live):
@@ -45,14 +47,6 @@ class Rig:
 
     def note_ons(self, status=0x90):
         return [(t, m[1]) for t, m in self.sent if m[0] == status and m[2] > 0]
-
-
-def on(p, channel=0):
-    return (0x90 | channel, p, 100)
-
-
-def off(p, channel=0):
-    return (0x80 | channel, p, 0)
 
 
 PHRASE = [(0.0, on(60)), (0.45, off(60)), (0.5, on(62)), (0.95, off(62)), (1.0, on(64)), (1.45, off(64))]

@@ -12,17 +12,11 @@ from neuraltunes_live.engine import Engine, LiveSettings
 from neuraltunes_live.notetracker import NoteTracker
 from neuraltunes_live.scheduler import FixedTempo, Scheduler
 
-from .test_continuation import ScriptedModel, quarter_notes_of
+from .fakes import ScriptedModel, quarter_notes_of
+from .fakes import note_off as off
+from .fakes import note_on as on
 
 STYLES = {name: Config().style(name) for name in ("balanced", "creative", "structured")}
-
-
-def on(p, v=100):
-    return (0x90, p, v)
-
-
-def off(p):
-    return (0x80, p, 0)
 
 
 class Rig:

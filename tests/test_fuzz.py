@@ -31,7 +31,7 @@ from neuraltunes_live.model import Architecture, load_model, write_model_dir
 from neuraltunes_live.notes import notes_array
 
 from .conftest import random_weights
-from .test_continuation import ScriptedModel, quarter_notes_of
+from .fakes import ScriptedModel, quarter_notes_of
 from .test_daemon import PHRASE, Rig
 
 LIVE_CASES, FILE_CASES, MODEL_CASES, CONFIG_CASES = 150, 300, 150, 300

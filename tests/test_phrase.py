@@ -3,16 +3,10 @@
 import numpy as np
 
 from neuraltunes_live.phrase import PhraseDetector
+from .fakes import note_off as off
+from .fakes import note_on as on
 
 SPB = 0.5  # 120 BPM
-
-
-def on(pitch, velocity=100, channel=0):
-    return (0x90 | channel, pitch, velocity)
-
-
-def off(pitch, channel=0):
-    return (0x80 | channel, pitch, 0)
 
 
 def play(detector, events, spb=SPB):

@@ -28,9 +28,9 @@ from neuraltunes_live.sampling import (
     sample,
 )
 
+from .fakes import pitch
 
-def pitch(p):
-    return PITCH_BASE + p - MIN_PITCH
+
 
 
 def test_after_a_pitch_only_a_duration_may_follow():

@@ -1,0 +1,83 @@
+"""Test doubles and builders shared by the tests: tokens, live messages, a scripted model.
+
+(MIDI-file builders for mido live in ``conftest.py``.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neuraltunes_live.encoding import DURATION_BASE, MIN_PITCH, PITCH_BASE, SHIFT_BASE, VOCAB_SIZE
+
+
+def shift(ticks):
+    """The token of a time shift of ``ticks``."""
+    return SHIFT_BASE + ticks - 1
+
+
+def pitch(p):
+    """The token of MIDI pitch ``p``."""
+    return PITCH_BASE + p - MIN_PITCH
+
+
+def duration(ticks):
+    """The token of a duration of ``ticks``."""
+    return DURATION_BASE + ticks - 1
+
+
+def note_on(p, velocity=100, channel=0):
+    """A live note-on message, as the MIDI system delivers it."""
+    return (0x90 | channel, p, velocity)
+
+
+def note_off(p, channel=0):
+    return (0x80 | channel, p, 0)
+
+
+class ScriptedModel:
+    """A step model that wants ``follow(last token)`` next, strongly; the state is the last token."""
+
+    def __init__(self, follow, strength=30.0):
+        self.follow = follow
+        self.strength = strength
+        self.primed_with = None
+
+    def _logits(self, token):
+        logits = np.zeros(VOCAB_SIZE)
+        wanted = self.follow(token)
+        if wanted is not None:
+            logits[wanted] = self.strength
+        return logits
+
+    def prime(self, tokens, state=None):
+        self.primed_with = list(map(int, tokens))
+        return np.stack([self._logits(int(t)) for t in tokens]), int(tokens[-1])
+
+    def step(self, token, state):
+        return self._logits(token), token
+
+
+def quarter_notes_of(p):
+    """Repeats: SHIFT(12) → PITCH(p) → DURATION(12) → SHIFT(12) ..."""
+
+    def follow(token):
+        if PITCH_BASE <= token < DURATION_BASE:
+            return duration(12)
+        if DURATION_BASE <= token:
+            return shift(12)
+        return pitch(p)
+
+    return follow
+
+
+def straight_eighths_of(p):
+    """Repeats SHIFT(6) → PITCH(p) → DURATION(6): straight eighths."""
+
+    def follow(token):
+        if PITCH_BASE <= token < DURATION_BASE:
+            return duration(6)
+        if DURATION_BASE <= token:
+            return shift(6)
+        return pitch(p)
+
+    return follow
