@@ -109,6 +109,48 @@ def _handling_signals(flags: "_Flags") -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+class PortWatch:
+    """One round of the main thread's watch: reload on SIGHUP, follow ports that come and go.
+
+    Kept apart from the loop that waits between rounds, so tests drive it with
+    fake ports and a fake daemon.
+    """
+
+    def __init__(self, daemon, midi_input, output, flags: "_Flags", model_dir: Path, log: Callable[[str], None],
+                 load: Callable[[Path], object] = load_model):
+        self.daemon, self.midi_input, self.output = daemon, midi_input, output
+        self.flags, self.model_dir, self.log, self.load = flags, model_dir, log, load
+        self.input_lost = self.output_lost = False
+
+    def check(self) -> None:
+        if self.flags.reload.is_set():
+            self.flags.reload.clear()
+            try:
+                self.daemon.swap_model(self.load(self.model_dir))
+                self.log(f"reloaded {self.model_dir}; the next answer uses it")
+            except NeuralTunesError as err:
+                self.log(f"reload failed, still playing the old model: {err}")
+        output, midi_input = self.output, self.midi_input
+        try:
+            if not self.output_lost and not output.present():
+                self.output_lost = True
+                self.daemon.silence(f"output port '{output.wanted}' vanished: answer stopped; waiting for it")
+            elif self.output_lost and output.present():
+                output.reconnect()
+                self.output_lost = False
+                self.log(f"output port '{output.opened.name}' is back; connected")
+            if not self.input_lost and not midi_input.present():
+                self.input_lost = True
+                midi_input.disconnect()
+                self.log(f"input port '{midi_input.wanted}' vanished; still running, waiting for it to return")
+            elif self.input_lost and midi_input.present():
+                midi_input.reconnect()
+                self.input_lost = False
+                self.log(f"input port '{midi_input.opened.name}' is back; listening")
+        except NeuralTunesError as err:  # a port seen for a moment, gone again: try next round
+            self.log(f"port check: {err}")
+
+
 def _watch(
     daemon: Daemon,
     midi_input: MidiInput | JackMidiInput,
@@ -117,34 +159,10 @@ def _watch(
     model_dir: Path,
     log: Callable[[str], None],
 ) -> None:
-    """The main thread's loop: reloads on SIGHUP, follows ports that come and go."""
-    input_lost = output_lost = False
+    """The main thread's loop: a ``PortWatch`` round every ``PORT_CHECK_SECONDS`` until stopped."""
+    watch = PortWatch(daemon, midi_input, output, flags, model_dir, log)
     while not flags.stop.wait(PORT_CHECK_SECONDS):
-        if flags.reload.is_set():
-            flags.reload.clear()
-            try:
-                daemon.swap_model(load_model(model_dir))
-                log(f"reloaded {model_dir}; the next answer uses it")
-            except NeuralTunesError as err:
-                log(f"reload failed, still playing the old model: {err}")
-        try:
-            if not output_lost and not output.present():
-                output_lost = True
-                daemon.silence(f"output port '{output.wanted}' vanished: answer stopped; waiting for it")
-            elif output_lost and output.present():
-                output.reconnect()
-                output_lost = False
-                log(f"output port '{output.opened.name}' is back; connected")
-            if not input_lost and not midi_input.present():
-                input_lost = True
-                midi_input.disconnect()
-                log(f"input port '{midi_input.wanted}' vanished; still running, waiting for it to return")
-            elif input_lost and midi_input.present():
-                midi_input.reconnect()
-                input_lost = False
-                log(f"input port '{midi_input.opened.name}' is back; listening")
-        except NeuralTunesError as err:  # a port seen for a moment, gone again: try next round
-            log(f"port check: {err}")
+        watch.check()
 
 
 # --- helpers for trying it without hardware ---------------------------------

@@ -1,0 +1,97 @@
+"""The daemon's main-thread watch, with fake ports and a fake daemon: ports that vanish and return, SIGHUP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from neuraltunes_live.errors import ModelError, PortError
+from neuraltunes_live.live import PortWatch, _Flags
+from neuraltunes_live.ports import Opened
+
+
+@dataclass
+class FakePort:
+    wanted: str
+    here: bool = True
+    flaky: bool = False  # present, but reconnecting fails once
+    calls: list[str] = field(default_factory=list)
+
+    @property
+    def opened(self):
+        return Opened("fake", f"{self.wanted}:port", False)
+
+    def present(self):
+        return self.here
+
+    def reconnect(self):
+        if self.flaky:
+            self.flaky = False
+            raise PortError(f"no port named {self.wanted!r}")
+        self.calls.append("reconnect")
+
+    def disconnect(self):
+        self.calls.append("disconnect")
+
+
+@dataclass
+class FakeDaemon:
+    calls: list[str] = field(default_factory=list)
+
+    def silence(self, why):
+        self.calls.append(f"silence: {why}")
+
+    def swap_model(self, model):
+        self.calls.append(f"swap {model}")
+
+
+def rig(load=lambda path: f"model from {path}"):
+    log, daemon = [], FakeDaemon()
+    keyboard, synth = FakePort("Keyboard"), FakePort("Synth")
+    watch = PortWatch(daemon, keyboard, synth, _Flags(), Path("m"), log.append, load=load)
+    return watch, keyboard, synth, daemon, log
+
+
+def test_an_output_that_vanishes_silences_the_answer_and_is_reconnected_when_back():
+    watch, _, synth, daemon, log = rig()
+    watch.check()
+    assert daemon.calls == [] and log == []
+    synth.here = False
+    watch.check()
+    watch.check()  # still gone: said once
+    assert daemon.calls == ["silence: output port 'Synth' vanished: answer stopped; waiting for it"]
+    synth.here = True
+    watch.check()
+    assert synth.calls == ["reconnect"] and log == ["output port 'Synth:port' is back; connected"]
+
+
+def test_an_input_that_vanishes_is_let_go_and_taken_back():
+    watch, keyboard, _, _, log = rig()
+    keyboard.here = False
+    watch.check()
+    keyboard.here, keyboard.flaky = True, True
+    watch.check()  # back for a moment, gone again while reconnecting: tried next round
+    watch.check()
+    assert keyboard.calls == ["disconnect", "reconnect"]
+    assert log == [
+        "input port 'Keyboard' vanished; still running, waiting for it to return",
+        "port check: no port named 'Keyboard'",
+        "input port 'Keyboard:port' is back; listening",
+    ]
+
+
+def test_sighup_swaps_the_model_or_keeps_the_old_one():
+    watch, _, _, daemon, log = rig()
+    watch.flags.reload.set()
+    watch.check()
+    assert daemon.calls == ["swap model from m"] and log == ["reloaded m; the next answer uses it"]
+    assert not watch.flags.reload.is_set()
+
+    def broken(path):
+        raise ModelError(f"{path}/weights.npz: damaged or truncated")
+
+    watch, _, _, daemon, log = rig(load=broken)
+    watch.flags.reload.set()
+    watch.check()
+    assert daemon.calls == []
+    assert log == ["reload failed, still playing the old model: m/weights.npz: damaged or truncated"]
