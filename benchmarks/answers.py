@@ -50,6 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from phrases import Phrase, suite  # noqa: E402
+
 from neuraltunes_live import answers as judge  # noqa: E402
 from neuraltunes_live.config import STYLES, load_config  # noqa: E402
 from neuraltunes_live.continuation import Continuer, continue_notes  # noqa: E402
@@ -67,7 +69,6 @@ from neuraltunes_live.markov import MarkovModel, MarkovPlayer  # noqa: E402
 from neuraltunes_live.model import load_model  # noqa: E402
 from neuraltunes_live.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT  # noqa: E402
 from neuraltunes_live.sampling import estimate_key  # noqa: E402
-from phrases import Phrase, suite  # noqa: E402
 
 #: The model folder shipped before the key context (the last commit with it).
 PREVIOUS_REVISION = "ccff58f"
@@ -133,7 +134,8 @@ def continuous_repeats(model, phrase: Phrase, style, beats: int, seed: int) -> t
     continuer = Continuer(model, rng)
     continuer.prime(phrase.notes, phrase.beats_per_bar, use_key=style.key_mask)
     end = int((phrase.notes[:, ONSET] + phrase.notes[:, DURATION]).max())
-    played = np.array(list(continuer.notes_until(end + beats * TICKS_PER_BEAT, settings)), dtype=np.int32).reshape(-1, 4)
+    played = list(continuer.notes_until(end + beats * TICKS_PER_BEAT, settings))
+    played = np.array(played, dtype=np.int32).reshape(-1, 4)
     return judge.most_repeats(played, 2 * phrase.beats_per_bar * TICKS_PER_BEAT)
 
 
@@ -198,7 +200,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "corpus")
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "default")
-    parser.add_argument("--previous", default=PREVIOUS_REVISION, help="git revision of the model shipped before ('' skips)")
+    parser.add_argument("--previous", default=PREVIOUS_REVISION,
+                        help="git revision of the model shipped before ('' skips)")
     parser.add_argument("--takes", type=int, default=10)
     parser.add_argument("--bars", type=int, default=4)
     parser.add_argument("--openings", type=int, default=60)
@@ -218,7 +221,8 @@ def main() -> None:
                    load_model(args.model))]
     scratch = tempfile.TemporaryDirectory()
     if args.previous:
-        contenders.append((f"shipped before ({args.previous})", load_model(previous_model(args.previous, Path(scratch.name)))))
+        previous = load_model(previous_model(args.previous, Path(scratch.name)))
+        contenders.append((f"shipped before ({args.previous})", previous))
     if not args.no_markov:
         markov = MarkovModel(_pieces(read_split(args.data, "train")), max_order=MAX_MARKOV_ORDER)
         order, _ = choose_markov_order(markov, read_split(args.data, "validation"))
@@ -284,10 +288,12 @@ def main() -> None:
             for r in results:
                 m = r.measures
                 print(f"| {r.phrase} | {m['in_key']:.2f} | {m['register_distance']:.1f} | {m['on_grid']:.2f} | "
-                      f"{m['density_ratio']:.2f} | {m['voices_ratio']:.2f} | {m['longest_copy']:.0f} | {r.take_difference:.2f} |")
+                      f"{m['density_ratio']:.2f} | {m['voices_ratio']:.2f} | {m['longest_copy']:.0f} | "
+                      f"{r.take_difference:.2f} |")
 
     # Openings of held-out pieces, against their real continuations.
-    real = [asdict(judge.measure(following, opening, scale, CONTINUATION_BARS * BEATS_PER_BAR)) for opening, following, scale in cases]
+    real = [asdict(judge.measure(following, opening, scale, CONTINUATION_BARS * BEATS_PER_BAR))
+            for opening, following, scale in cases]
     print(f"\nOpenings of {len(cases)} held-out test pieces, continued for {CONTINUATION_BARS} bars "
           f"from the bar line (median; real: p10 – p90; * outside):\n")
     shown = ("in_key", "register_distance", "on_grid", "density_ratio", "voices_ratio", "longest_copy")

@@ -119,7 +119,8 @@ def suite() -> list[Phrase]:
                 minor("A"), "A minor", about="eighth-note arpeggios"),
         _phrase("16th-note runs, D major", even(s, "D4", "E4", "F#4", "G4", "A4", "B4", "C#5", "D5",
                                                 "C#5", "B4", "A4", "G4", "F#4", "E4", "F#4", "G4",
-                                                "A4", "F#4", "D4", "F#4", "A4", "D5", "A4", "F#4") + line(("D4", h), start=6),
+                                                "A4", "F#4", "D4", "F#4", "A4", "D5", "A4", "F#4")
+                + line(("D4", h), start=6),
                 major("D"), "D major", about="16th-note scale runs"),
         _phrase("16th arpeggios, Eb major", even(s, "Eb4", "G4", "Bb4", "Eb5", "Ab3", "C4", "Eb4", "Ab4",
                                                   "Bb3", "D4", "F4", "Bb4", "Eb4", "G4", "Bb4", "G4"),
@@ -151,7 +152,8 @@ def suite() -> list[Phrase]:
                        ("F4", q), ("Bb4", e), ("D5", e), ("F5", q)),
                 major("Eb"), "Eb major", about="bass, chords and melody at once"),
         _phrase("F# minor, 4 bars", line(("F#4", q), ("A4", q), ("C#5", h), ("B4", e), ("A4", e), ("G#4", q), ("A4", h),
-                                         ("D5", q), ("C#5", q), ("B4", q), ("A4", q), ("G#4", e), ("F#4", e), ("E#4", q),
+                                         ("D5", q), ("C#5", q), ("B4", q), ("A4", q), ("G#4", e), ("F#4", e),
+                                         ("E#4", q),
                                          ("F#4", h)),
                 minor("F#"), "F# minor", about="long, with the leading tone"),
     ]

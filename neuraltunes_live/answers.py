@@ -20,6 +20,7 @@ import numpy as np
 from .notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT, sort_notes
 from .rhythm import on_grid_share, phrase_grid
 
+
 def in_key_share(notes: np.ndarray, scale: Iterable[int]) -> float:
     """Share of the notes whose pitch class is in ``scale`` (pitch classes 0..11)."""
     if len(notes) == 0:

@@ -146,9 +146,11 @@ def _quiet_tensorflow() -> None:
               help="default, interval (default without the key context), seed (the seeds' layers) or tiny.")
 @click.option("--epochs", type=click.IntRange(1, 10_000), default=30, show_default=True,
               help="Most epochs, 1 to 10000; early stopping may end sooner.")
-@click.option("--random-seed", "seed", type=int, help="Seed of the initial weights and training windows (default 1234).")
+@click.option("--random-seed", "seed", type=int,
+              help="Seed of the initial weights and training windows (default 1234).")
 @click.option("--seed", "old_seed", type=int, hidden=True, help="The old name of --random-seed.")
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=16, show_default=True, help="Windows per update, 1 to 4096.")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=16, show_default=True,
+              help="Windows per update, 1 to 4096.")
 @click.option("--seq-len", type=click.IntRange(2, 4096), default=128, show_default=True,
               help="Events per training window, 2 to 4096.")
 @click.option("--patience", type=click.IntRange(1, 10_000), default=4, show_default=True,
@@ -180,7 +182,8 @@ def train(
     """
     _quiet_tensorflow()
     try:
-        from .training.train import TrainOptions, train as run_training, work_dir_for
+        from .training.train import TrainOptions, work_dir_for
+        from .training.train import train as run_training
     except ImportError as err:
         raise click.ClickException(
             f"training needs TensorFlow ({err.name} is missing): pip install 'neuraltunes-live[train]'"
@@ -256,7 +259,8 @@ def evaluate(
     import json
 
     from .config import load_config
-    from .evaluate import evaluate as run_evaluation, format_report
+    from .evaluate import evaluate as run_evaluation
+    from .evaluate import format_report
     from .files import check_output_file, output_errors, replace_file
 
     config = load_config(config_path, overrides={"generate.style": style})
@@ -313,7 +317,8 @@ def generate(
     """Continue the MIDI file given with --phrase and write OUT."""
     from .config import load_config
     from .errors import ConfigError
-    from .generate import generate as run_generate, key_choice, model_dir_or_default
+    from .generate import generate as run_generate
+    from .generate import key_choice, model_dir_or_default
 
     config = load_config(
         config_path,

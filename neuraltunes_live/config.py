@@ -294,6 +294,7 @@ def _check_together(config: Config) -> None:
             "controls.temperature_low must be below controls.temperature_high, got "
             f"{controls.temperature_low:g} and {controls.temperature_high:g}"
         )
-    numbers = [n for n in (controls.temperature, controls.bars, controls.style, controls.mode, controls.panic) if n >= 0]
+    knobs = (controls.temperature, controls.bars, controls.style, controls.mode, controls.panic)
+    numbers = [n for n in knobs if n >= 0]
     if len(numbers) != len(set(numbers)):
         raise ConfigError(f"[controls] gives one controller number to two knobs: {numbers}")

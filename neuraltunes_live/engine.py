@@ -28,8 +28,8 @@ import numpy as np
 from .config import StyleSettings
 from .continuation import MAX_PRIME_NOTES, Continuer, PrimeCache, StepModel, phrase_tokens
 from .controls import Controls
-from .notes import TICKS_PER_BEAT
 from .messages import Message
+from .notes import TICKS_PER_BEAT
 from .phrase import Phrase, PhraseDetector
 from .sampling import SamplingSettings
 from .scheduler import Scheduler, Timeline

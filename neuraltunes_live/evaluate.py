@@ -448,7 +448,8 @@ def format_report(result: dict) -> list[str]:
     if len(groups) > 1:
         presets = [str(row["preset"]) for row in result["models"]]
         lines += ["", "Bits per note by source:"]
-        lines.append(f"{'source':<28} {'pieces':>6} {'notes':>7} " + " ".join(f"{p:>9}" for p in presets) + f" {'Markov':>9}")
+        columns = " ".join(f"{p:>9}" for p in presets)
+        lines.append(f"{'source':<28} {'pieces':>6} {'notes':>7} {columns} {'Markov':>9}")
         for group, g in groups.items():
             lines.append(
                 f"{group:<28} {g['pieces']:>6} {g['notes']:>7} "

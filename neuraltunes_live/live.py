@@ -238,7 +238,10 @@ def record(
     clock = SystemClock()
     received: list[tuple[float, Message]] = []
     stop = stop or threading.Event()
-    with open_input(backend, source, lambda m: received.append((clock.now(), m)), own="NeuralTunes Recorder") as midi_input:
+    def keep(message: Message) -> None:  # in the MIDI system's thread
+        received.append((clock.now(), message))
+
+    with open_input(backend, source, keep, own="NeuralTunes Recorder") as midi_input:
         begin = clock.now()
         log(f"recording '{midi_input.opened.name}' to {out}" + (f" for {seconds:g} s" if seconds else "; Ctrl-C stops"))
         try:

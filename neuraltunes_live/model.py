@@ -147,10 +147,9 @@ class KeyContext(NamedTuple):
         mean = np.where(weight > 0, self.register[..., 0] / np.maximum(weight, _TINY), REGISTER_CENTRE)
         heard = weight > 0
         midi = np.maximum(last, 0) + MIN_PITCH
-        register = np.stack(
-            [np.where(heard, (midi - mean) / REGISTER_UNIT, 0.0), np.where(heard, (mean - REGISTER_CENTRE) / REGISTER_UNIT, 0.0)],
-            axis=-1,
-        )
+        from_last = np.where(heard, (midi - mean) / REGISTER_UNIT, 0.0)
+        from_centre = np.where(heard, (mean - REGISTER_CENTRE) / REGISTER_UNIT, 0.0)
+        register = np.stack([from_last, from_centre], axis=-1)
         flat = turned.reshape(turned.shape[:-2] + (-1,))
         return np.concatenate([flat, register.astype(np.float32)], axis=-1).astype(np.float32)
 
@@ -477,6 +476,7 @@ class LSTMModel:
                 context = KeyContext(contexts.profiles[:, -1], contexts.register[:, -1])
         new_state = []
         below_width = 0
+        outputs = xs  # each layer's outputs are the next one's inputs
         for i, ((weights, bias, units), (h, c)) in enumerate(zip(self._layers, state.layers)):
             if i == 0:
                 recurrent = weights

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .notes import quantize
 from .messages import Message
+from .notes import quantize
 
 
 @dataclass(frozen=True)

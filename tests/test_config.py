@@ -35,7 +35,8 @@ def test_shipped_config_file_is_valid_and_matches_the_defaults():
     "text, message",
     [
         ("[prepare]\nseed = 'x'\n", r"config.toml: prepare.seed must be a whole number, got 'x'"),
-        ("[prepare]\ntest_fraction = 1.5\n", r"prepare.test_fraction must be from 0 up to \(not including\) 1, got 1.5"),
+        ("[prepare]\ntest_fraction = 1.5\n",
+         r"prepare.test_fraction must be from 0 up to \(not including\) 1, got 1.5"),
         ("[prepare]\nseeed = 1\n", r"unknown key prepare.seeed; known: cache_dir, include_drums"),
         ("[prepar]\n", r"unknown section \[prepar\]; known: prepare, generate"),
         ("[prepare\n", r"not valid TOML"),
@@ -50,7 +51,8 @@ def test_bad_file_values_name_the_key_and_what_is_allowed(tmp_path, text, messag
 
 
 def test_bad_environment_value_names_the_variable(tmp_path):
-    with pytest.raises(ConfigError, match="NEURALTUNES_PREPARE_WORKERS: prepare.workers must be a whole number, got 'many'"):
+    message = "NEURALTUNES_PREPARE_WORKERS: prepare.workers must be a whole number, got 'many'"
+    with pytest.raises(ConfigError, match=message):
         load_config(write(tmp_path, ""), env={"NEURALTUNES_PREPARE_WORKERS": "many"})
 
 

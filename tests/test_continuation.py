@@ -16,7 +16,6 @@ from neuraltunes_live.sampling import Key, SamplingSettings
 from .conftest import notes
 from .fakes import ScriptedModel, duration, pitch, quarter_notes_of, shift, straight_eighths_of
 
-
 GREEDY = SamplingSettings(temperature=0.05, max_repeats=0)
 
 

@@ -13,8 +13,8 @@ from neuraltunes_live.encoding import VOCAB_SIZE
 from neuraltunes_live.evaluate import (
     STATISTICS,
     evaluate,
-    openings,
     lstm_scores,
+    openings,
     pitch_class_entropy,
     repeated_note_share,
     scale_consistency,

@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def jack_server():
     if shutil.which("jackd") is None or shutil.which("jack_wait") is None:
-        message = "jackd is not installed (Debian/Ubuntu: sudo apt-get install jackd2); ./quickstart.sh test installs it"
+        message = ("jackd is not installed (Debian/Ubuntu: sudo apt-get install jackd2); "
+                   "./quickstart.sh test installs it")
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -48,7 +49,8 @@ def jack_server():
     try:
         waited = subprocess.run(["jack_wait", "-w", "-t", "10"], env=env, capture_output=True, text=True)
         if waited.returncode != 0 or server.poll() is not None:
-            pytest.fail(f"the JACK test server did not start: {server.stderr.read1().decode() if server.poll() is not None else waited.stdout}")
+            said = server.stderr.read1().decode() if server.poll() is not None else waited.stdout
+            pytest.fail(f"the JACK test server did not start: {said}")
         saved = os.environ.get("JACK_DEFAULT_SERVER")
         os.environ["JACK_DEFAULT_SERVER"] = name
         yield env
@@ -379,7 +381,8 @@ def test_an_unknown_output_port_lists_the_ports_there_are(jack_server, tmp_path)
         synth.close()
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert errors == ["Error: no output port named 'Launchpad'; output ports now: 'Test Synth In:Test Synth In'"], result.stderr
+    expected = "Error: no output port named 'Launchpad'; output ports now: 'Test Synth In:Test Synth In'"
+    assert errors == [expected], result.stderr
 
 
 def test_junk_bytes_never_deafen_the_daemon(jack_server, tmp_path):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from neuraltunes_live.encoding import BOS, EOS, VOCAB_SIZE, encode
 from neuraltunes_live.continuation import continue_notes
+from neuraltunes_live.encoding import BOS, EOS, VOCAB_SIZE, encode
 from neuraltunes_live.markov import MarkovModel, MarkovPlayer
 from neuraltunes_live.sampling import SamplingSettings
 

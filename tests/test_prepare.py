@@ -3,9 +3,9 @@
 import json
 import os
 import signal
-import time
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest

@@ -15,13 +15,13 @@ from neuraltunes_live.encoding import (
     VOCAB_SIZE,
 )
 from neuraltunes_live.sampling import (
+    MAX_FIGURE,
     Key,
+    LoopGuard,
     SamplingSettings,
     allowed_tokens,
     estimate_key,
     key_mask,
-    MAX_FIGURE,
-    LoopGuard,
     looping_pitch,
     parse_key,
     probabilities,
@@ -29,8 +29,6 @@ from neuraltunes_live.sampling import (
 )
 
 from .fakes import pitch
-
-
 
 
 def test_after_a_pitch_only_a_duration_may_follow():

@@ -13,14 +13,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
-from neuraltunes_live.encoding import VOCAB_SIZE  # noqa: E402
+from neuraltunes_live.dataset import read_split  # noqa: E402
+from neuraltunes_live.encoding import (
+    VOCAB_SIZE,  # noqa: E402
+    transposition_range,  # noqa: E402
+)
 from neuraltunes_live.errors import TrainingError  # noqa: E402
 from neuraltunes_live.model import Architecture, LSTMModel, load_model  # noqa: E402
 from neuraltunes_live.training import model as keras_model  # noqa: E402
 from neuraltunes_live.training.data import random_windows, validation_windows  # noqa: E402
 from neuraltunes_live.training.train import TrainOptions, train, work_dir_for  # noqa: E402
-from neuraltunes_live.dataset import read_split  # noqa: E402
-from neuraltunes_live.encoding import transposition_range  # noqa: E402
 
 TINY = dict(preset="tiny", batch_size=8, seq_len=16, verbose=0)
 
@@ -247,5 +249,6 @@ def test_train_can_start_from_a_model_without_a_key_context(tiny_data, tmp_path)
     assert info["training"]["initialised_from"]["model"] == str(init)
     assert load_model(out).arch == keras_model.PRESETS["tiny"].arch
     wrong = _plain_tiny_model(tmp_path / "wider", units=(24, 16))
-    with pytest.raises(TrainingError, match=r"cannot start from these weights: lstm0_kernel is \(8, 96\), needs \(34, 64\)"):
+    grown = r"cannot start from these weights: lstm0_kernel is \(8, 96\), needs \(34, 64\)"
+    with pytest.raises(TrainingError, match=grown):
         train(tiny_data, tmp_path / "other", TrainOptions(epochs=1, init=str(wrong), **TINY), log=lambda s: None)

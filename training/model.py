@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-import numpy as np
 import keras
+import numpy as np
 
 from ..encoding import DURATION_BASE, MAX_PITCH, MIN_PITCH, PITCH_BASE, VOCAB_SIZE
 from ..model import INTERVALS, PITCHES, REGISTER_CENTRE, REGISTER_UNIT, ROTATIONS, Architecture
@@ -82,7 +82,8 @@ PRESETS: dict[str, Preset] = {
         dropout=0.0,
         learning_rate=1e-2,
         clipnorm=1.0,
-        about="embedding 8 (+ pitch class) + key context → LSTM 16 → LSTM 16 → logits (+ pitch class, + interval, + key)",
+        about="embedding 8 (+ pitch class) + key context → LSTM 16 → LSTM 16 → logits "
+        "(+ pitch class, + interval, + key)",
         pitch_classes=True,
         final_learning_rate=0.05,
     ),
@@ -193,10 +194,9 @@ class KeyContext(keras.layers.Layer):
         order = (turn[..., None] + ops.arange(12, dtype="int32")) % 12  # (batch, T, 12)
         turned = ops.take_along_axis(profiles, ops.repeat(order[:, :, None, :], len(self.decays), axis=2), axis=-1)
         last_midi = ops.cast(last + MIN_PITCH, "float32")
-        register = ops.stack(
-            [ops.where(heard, (last_midi - mean) / REGISTER_UNIT, 0.0), ops.where(heard, (mean - REGISTER_CENTRE) / REGISTER_UNIT, 0.0)],
-            axis=-1,
-        )
+        from_last = ops.where(heard, (last_midi - mean) / REGISTER_UNIT, 0.0)
+        from_centre = ops.where(heard, (mean - REGISTER_CENTRE) / REGISTER_UNIT, 0.0)
+        register = ops.stack([from_last, from_centre], axis=-1)
         flat = ops.reshape(turned, (ops.shape(turned)[0], ops.shape(turned)[1], 12 * len(self.decays)))
         return [ops.concatenate([flat, register], axis=-1), profiles]
 

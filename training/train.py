@@ -28,9 +28,9 @@ from typing import Callable
 from ..dataset import read_manifest, read_split
 from ..errors import TrainingError
 from ..evaluate import fit_piece_memory
+from ..files import check_output_dir, output_errors, replace_folder
 from ..model import LSTMModel, load_model, write_model_dir
 from ..plot import plot_history
-from ..files import check_output_dir, output_errors, replace_folder
 
 RUN_FILE = "run.json"
 BEST_WEIGHTS = "best.weights.h5"
