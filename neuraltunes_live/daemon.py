@@ -20,6 +20,7 @@ import os
 import queue
 import sys
 import threading
+import traceback
 from dataclasses import dataclass
 from typing import Callable
 
@@ -248,6 +249,9 @@ class Daemon:
         except Exception as err:  # one bad message or answer must not stop the daemon
             self.engine.stop_response(silence=True)
             self.log(f"error while {what} ({type(err).__name__}: {err}); answer silenced, still listening")
+            # An error here is a bug: keep where it happened for whoever reads the log.
+            for line in traceback.format_exc().rstrip().splitlines():
+                self.log(f"  {line}")
 
     def _generator_loop(self) -> None:
         while not self.generator_stop.is_set():

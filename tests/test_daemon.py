@@ -149,6 +149,10 @@ def test_an_error_in_generation_silences_the_answer_and_the_next_phrase_is_answe
     second = [(t + 8.0, m) for t, m in PHRASE]
     rig.run(PHRASE + second, until=14.0)
     assert any("FloatingPointError: overflow in the cell" in line and "still listening" in line for line in rig.log)
+    # ...followed by the traceback, indented, down to the model's step that raised.
+    trace = [line for line in rig.log if line.startswith("  ")]
+    assert trace[0] == "  Traceback (most recent call last):"
+    assert any("in step" in line for line in trace) and trace[-1] == "  FloatingPointError: overflow in the cell"
     first = [t for t, _ in rig.note_ons() if t < 8.0]
     assert 2.0 in first and len(first) < 8  # cut short by the error
     # The next phrase is answered on its beat (the rig's 5 ms steps put its
