@@ -125,7 +125,7 @@ case "$command" in
     setup dev
     export PYTHONDONTWRITEBYTECODE=1
     # The linter first (its settings are in pyproject.toml): a finding stops the run.
-    .venv/bin/ruff check --no-cache neuraltunes_live training tests benchmarks ||
+    .venv/bin/ruff check --no-cache neuraltunes_live tests benchmarks ||
       die "ruff found the problems above; fix them (or run .venv/bin/ruff check --fix) and run the tests again"
     exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
     ;;

@@ -7,7 +7,7 @@ or unpickled, so a model from anywhere is safe to load. TensorFlow is never
 imported here: the daemon starts in well under a second and each step is a few
 small matrix products.
 
-The network is the one ``training/`` builds in Keras: an embedding, stacked
+The network is the one ``training`` builds in Keras: an embedding, stacked
 LSTMs (Keras's gate order: input, forget, cell, output), optional dense ReLU
 layers, and an output layer of logits over the event vocabulary. A model
 with ``relative_pitch`` also scores every interval from the last pitch played

@@ -102,3 +102,18 @@ def test_an_output_that_cannot_be_written_is_one_line_before_any_work(args, tmp_
     assert result.exit_code == 1, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "is not writable" in lines[0], result.output
+
+
+def test_train_without_tensorflow_says_what_to_install(tiny_data, tmp_path):
+    # As if TensorFlow and Keras were not installed: importing them fails.
+    code = (
+        "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+        "from neuraltunes_live.cli import main\n"
+        f"main(['train', {str(tiny_data)!r}, '--out', {str(tmp_path / 'm')!r}, '--preset', 'tiny'])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: training needs TensorFlow (keras is missing): pip install 'neuraltunes-live[train]'"
+    ]
+    assert not (tmp_path / "m").exists()

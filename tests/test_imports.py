@@ -40,7 +40,7 @@ EDGE = {"ports", "live", "cli", "midifile", "score_import", "plot", "prepare", "
 
 def modules() -> dict[str, Path]:
     found = {path.stem: path for path in PACKAGE.glob("*.py") if path.stem not in ("__init__", "__main__")}
-    found.update({f"training.{path.stem}": path for path in (ROOT / "training").glob("*.py")
+    found.update({f"training.{path.stem}": path for path in (PACKAGE / "training").glob("*.py")
                   if path.stem != "__init__"})
     return found
 

@@ -117,8 +117,13 @@ def train(
     ``callbacks`` are further Keras callbacks, run after the ones that keep
     the backup and the best weights.
     """
-    from . import model as keras_model
-    from .data import steps_per_epoch, training_dataset, validation_dataset
+    try:
+        from . import model as keras_model
+        from .data import steps_per_epoch, training_dataset, validation_dataset
+    except ImportError as err:
+        raise TrainingError(
+            f"training needs TensorFlow ({err.name} is missing): pip install 'neuraltunes-live[train]'"
+        ) from err
 
     if options.preset not in keras_model.PRESETS:
         raise TrainingError(
