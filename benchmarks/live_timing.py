@@ -46,8 +46,7 @@ from neuraltunes_live.clock import SystemClock  # noqa: E402
 from neuraltunes_live.config import Config  # noqa: E402
 from neuraltunes_live.continuation import Continuer  # noqa: E402
 from neuraltunes_live.daemon import Daemon  # noqa: E402
-from neuraltunes_live.generate import SHIPPED_MODEL  # noqa: E402
-from neuraltunes_live.model import load_model  # noqa: E402
+from neuraltunes_live.model import SHIPPED_MODEL, load_model  # noqa: E402
 from neuraltunes_live.notes import TICKS_PER_BEAT  # noqa: E402
 from neuraltunes_live.scheduler import Sent  # noqa: E402
 

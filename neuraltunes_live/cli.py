@@ -318,7 +318,8 @@ def generate(
     from .config import load_config
     from .errors import ConfigError
     from .generate import generate as run_generate
-    from .generate import key_choice, model_dir_or_default
+    from .generate import key_choice
+    from .model import model_dir_or_default
 
     config = load_config(
         config_path,

@@ -28,27 +28,6 @@ MAX_VARIATIONS = 100
 #: What ``--plot`` can draw into.
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
-def _shipped_model() -> Path:
-    """Where the shipped model is: inside the installed package (a wheel), or in the checkout."""
-    package = Path(__file__).resolve().parent
-    installed = package / "models" / "default"
-    return installed if installed.is_dir() else package.parent / "models" / "default"
-
-
-#: The model shipped with the project, used when none is named.
-SHIPPED_MODEL = _shipped_model()
-
-
-def model_dir_or_default(setting: str | Path | None) -> Path:
-    if setting:
-        return Path(setting)
-    if not SHIPPED_MODEL.is_dir():
-        raise NeuralTunesError(
-            f"no model given and the shipped model is not at {SHIPPED_MODEL}; pass --model DIR"
-        )
-    return SHIPPED_MODEL
-
-
 def key_choice(key_setting: str, style: StyleSettings) -> Key | bool:
     """What to mask pitches to: a named Key, True (the seed's key) or False (nothing)."""
     text = key_setting.strip().lower()

@@ -26,9 +26,8 @@ from .config import Config
 from .daemon import Daemon
 from .errors import NeuralTunesError
 from .files import check_output_file, output_errors
-from .generate import model_dir_or_default
 from .messages import Message, split
-from .model import load_model
+from .model import load_model, model_dir_or_default
 from .ports import JackMidiInput, MidiInput, MidiOutput, open_input
 
 PORT_CHECK_SECONDS = 1.0

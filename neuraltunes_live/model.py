@@ -565,6 +565,28 @@ def write_model_dir(folder: Path, arch: Architecture, weights: dict[str, np.ndar
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
+def _shipped_model() -> Path:
+    """Where the shipped model is: inside the installed package (a wheel), or in the checkout."""
+    package = Path(__file__).resolve().parent
+    installed = package / "models" / "default"
+    return installed if installed.is_dir() else package.parent / "models" / "default"
+
+
+#: The model shipped with the project, used when none is named.
+SHIPPED_MODEL = _shipped_model()
+
+
+def model_dir_or_default(setting: str | Path | None) -> Path:
+    """The model folder named, or the shipped one; ModelError if there is none."""
+    if setting:
+        return Path(setting)
+    if not SHIPPED_MODEL.is_dir():
+        raise ModelError(
+            f"no model given and the shipped model is not at {SHIPPED_MODEL}; pass --model DIR"
+        )
+    return SHIPPED_MODEL
+
+
 def read_model_info(model_dir: str | Path) -> dict:
     """``model.json`` of a model folder, checked; ModelError says what is wrong."""
     folder = Path(model_dir)

@@ -220,7 +220,7 @@ def test_step_matches_a_textbook_lstm():
 
 
 def test_the_shipped_model_loads_and_is_small():
-    from neuraltunes_live.generate import SHIPPED_MODEL
+    from neuraltunes_live.model import SHIPPED_MODEL
 
     folder_bytes = sum(p.stat().st_size for p in SHIPPED_MODEL.iterdir())
     assert folder_bytes < 10 * 1024 * 1024
