@@ -65,10 +65,10 @@ from neuraltunes_live.evaluate import (  # noqa: E402
     choose_markov_order,
     openings,
 )
+from neuraltunes_live.keys import estimate_key  # noqa: E402
 from neuraltunes_live.markov import MarkovModel, MarkovPlayer  # noqa: E402
 from neuraltunes_live.model import load_model  # noqa: E402
 from neuraltunes_live.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT  # noqa: E402
-from neuraltunes_live.sampling import estimate_key  # noqa: E402
 
 #: The model folder shipped before the key context (the last commit with it).
 PREVIOUS_REVISION = "ccff58f"

@@ -13,22 +13,19 @@ from fractions import Fraction
 
 import numpy as np
 
+from neuraltunes_live.keys import MAJOR, MINOR, pitch_class
+from neuraltunes_live.keys import scale as pitch_classes_of
 from neuraltunes_live.notes import TICKS_PER_BEAT, notes_array, sort_notes
-from neuraltunes_live.sampling import MAJOR, MINOR, NOTE_NAMES
-
-_PC = {name: pc for pc, name in enumerate(NOTE_NAMES)} | {
-    "Db": 1, "D#": 3, "Gb": 6, "G#": 8, "A#": 10, "Bb": 10, "E#": 5, "B#": 0, "Cb": 11, "Fb": 4,
-}
 
 
 def midi(name: str) -> int:
     """"C4" → 60, "F#5" → 78, "Bb2" → 46."""
     letter, octave = name[:-1], int(name[-1])
-    return 12 * (octave + 1) + _PC[letter]
+    return 12 * (octave + 1) + pitch_class(letter)
 
 
 def scale(tonic: str, steps: tuple[int, ...]) -> frozenset[int]:
-    return frozenset((_PC[tonic] + s) % 12 for s in steps)
+    return pitch_classes_of(pitch_class(tonic), steps)
 
 
 def major(tonic: str) -> frozenset[int]:

@@ -16,10 +16,11 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from .encoding import BOS, DURATION_BASE, EOS, MIN_PITCH, PITCH_BASE, SHIFT_BASE, Decoder, encode
+from .keys import Key, estimate_key
 from .memory import PieceMemory, blend_logits
 from .notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
 from .rhythm import phrase_grid
-from .sampling import Key, LoopGuard, SamplingSettings, allowed_tokens, estimate_key, sample
+from .sampling import LoopGuard, SamplingSettings, allowed_tokens, sample
 
 #: Most notes of a phrase the model is primed on; earlier ones are dropped.
 MAX_PRIME_NOTES = 256

@@ -32,11 +32,12 @@ from .continuation import continue_notes
 from .dataset import Split, read_manifest, read_split
 from .encoding import DURATION_BASE, PAD, PITCH_BASE, decode, pitch_tokens
 from .errors import DataError
+from .keys import DIATONIC_SCALES
 from .markov import MarkovModel
 from .memory import MemorySettings, blend_sequence, blended_bits, fit_concentrations, match_counts
 from .model import LSTMModel, load_model
 from .notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
-from .sampling import MAJOR, SamplingSettings
+from .sampling import SamplingSettings
 
 OPENING_BARS = 4  # bars of a held-out piece given as the phrase
 CONTINUATION_BARS = 4  # bars sampled after it, and compared with the real ones
@@ -214,9 +215,6 @@ def choose_markov_order(markov: MarkovModel, validation: Split) -> tuple[int, li
 
 # --- continuation statistics -------------------------------------------------
 
-_SCALES = [frozenset((tonic + s) % 12 for s in MAJOR) for tonic in range(12)]
-# Natural minor scales are the relative majors' pitch classes: the 12 major
-# scales cover all 24 keys for this measure.
 
 
 def pitch_class_entropy(notes: np.ndarray) -> float:
@@ -229,7 +227,7 @@ def pitch_class_entropy(notes: np.ndarray) -> float:
 def scale_consistency(notes: np.ndarray) -> float:
     """Share of notes in the diatonic scale that fits them best."""
     pcs = notes[:, PITCH] % 12
-    return max(float(np.isin(pcs, list(scale)).mean()) for scale in _SCALES)
+    return max(float(np.isin(pcs, list(scale)).mean()) for scale in DIATONIC_SCALES)
 
 
 def notes_per_bar(notes: np.ndarray, bars: int) -> float:

@@ -19,9 +19,10 @@ from .config import StyleSettings
 from .continuation import continue_notes
 from .errors import ImportFailed, NeuralTunesError
 from .files import check_output_file, output_errors
+from .keys import Key, parse_key
 from .midifile import read_midi, write_midi
 from .model import load_model
-from .sampling import Key, SamplingSettings, parse_key
+from .sampling import SamplingSettings
 
 #: Most files one ``generate`` writes (``--variations``).
 MAX_VARIATIONS = 100

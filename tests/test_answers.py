@@ -13,7 +13,7 @@ from neuraltunes_live.answers import (
     take_difference,
     voices,
 )
-from neuraltunes_live.sampling import Key
+from neuraltunes_live.keys import Key
 
 from .conftest import notes
 

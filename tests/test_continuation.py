@@ -10,8 +10,9 @@ from neuraltunes_live.encoding import (
     SHIFT_BASE,
     decode,
 )
+from neuraltunes_live.keys import Key
 from neuraltunes_live.notes import DURATION, ONSET, PITCH
-from neuraltunes_live.sampling import Key, SamplingSettings
+from neuraltunes_live.sampling import SamplingSettings
 
 from .conftest import notes
 from .fakes import ScriptedModel, duration, pitch, quarter_notes_of, shift, straight_eighths_of

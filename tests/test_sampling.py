@@ -14,16 +14,14 @@ from neuraltunes_live.encoding import (
     VELOCITY_BASE,
     VOCAB_SIZE,
 )
+from neuraltunes_live.keys import Key, estimate_key, parse_key
 from neuraltunes_live.sampling import (
     MAX_FIGURE,
-    Key,
     LoopGuard,
     SamplingSettings,
     allowed_tokens,
-    estimate_key,
     key_mask,
     looping_pitch,
-    parse_key,
     probabilities,
     sample,
 )
