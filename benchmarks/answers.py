@@ -61,7 +61,6 @@ from neuraltunes_live.evaluate import (  # noqa: E402
     CONTINUATION_BARS,
     MAX_MARKOV_ORDER,
     OPENING_BARS,
-    _pieces,
     choose_markov_order,
     openings,
 )
@@ -224,7 +223,7 @@ def main() -> None:
         previous = load_model(previous_model(args.previous, Path(scratch.name)))
         contenders.append((f"shipped before ({args.previous})", previous))
     if not args.no_markov:
-        markov = MarkovModel(_pieces(read_split(args.data, "train")), max_order=MAX_MARKOV_ORDER)
+        markov = MarkovModel(read_split(args.data, "train").pieces(), max_order=MAX_MARKOV_ORDER)
         order, _ = choose_markov_order(markov, read_split(args.data, "validation"))
         contenders.append((f"Markov baseline, order {order}", MarkovPlayer(markov, order)))
     cases = opening_cases(args.data, args.openings)

@@ -217,8 +217,8 @@ def fit_memory(model_dir: Path, data_dir: Path) -> None:
     other data. It rewrites MODEL_DIR/model.json, leaving the weights alone.
     """
     from .dataset import read_split
-    from .evaluate import fit_piece_memory
     from .files import check_output_file, output_errors
+    from .memory_fit import fit_piece_memory
     from .model import load_model, write_piece_memory
 
     model = load_model(model_dir)

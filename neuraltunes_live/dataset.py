@@ -159,6 +159,10 @@ class Split:
     def piece(self, index: int) -> np.ndarray:
         return self.tokens[self.offsets[index] : self.offsets[index + 1]]
 
+    def pieces(self) -> list[np.ndarray]:
+        """Every piece's tokens, in order."""
+        return [self.piece(i) for i in range(len(self))]
+
 
 def read_manifest(data_dir: str | Path) -> dict:
     """The manifest of a prepared data directory; DataError says what is wrong."""

@@ -30,12 +30,13 @@ import numpy as np
 
 from .continuation import continue_notes
 from .dataset import Split, read_manifest, read_split
-from .encoding import DURATION_BASE, PAD, PITCH_BASE, decode, pitch_tokens
+from .encoding import DURATION_BASE, PITCH_BASE, decode, pitch_tokens
 from .errors import DataError
 from .keys import DIATONIC_SCALES
 from .markov import MarkovModel
-from .memory import MemorySettings, blend_sequence, blended_bits, fit_concentrations, match_counts
-from .model import LSTMModel, load_model
+from .memory import MemorySettings, blend_sequence, blended_bits, match_counts
+from .memory_fit import fit_to_probabilities
+from .model import LSTMModel, load_model, network_log2p
 from .notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
 from .sampling import SamplingSettings
 
@@ -43,16 +44,6 @@ OPENING_BARS = 4  # bars of a held-out piece given as the phrase
 CONTINUATION_BARS = 4  # bars sampled after it, and compared with the real ones
 BEATS_PER_BAR = 4
 MAX_MARKOV_ORDER = 12
-
-
-def _pieces(split: Split) -> list[np.ndarray]:
-    return [split.piece(i) for i in range(len(split))]
-
-
-def _log_softmax2(logits: np.ndarray) -> np.ndarray:
-    logits = logits.astype(np.float64)
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return (shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))) / np.log(2)
 
 
 @dataclass(frozen=True)
@@ -89,24 +80,6 @@ class PieceScores:
         )
 
 
-def _network_log2p(model: LSTMModel, pieces: list[np.ndarray], batch: int = 32) -> Iterator[tuple[int, np.ndarray]]:
-    """For each piece (by index): log2 of the network's distribution before each event after the first.
-
-    Pieces are run in batches of similar length, padded after the end.
-    """
-    order = np.argsort([len(p) for p in pieces], kind="stable")
-    for first in range(0, len(pieces), batch):
-        members = order[first : first + batch]
-        group = [pieces[i] for i in members]
-        length = max(len(p) for p in group)
-        tokens = np.full((len(group), length), PAD, np.int64)
-        for row, piece in enumerate(group):
-            tokens[row, : len(piece)] = piece
-        logits, _ = model.prime(tokens[:, :-1])
-        for row, (index, piece) in enumerate(zip(members, group)):
-            yield int(index), _log_softmax2(logits[row, : len(piece) - 1])
-
-
 def lstm_scores(model: LSTMModel, split: Split, batch: int = 32, *, memory: bool = True) -> PieceScores:
     """Score a model on whole pieces, as it runs: with its piece memory unless ``memory`` is False."""
     return _scores(model, split, [model.memory if memory else None], batch)[0]
@@ -116,10 +89,10 @@ def _scores(
     model: LSTMModel, split: Split, memories: list[MemorySettings | None], batch: int = 32
 ) -> list[PieceScores]:
     """Scores of the network with each of ``memories`` (None: alone), from one pass of the network."""
-    pieces = _pieces(split)
+    pieces = split.pieces()
     n = len(pieces)
     tallies = [tuple(np.zeros(n) for _ in range(4)) for _ in memories]
-    for index, network in _network_log2p(model, pieces, batch):
+    for index, network in network_log2p(model, pieces, batch):
         piece = pieces[index]
         targets = piece[1:]
         is_start = pitch_tokens(targets)
@@ -134,34 +107,8 @@ def _scores(
     return [PieceScores(*tally, notes) for tally in tallies]
 
 
-#: Orders of the piece memory ``fit_piece_memory`` fits: matches of 2 to 12 events.
-MEMORY_ORDERS = (2, 12)
-
-
-def _fit_memory(pieces: list[np.ndarray], probabilities: list[np.ndarray], notes: float) -> tuple[MemorySettings, dict]:
-    counts = match_counts(pieces, probabilities, MEMORY_ORDERS[1])
-    settings = fit_concentrations(counts, *MEMORY_ORDERS)
-    about = {
-        "validation_pieces": len(pieces),
-        "validation_bits_per_note_network": round(-float(np.log2(counts.network).sum()) / notes, 4),
-        "validation_bits_per_note": round(blended_bits(counts, settings) / notes, 4),
-    }
-    return settings, about
-
-
-def fit_piece_memory(model: LSTMModel, validation: Split) -> tuple[MemorySettings, dict]:
-    """Memory settings that best predict the validation pieces with this network, and the figures."""
-    if len(validation) == 0:
-        raise DataError("fitting the piece memory needs validation pieces; prepare with a validation_fraction above 0")
-    pieces = _pieces(validation)
-    probabilities: list[np.ndarray] = [np.zeros(0)] * len(pieces)
-    for index, log2p in _network_log2p(model, pieces):
-        probabilities[index] = np.exp2(log2p[np.arange(len(pieces[index]) - 1), pieces[index][1:]])
-    return _fit_memory(pieces, probabilities, float(validation.notes.sum()))
-
-
 def markov_scores(markov: MarkovModel, split: Split, order: int) -> PieceScores:
-    pieces = _pieces(split)
+    pieces = split.pieces()
     log2p = markov.log2_probabilities(pieces)[order]
     targets = np.concatenate([p[1:] for p in pieces]).astype(np.int64)
     piece_of = np.repeat(np.arange(len(pieces)), [len(p) - 1 for p in pieces])
@@ -191,11 +138,11 @@ def markov_with_memory(markov: MarkovModel, order: int, validation: Split, test:
     Not a goal: it shows how much of a model's lead is its memory of the piece.
     """
     def target_probabilities(split: Split) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        pieces = _pieces(split)
+        pieces = split.pieces()
         p = np.exp2(markov.log2_probabilities(pieces)[order])
         return pieces, np.split(p, np.cumsum([len(piece) - 1 for piece in pieces])[:-1])
 
-    settings, _ = _fit_memory(*target_probabilities(validation), float(validation.notes.sum()))
+    settings, _ = fit_to_probabilities(*target_probabilities(validation), float(validation.notes.sum()))
     counts = match_counts(*target_probabilities(test), settings.max_order)
     return round(blended_bits(counts, settings) / float(test.notes.sum()), 4)
 
@@ -207,7 +154,7 @@ def piece_group(name: str) -> str:
 
 def choose_markov_order(markov: MarkovModel, validation: Split) -> tuple[int, list[float]]:
     """The order with the fewest validation bits per note, and each order's figure."""
-    log2p = markov.log2_probabilities(_pieces(validation))
+    log2p = markov.log2_probabilities(validation.pieces())
     per_order = [float(-row.sum() / validation.notes.sum()) for row in log2p]
     best = int(np.argmin(per_order[1:])) + 1
     return best, per_order
@@ -352,7 +299,7 @@ def evaluate(
     models = [(Path(d), load_model(d)) for d in model_dirs]
 
     log(f"Fitting the Markov baseline on {len(train)} training pieces...")
-    markov = MarkovModel(_pieces(train), max_order=MAX_MARKOV_ORDER)
+    markov = MarkovModel(train.pieces(), max_order=MAX_MARKOV_ORDER)
     if len(validation):
         order, per_order = choose_markov_order(markov, validation)
     else:

@@ -36,7 +36,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
@@ -514,6 +514,30 @@ def key_contexts(tokens: np.ndarray, before: KeyContext, decays: np.ndarray, reg
         profiles[:, t] = context.profiles
         register[:, t] = context.register
     return KeyContext(profiles, register)
+
+
+def _log2_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return (shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))) / np.log(2)
+
+
+def network_log2p(model: LSTMModel, pieces: list[np.ndarray], batch: int = 32) -> Iterator[tuple[int, np.ndarray]]:
+    """For each piece (by index): log2 of the network's distribution before each event after the first.
+
+    Pieces are run in batches of similar length, padded after the end.
+    """
+    order = np.argsort([len(p) for p in pieces], kind="stable")
+    for first in range(0, len(pieces), batch):
+        members = order[first : first + batch]
+        group = [pieces[i] for i in members]
+        length = max(len(p) for p in group)
+        tokens = np.full((len(group), length), PAD, np.int64)
+        for row, piece in enumerate(group):
+            tokens[row, : len(piece)] = piece
+        logits, _ = model.prime(tokens[:, :-1])
+        for row, (index, piece) in enumerate(zip(members, group)):
+            yield int(index), _log2_softmax(logits[row, : len(piece) - 1])
 
 
 def last_pitches(tokens: np.ndarray, before: np.ndarray) -> np.ndarray:

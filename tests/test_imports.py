@@ -33,7 +33,7 @@ HOMES = {
 CORE = {
     "notes", "encoding", "tempo", "dataset", "model", "memory", "sampling", "rhythm", "continuation",
     "markov", "evaluate", "answers", "messages", "clock", "clockfollow", "phrase", "notetracker",
-    "scheduler", "controls", "engine", "daemon", "errors", "files", "config", "keys",
+    "scheduler", "controls", "engine", "daemon", "errors", "files", "config", "keys", "memory_fit",
 }
 EDGE = {"ports", "live", "cli", "midifile", "score_import", "plot", "prepare", "generate", "cache"}
 

@@ -246,7 +246,7 @@ def test_fit_memory_names_a_missing_data_folder_and_leaves_the_model_alone(rando
 def test_fitting_without_validation_pieces_says_what_to_prepare(random_model_dir):
     from neuraltunes_live.dataset import Split
     from neuraltunes_live.errors import DataError
-    from neuraltunes_live.evaluate import fit_piece_memory
+    from neuraltunes_live.memory_fit import fit_piece_memory
 
     empty = Split(np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64), [])
     with pytest.raises(DataError, match="validation pieces"):

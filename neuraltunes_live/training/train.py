@@ -27,8 +27,8 @@ from typing import Callable
 
 from ..dataset import read_manifest, read_split
 from ..errors import TrainingError
-from ..evaluate import fit_piece_memory
 from ..files import check_output_dir, output_errors, replace_folder
+from ..memory_fit import fit_piece_memory
 from ..model import LSTMModel, load_model, write_model_dir
 from ..plot import plot_history
 
