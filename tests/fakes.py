@@ -57,27 +57,24 @@ class ScriptedModel:
         return self._logits(token), token
 
 
-def quarter_notes_of(p):
-    """Repeats: SHIFT(12) → PITCH(p) → DURATION(12) → SHIFT(12) ..."""
+def repeated_notes_of(p, ticks):
+    """Repeats: SHIFT(ticks) → PITCH(p) → DURATION(ticks) → SHIFT(ticks) ..."""
 
     def follow(token):
         if PITCH_BASE <= token < DURATION_BASE:
-            return duration(12)
+            return duration(ticks)
         if DURATION_BASE <= token:
-            return shift(12)
+            return shift(ticks)
         return pitch(p)
 
     return follow
+
+
+def quarter_notes_of(p):
+    """Quarter notes of ``p`` for ever."""
+    return repeated_notes_of(p, 12)
 
 
 def straight_eighths_of(p):
-    """Repeats SHIFT(6) → PITCH(p) → DURATION(6): straight eighths."""
-
-    def follow(token):
-        if PITCH_BASE <= token < DURATION_BASE:
-            return duration(6)
-        if DURATION_BASE <= token:
-            return shift(6)
-        return pitch(p)
-
-    return follow
+    """Straight eighths of ``p`` for ever."""
+    return repeated_notes_of(p, 6)
