@@ -31,7 +31,7 @@ class Key:
 
     @property
     def pitch_classes(self) -> frozenset[int]:
-        return frozenset((self.tonic + step) % 12 for step in (MINOR if self.minor else MAJOR))
+        return scale(self.tonic, MINOR if self.minor else MAJOR)
 
     def __str__(self) -> str:
         return f"{NOTE_NAMES[self.tonic]} {'minor' if self.minor else 'major'}"

@@ -117,9 +117,9 @@ class KeyContext(NamedTuple):
         pitch = np.where(played, pitch, 0)
         weight = played[..., None, None].astype(np.float32)
         decay = np.where(weight > 0, decays[:, None], 1.0).astype(np.float32)
-        onehot = (PITCH_CLASS[np.maximum(pitch, 0)][..., None, None] == np.arange(12)).astype(np.float32)
+        onehot = (PITCH_CLASS[pitch][..., None, None] == np.arange(12)).astype(np.float32)
         profiles = self.profiles * decay + weight * onehot
-        midi = (np.maximum(pitch, 0) + MIN_PITCH).astype(np.float32)
+        midi = (pitch + MIN_PITCH).astype(np.float32)
         keep = np.where(played, register_decay, 1.0).astype(np.float32)[..., None]
         register = self.register * keep + played[..., None] * np.stack(
             [midi, np.ones_like(midi)], axis=-1
@@ -144,14 +144,20 @@ class KeyContext(NamedTuple):
             profiles, ROTATIONS[PITCH_CLASS[np.maximum(last, 0)]][..., None, :], axis=-1
         )
         weight = self.register[..., 1]
-        mean = np.where(weight > 0, self.register[..., 0] / np.maximum(weight, _TINY), REGISTER_CENTRE)
         heard = weight > 0
+        mean = np.where(heard, self.register[..., 0] / np.maximum(weight, _TINY), REGISTER_CENTRE)
         midi = np.maximum(last, 0) + MIN_PITCH
         from_last = np.where(heard, (midi - mean) / REGISTER_UNIT, 0.0)
         from_centre = np.where(heard, (mean - REGISTER_CENTRE) / REGISTER_UNIT, 0.0)
         register = np.stack([from_last, from_centre], axis=-1)
         flat = turned.reshape(turned.shape[:-2] + (-1,))
         return np.concatenate([flat, register.astype(np.float32)], axis=-1).astype(np.float32)
+
+
+def _key_matrix(normalised: np.ndarray) -> np.ndarray:
+    """One stream's normalised profiles (decays, 12) as the (12, 12·decays) matrix that
+    ``key_scores`` amounts to: ``matrix @ weights.ravel()`` scores the 12 pitch classes."""
+    return np.ascontiguousarray(normalised[:, ROTATIONS].transpose(1, 0, 2).reshape(12, -1))
 
 
 def key_scores(weights: np.ndarray, profiles: np.ndarray) -> np.ndarray:
@@ -338,9 +344,6 @@ class LSTMModel:
         last = np.full(() if batch is None else (batch,), -1, np.int64)
         return State(layers, last, KeyContext.empty(len(self.arch.key_context), batch))
 
-    def _played(self, context: KeyContext, pitch: np.ndarray, played: np.ndarray) -> KeyContext:
-        return context.played(pitch, played, self._decays, self.arch.register_decay)
-
     @staticmethod
     def _cell(z: np.ndarray, c: np.ndarray, units: int) -> tuple[np.ndarray, np.ndarray]:
         # In place on ``z`` (a fresh product each call), whose gate columns
@@ -362,7 +365,7 @@ class LSTMModel:
 
         ``last`` is the last pitch (−1: none); ``profiles`` the normalised key
         context, (..., decays, 12), or for one step the (12, 12·decays) matrix
-        ``_key_matrix`` made of it.
+        ``_key_matrix`` makes of it.
         """
         for kernel, bias in self._dense:
             h = np.maximum(h @ kernel + bias, 0)
@@ -395,11 +398,10 @@ class LSTMModel:
         Both change only when a pitch is played, so ``step`` keeps them in the state.
         """
         drive = context.features(np.asarray(last)) @ self._context_kernel
-        matrix = context.normalised()[:, ROTATIONS].transpose(1, 0, 2).reshape(12, -1)
-        return drive, np.ascontiguousarray(matrix)
+        return drive, _key_matrix(context.normalised())
 
     def _play(self, context: KeyContext, pitch: int) -> tuple[KeyContext, np.ndarray, np.ndarray]:
-        """``_played`` then ``_context_input`` for one stream and one pitch, in few NumPy calls.
+        """``KeyContext.played`` then ``_context_input`` for one stream and one pitch, in few NumPy calls.
 
         The same arithmetic as ``KeyContext.played`` and ``features`` (the
         parity tests step and prime the same network); this runs for every
@@ -418,8 +420,7 @@ class LSTMModel:
         features[:-2] = normalised[:, ROTATIONS[pc]].ravel()
         features[-2] = (midi - mean) / REGISTER_UNIT
         features[-1] = (mean - REGISTER_CENTRE) / REGISTER_UNIT
-        matrix = normalised[:, ROTATIONS].transpose(1, 0, 2).reshape(12, -1)
-        return KeyContext(profiles, register), features @ self._context_kernel, matrix
+        return KeyContext(profiles, register), features @ self._context_kernel, _key_matrix(normalised)
 
     def step(self, token: int, state: State) -> tuple[np.ndarray, State]:
         """Feed one token; return the next token's logits and the new state."""
