@@ -68,35 +68,12 @@ class SamplingSettings:
     keep_grid: bool = False  # time shifts land only on the phrase's rhythmic grid
 
 
-def looping_pitch(recent_pitches: list[int], max_repeats: int) -> int | None:
-    """The pitch that would extend a loop past ``max_repeats``, if one is going.
+class LoopGuard:
+    """The pitch that would extend a loop past ``max_repeats``, kept up to date as pitches are played.
 
     A loop is the last ``p * max_repeats`` pitches made of one figure of ``p``
     notes (1 ≤ p ≤ MAX_FIGURE) repeated; the next pitch of the figure is then
     the one to avoid. A figure of one note is the same note struck again.
-    """
-    if max_repeats <= 0:
-        return None
-    n = len(recent_pitches)
-    for period in range(1, MAX_FIGURE + 1):
-        span = period * max_repeats
-        if n < span:
-            break
-        # Compared from the newest pitch back: a melody that is not looping
-        # fails at once (this runs for every event, live).
-        k = 1
-        while k <= span - period and recent_pitches[n - k] == recent_pitches[n - k - period]:
-            k += 1
-        if k <= span - period:
-            continue
-        if period > 1 and len(set(recent_pitches[n - period :])) == 1:
-            continue  # a repeated single note is found at period 1
-        return recent_pitches[n - period]
-    return None
-
-
-class LoopGuard:
-    """``looping_pitch`` kept up to date as pitches are played: the same answer at every event.
 
     For every period p it counts how many of the newest pitches equal the
     one p before them; a figure of p notes has been played k times in a row
@@ -123,7 +100,7 @@ class LoopGuard:
         self._answer = None
 
     def avoid(self, max_repeats: int) -> int | None:
-        """The pitch that would extend a loop past ``max_repeats`` (see ``looping_pitch``)."""
+        """The pitch that would extend a loop past ``max_repeats``, if one is going."""
         if max_repeats <= 0:
             return None
         if self._answer is not None and self._answer[0] == max_repeats:
