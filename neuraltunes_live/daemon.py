@@ -196,7 +196,7 @@ class Daemon:
             return
         messages, dropped = split(item.data)
         if dropped is not None:
-            self.drops.dropped(t, item.data, dropped)
+            self.drops.dropped(item.data, dropped)
         for message in messages:
             self._guarded(lambda: self._handle(t, message), "a message")
 

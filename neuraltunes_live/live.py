@@ -29,6 +29,7 @@ from .files import check_output_file, output_errors
 from .messages import Message, split
 from .model import load_model, model_dir_or_default
 from .ports import JackMidiInput, MidiInput, MidiOutput, open_input
+from .tempo import DEFAULT_TEMPO_US, bpm_to_us, clamped_tempo
 
 PORT_CHECK_SECONDS = 1.0
 
@@ -167,11 +168,15 @@ def _watch(
 # --- helpers for trying it without hardware ---------------------------------
 
 
-def timed_messages(path: Path, tempo_bpm: float | None = None) -> list[tuple[float, Message]]:
+def timed_messages(
+    path: Path, tempo_bpm: float | None = None, warn: Callable[[str], None] = lambda line: None
+) -> list[tuple[float, Message]]:
     """The channel messages of a MIDI file with their times in seconds.
 
     With ``tempo_bpm`` the file is played at that tempo (its own tempo changes
-    scaled to match); meta and sysex events are left out.
+    scaled to match); meta and sysex events are left out. The file's tempos
+    are read as ``read_midi`` reads them (``tempo.clamped_tempo``), with a
+    warning for each one that had to be moved.
     """
     import mido
 
@@ -182,21 +187,27 @@ def timed_messages(path: Path, tempo_bpm: float | None = None) -> list[tuple[flo
         midi = read_midifile(path)
     except ImportFailed as err:
         raise ImportFailed(f"{path}: {err}") from err
+    merged = list(mido.merge_tracks(midi.tracks))
     scale = 1.0
     if tempo_bpm is not None:
-        first = next((m.tempo for m in mido.merge_tracks(midi.tracks) if m.type == "set_tempo"), 500_000)
-        scale = (60_000_000 / tempo_bpm) / first
-    out, t = [], 0.0
-    for message in midi:  # iterating a MidiFile gives seconds between messages
-        t += message.time * scale
-        if not message.is_meta and message.type != "sysex":
+        first = next((m.tempo for m in merged if m.type == "set_tempo"), DEFAULT_TEMPO_US)
+        scale = bpm_to_us(tempo_bpm) / clamped_tempo(first)[0]
+    out, t, us, warned = [], 0.0, float(DEFAULT_TEMPO_US), set()
+    for message in merged:
+        t += message.time * us / 1e6 / midi.ticks_per_beat * scale
+        if message.type == "set_tempo":
+            us, why = clamped_tempo(message.tempo)
+            if why and why not in warned:
+                warned.add(why)
+                warn(f"{path}: {why}")
+        elif not message.is_meta and message.type != "sysex":
             out.append((t, tuple(message.bytes())))
     return out
 
 
 def play(path: Path, to: str, backend: str, tempo_bpm: float | None, log: Callable[[str], None]) -> int:
     """Send a MIDI file to port ``to`` in time; returns the messages sent."""
-    messages = timed_messages(path, tempo_bpm)
+    messages = timed_messages(path, tempo_bpm, warn=lambda line: log(f"warning: {line}"))
     clock = SystemClock()
     sounding: set[tuple[int, int]] = set()
     sent = 0

@@ -90,7 +90,7 @@ def describe(data: bytes | tuple[int, ...] | list[int], most: int = 8) -> str:
 class DropCounter:
     """Counts dropped deliveries and says so at most once every ``every`` seconds.
 
-    ``dropped(t, data, why)`` counts one; ``due(t)`` gives the line to log, if
+    ``dropped(data, why)`` counts one; ``due(t)`` gives the line to log, if
     one is due: how many since the last line, and the last one's bytes and reason.
     """
 
@@ -101,7 +101,7 @@ class DropCounter:
         self._last: tuple[bytes | tuple[int, ...] | list[int], str] | None = None
         self._logged_at: float | None = None
 
-    def dropped(self, t: float, data, why: str) -> None:
+    def dropped(self, data, why: str) -> None:
         self.total += 1
         self._count += 1
         self._last = (data, why)

@@ -59,11 +59,14 @@ def _midifile(data: bytes) -> "mido.MidiFile":
     if not data:
         raise ImportFailed("empty file")
     try:
-        return mido.MidiFile(file=io.BytesIO(data), clip=True)
+        midi = mido.MidiFile(file=io.BytesIO(data), clip=True)
     except EOFError as err:
         raise ImportFailed("truncated MIDI file: it ends in the middle of a chunk") from err
     except Exception as err:  # mido raises many kinds on garbage; all mean the same
         raise ImportFailed(f"not a MIDI file: {err or type(err).__name__}") from err
+    if midi.ticks_per_beat == 0:
+        raise ImportFailed("bad MIDI header: 0 ticks per beat")
+    return midi
 
 
 def parse_midi(data: bytes, *, name: str = "", include_drums: bool = False) -> Piece:
@@ -74,9 +77,7 @@ def parse_midi(data: bytes, *, name: str = "", include_drums: bool = False) -> P
 def piece_from_midifile(
     midi: "mido.MidiFile", *, name: str = "", include_drums: bool = False
 ) -> Piece:
-    division = midi.ticks_per_beat
-    if division == 0:
-        raise ImportFailed("bad MIDI header: 0 ticks per beat")
+    division = midi.ticks_per_beat  # never 0: ``_midifile`` refuses that header
 
     rows: list[tuple[int, int, int, int]] = []  # start tick, end tick, pitch, velocity
     tempo_changes: list[tuple[int, float]] = []

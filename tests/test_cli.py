@@ -117,3 +117,30 @@ def test_train_without_tensorflow_says_what_to_install(tiny_data, tmp_path):
         "Error: training needs TensorFlow (keras is missing): pip install 'neuraltunes-live[train]'"
     ]
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("us_per_beat, gap", [(0, 0.06), (1, 0.06), (16_777_215, 6.0)])
+def test_play_reads_tempos_out_of_range_as_generate_does(tmp_path, us_per_beat, gap):
+    # A tempo of 0 used to stop `play --tempo` with ZeroDivisionError; 1 µs a beat played everything at once.
+    from neuraltunes_live.live import timed_messages
+
+    from .conftest import midi_track, off, on, save_midi
+
+    path = save_midi(tmp_path / "odd.mid", midi_track((0, "set_tempo", {"tempo": us_per_beat}),
+                                                      on(0, 60), off(480, 60), on(0, 62), off(480, 62)))
+    warnings = []
+    times = [t for t, m in timed_messages(path, warn=warnings.append) if m[0] == 0x90]
+    assert times[1] - times[0] == pytest.approx(gap)  # a beat at 1000 or at 10 BPM
+    assert len(warnings) == 1 and warnings[0].startswith(f"{path}: tempo") and "BPM; read as" in warnings[0]
+    at_120 = [t for t, m in timed_messages(path, tempo_bpm=120) if m[0] == 0x90]
+    assert at_120[1] - at_120[0] == pytest.approx(0.5)
+
+
+def test_play_names_a_file_with_no_ticks_per_beat(tmp_path):
+    from neuraltunes_live.errors import ImportFailed
+    from neuraltunes_live.live import timed_messages
+
+    path = tmp_path / "zero.mid"
+    path.write_bytes(b"MThd\x00\x00\x00\x06\x00\x00\x00\x00\x00\x00")
+    with pytest.raises(ImportFailed, match="0 ticks per beat"):
+        timed_messages(path)

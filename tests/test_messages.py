@@ -50,12 +50,12 @@ def test_real_time_bytes_survive_a_malformed_rest():
 
 def test_drops_are_told_at_most_once_a_second_with_a_count():
     drops = DropCounter()
-    drops.dropped(0.0, (0xF0, 0x01), "a SysEx without its end (F7)")
+    drops.dropped((0xF0, 0x01), "a SysEx without its end (F7)")
     assert drops.due(0.0) == (
         "dropped a malformed MIDI message (the last: F0 01: a SysEx without its end (F7)); still listening"
     )
     for i in range(50):
-        drops.dropped(0.1 + i * 0.01, (0x90,), "0 data bytes after 90, which takes 2")
+        drops.dropped((0x90,), "0 data bytes after 90, which takes 2")
     assert drops.due(0.6) is None
     assert drops.due(1.0) == (
         "dropped 50 malformed MIDI messages (the last: 90: 0 data bytes after 90, which takes 2); still listening"
