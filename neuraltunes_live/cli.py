@@ -13,11 +13,12 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 
 from . import __version__
+from .config import BACKENDS, TEMPERATURE, TEMPO, Rule, setting
 from .errors import NeuralTunesError
 
 
@@ -53,7 +54,69 @@ def _renamed(value: Any, old_value: Any, name: str, old_name: str) -> Any:
     return old_value
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _click_type(kind: type, rule: Rule | None) -> Any:
+    if rule is not None and rule.choices:
+        return click.Choice(rule.choices)
+    if rule is not None and kind in (int, float):
+        ranged = click.IntRange if kind is int else click.FloatRange
+        return ranged(rule.low, rule.high, min_open=rule.low_open, max_open=rule.high_open)
+    return kind
+
+
+def _ranged(*decls: str, kind: type, rule: Rule, help: str, **extra: Any) -> Callable[[Any], Any]:
+    """An option taking the values ``rule`` allows; click shows a plain range, the help says what values mean."""
+    if rule.words and not rule.choices:
+        help = f"{help} {rule.words[0].upper()}{rule.words[1:]}."
+    return click.option(*decls, type=_click_type(kind, rule), help=help, **extra)
+
+
+def _setting_option(dotted: str, *decls: str, help: str | None = None) -> Callable[[Any], Any]:
+    """The option that sets ``section.key`` from the command line: type, values and help from its definition.
+
+    Unset, it is None, and the environment, the config file or the default decide.
+    """
+    defined = setting(dotted)
+    section, key = dotted.split(".")
+    default = "" if defined.default == "" else f", default {defined.default}"
+    text = f"{help or defined.help} Config: [{section}] {key}{default}."
+    if defined.kind is bool:
+        return click.option(*decls, default=None, help=text)
+    if defined.rule is None:
+        return click.option(*decls, type=defined.kind, help=text)
+    return _ranged(*decls, kind=defined.kind, rule=defined.rule, help=text)
+
+
+_BACKEND = click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
+                        help="MIDI system.")
+
+
+class _UsageLine(click.ClickException):
+    exit_code = 2  # click's status for a command line it cannot use
+
+
+@contextlib.contextmanager
+def _usage_in_one_line() -> Iterator[None]:
+    """A usage error as one line naming what was wrong and where help is, not the usage block."""
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise
+    except click.UsageError as err:
+        where = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+        raise _UsageLine(err.format_message().rstrip(".") + where) from err
+
+
+class _Commands(click.Group):
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with _usage_in_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _usage_in_one_line():
+            return super().invoke(ctx)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="neuraltunes-live")
 def main() -> None:
     """Continue a played phrase with an LSTM, live, over MIDI."""
@@ -71,10 +134,10 @@ def main() -> None:
     "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Data folder to write."
 )
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
-@click.option("--random-seed", "seed", type=int, help="Seed of the random train/validation/test split.")
+@_setting_option("prepare.seed", "--random-seed", "seed")
 @click.option("--seed", "old_seed", type=int, hidden=True, help="The old name of --random-seed.")
-@click.option("--workers", type=click.IntRange(0, 256), help="Import processes, 0 to 256 (0: one per core).")
-@click.option("--include-drums/--no-drums", default=None, help="Keep channel 10 (drums).")
+@_setting_option("prepare.workers", "--workers")
+@_setting_option("prepare.include_drums", "--include-drums/--no-drums")
 @click.option("--no-cache", is_flag=True, help="Read every file again; leave the cache alone.")
 @_user_errors
 def prepare(
@@ -239,7 +302,7 @@ def fit_memory(model_dir: Path, data_dir: Path) -> None:
 @click.argument("others", nargs=-1, type=click.Path(path_type=Path), metavar="[MODEL_DIR]...")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write every figure to this JSON file.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
-@click.option("--style", help="Style the continuations are sampled in (default: [generate] style).")
+@_setting_option("generate.style", "--style", help="Style the continuations are sampled in.")
 @click.option("--random-seed", type=int, default=1234, show_default=True, help="Seed of the sampled continuations.")
 @_user_errors
 def evaluate(
@@ -287,15 +350,15 @@ def evaluate(
 @click.option("--seed", "old_phrase_file", type=click.Path(path_type=Path), hidden=True,
               help="The old name of --phrase.")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="MIDI file to write.")
-@click.option("--model", "model_dir", type=click.Path(path_type=Path), help="Model folder (default: the shipped one).")
-@click.option("--bars", type=int, help="Bars to add, 1 to 256 (default 8).")
-@click.option("--style", help="balanced, creative or structured.")
-@click.option("--temperature", type=float, help="Override the style's temperature, 0.05 to 5.")
-@click.option("--tempo", type=float, help="Tempo of the output, 10 to 400 BPM (default: the phrase file's).")
-@click.option("--key", help="Keep to a key: 'auto' (the seed's), 'none', or a name like 'D minor'.")
+@_setting_option("generate.model", "--model", "model_dir")
+@_setting_option("generate.bars", "--bars")
+@_setting_option("generate.style", "--style")
+@_ranged("--temperature", kind=float, rule=TEMPERATURE, help="Override the style's temperature.")
+@_ranged("--tempo", kind=float, rule=TEMPO, help="Tempo of the output (default: the phrase file's).")
+@_setting_option("generate.key", "--key")
 @click.option("--variations", type=click.IntRange(1, 100), default=1, show_default=True,
               help="Write this many alternative files (at most 100).")
-@click.option("--random-seed", type=int, help="Repeat a take exactly (default: a new one each run).")
+@_setting_option("generate.random_seed", "--random-seed")
 @click.option("--plot", type=click.Path(path_type=Path), help="Also draw a piano roll to this .png, .svg or .pdf file.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
 @_user_errors
@@ -303,7 +366,7 @@ def generate(
     phrase_file: Path | None,
     old_phrase_file: Path | None,
     out: Path,
-    model_dir: Path | None,
+    model_dir: str | None,
     bars: int | None,
     style: str | None,
     temperature: float | None,
@@ -316,7 +379,6 @@ def generate(
 ) -> None:
     """Continue the MIDI file given with --phrase and write OUT."""
     from .config import load_config
-    from .errors import ConfigError
     from .generate import generate as run_generate
     from .generate import key_choice
     from .model import model_dir_or_default
@@ -324,7 +386,7 @@ def generate(
     config = load_config(
         config_path,
         overrides={
-            "generate.model": str(model_dir) if model_dir else None,
+            "generate.model": model_dir,
             "generate.bars": bars,
             "generate.style": style,
             "generate.key": key,
@@ -333,10 +395,6 @@ def generate(
     )
     settings = config.generate
     style_settings = config.style(settings.style)
-    if temperature is not None and not 0.05 <= temperature <= 5:
-        raise ConfigError(f"--temperature must be from 0.05 to 5, got {temperature}")
-    if tempo is not None and not 10 <= tempo <= 400:
-        raise ConfigError(f"--tempo must be from 10 to 400 BPM, got {tempo}")
     seed_file = _renamed(phrase_file, old_phrase_file, "--phrase", "--seed FILE")
     if seed_file is None:
         raise click.UsageError("Missing option '--phrase': the MIDI file to continue.")
@@ -370,26 +428,23 @@ def _log_line(line: str) -> None:
     click.echo(f"{time.strftime('%H:%M:%S')} {line}", err=True)
 
 
-_BACKEND = click.option("--backend", help="MIDI system: auto, alsa, jack, coremidi or winmm.")
-
-
 @main.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
-@click.option("--model", "model_dir", type=click.Path(path_type=Path), help="Model folder (default: the shipped one).")
-@_BACKEND
-@click.option("--input", "input_port", help="Listen to this port (name or part of it) instead of a virtual one.")
-@click.option("--output", "output_port", help="Play to this port instead of a virtual one.")
-@click.option("--tempo", type=float, help="Tempo, 20 to 300 BPM (internal clock).")
-@click.option("--clock", type=click.Choice(["internal", "external"]), help="external: follow the DAW's MIDI clock.")
-@click.option("--mode", type=click.Choice(["call", "continuous"]), help="Call and response, or keep playing.")
-@click.option("--start", type=click.Choice(["beat", "bar", "immediate"]), help="Where an answer starts.")
-@click.option("--bars", type=int, help="Answer length, 1 to 64 bars (phrase lengths: [live] in config.toml).")
-@click.option("--style", help="balanced, creative or structured.")
-@click.option("--random-seed", type=int, help="Repeat a session's choices exactly.")
+@_setting_option("live.model", "--model", "model_dir")
+@_setting_option("live.backend", "--backend")
+@_setting_option("live.input", "--input", "input_port")
+@_setting_option("live.output", "--output", "output_port")
+@_setting_option("live.tempo", "--tempo")
+@_setting_option("live.clock", "--clock")
+@_setting_option("live.mode", "--mode")
+@_setting_option("live.start", "--start")
+@_setting_option("live.bars", "--bars")
+@_setting_option("live.style", "--style")
+@_setting_option("live.random_seed", "--random-seed")
 @_user_errors
 def serve(
     config_path: Path | None,
-    model_dir: Path | None,
+    model_dir: str | None,
     backend: str | None,
     input_port: str | None,
     output_port: str | None,
@@ -412,7 +467,7 @@ def serve(
     config = load_config(
         config_path,
         overrides={
-            "live.model": str(model_dir) if model_dir else None,
+            "live.model": model_dir,
             "live.backend": backend,
             "live.input": input_port,
             "live.output": output_port,
@@ -429,7 +484,7 @@ def serve(
 
 
 @main.command()
-@click.option("--backend", default="auto", show_default=True, help="MIDI system: auto, alsa, jack, coremidi or winmm.")
+@_BACKEND
 @_user_errors
 def ports(backend: str) -> None:
     """List the MIDI ports to play from (inputs) and to (outputs)."""
@@ -448,16 +503,13 @@ def ports(backend: str) -> None:
 @main.command()
 @click.argument("midi_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--to", "to", required=True, help="Port to play into (name or part of it), e.g. 'NeuralTunes In'.")
-@click.option("--backend", default="auto", show_default=True, help="MIDI system: auto, alsa, jack, coremidi or winmm.")
-@click.option("--tempo", type=float, help="Play at this tempo, 10 to 400 BPM (default: the file's).")
+@_BACKEND
+@_ranged("--tempo", kind=float, rule=TEMPO, help="Play at this tempo (default: the file's).")
 @_user_errors
 def play(midi_file: Path, to: str, backend: str, tempo: float | None) -> None:
     """Play MIDI_FILE into a port, in time: a keyboard for trying the daemon."""
-    from .errors import ConfigError
     from .live import play as run_play
 
-    if tempo is not None and not 10 <= tempo <= 400:
-        raise ConfigError(f"--tempo must be from 10 to 400 BPM, got {tempo}")
     sent = run_play(midi_file, to, backend, tempo, _log_line)
     click.echo(f"Sent {sent} messages.")
 
@@ -467,7 +519,7 @@ def play(midi_file: Path, to: str, backend: str, tempo: float | None) -> None:
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="MIDI file to write.")
 @click.option("--seconds", type=click.FloatRange(0, 86_400, min_open=True),
               help="Stop after this long, at most 86400 (a day; default: at Ctrl-C).")
-@click.option("--backend", default="auto", show_default=True, help="MIDI system: auto, alsa, jack, coremidi or winmm.")
+@_BACKEND
 @_user_errors
 def record(source: str, out: Path, seconds: float | None, backend: str) -> None:
     """Record what a port sends into a MIDI file (120 BPM, times as heard)."""

@@ -1,4 +1,8 @@
-"""Settings: ``config.toml`` read into frozen dataclasses, checked once at start.
+"""Settings: every one defined once here, read from ``config.toml``, checked once at start.
+
+Each setting is a dataclass field with its default, its help and its ``Rule``
+(the values it takes); the environment variables and the command line's
+options and their help (``cli``) are derived from the same definition.
 
 Precedence, highest first: a command-line flag, an environment variable
 ``NEURALTUNES_<SECTION>_<KEY>`` (e.g. ``NEURALTUNES_PREPARE_SEED=7``), the
@@ -16,45 +20,113 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import ConfigError
-from .sampling import SamplingSettings
+from .tempo import MAX_BPM, MIN_BPM
+
+if TYPE_CHECKING:  # the command line reads this module for its options: NumPy stays unloaded
+    from .sampling import SamplingSettings
 
 ENV_PREFIX = "NEURALTUNES_"
 
+STYLES = ("balanced", "creative", "structured")
+BACKENDS = ("auto", "alsa", "jack", "coremidi", "winmm")
+CLOCKS = ("internal", "external")
+MODES = ("call", "continuous")
+STARTS = ("beat", "bar", "immediate")
+ON_PLAY = ("interrupt", "overlap")
 
-def _setting(default: Any, check: Callable[[Any], bool] | None = None, allowed: str = "") -> Any:
-    """A setting's default, with the test its value must pass and words for what passes."""
-    return field(default=default, metadata={"check": check, "allowed": allowed})
+
+@dataclass(frozen=True)
+class Rule:
+    """The values a setting takes: a range (either end may be open) or a list of choices."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    words: str = ""  # how the allowed values are said, where the range alone says it badly
+
+    def allows(self, value: Any) -> bool:
+        if self.choices:
+            return value in self.choices
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def describe(self) -> str:
+        if self.words or self.choices:
+            return self.words or "one of " + ", ".join(self.choices)
+        low, high = f"{self.low:g}", f"{self.high:g}"
+        if self.low_open:
+            return f"above {low}, up to {high}"
+        if self.high_open:
+            return f"from {low} up to (not including) {high}"
+        return f"from {low} to {high}"
+
+
+#: Every tempo the program plays or reads, in BPM (``tempo.clamped_tempo`` keeps a file's inside it).
+TEMPO = Rule(MIN_BPM, MAX_BPM, words=f"from {MIN_BPM:g} to {MAX_BPM:g} BPM")
+TEMPERATURE = Rule(0.05, 5)
+SEED = Rule(-1, None, words="-1 (new each run) or 0 and up")
+CHANNEL = Rule(0, 16, words="0 (any) or 1 to 16")
+CONTROLLER = Rule(-1, 127, words="-1 (off) or a controller number 0 to 127")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting as the file, the environment and the command line know it."""
+
+    section: str
+    key: str
+    kind: type
+    default: Any
+    rule: Rule | None
+    help: str
+
+    @property
+    def env(self) -> str:
+        return f"{ENV_PREFIX}{self.section}_{self.key}".upper()
+
+
+def _setting(default: Any, help: str, rule: Rule | None = None, **range_or_choices: Any) -> Any:
+    """A setting's default, what it does, and the values it takes (``rule``, or a ``Rule``'s fields)."""
+    if range_or_choices:
+        rule = Rule(**range_or_choices)
+    return field(default=default, metadata={"rule": rule, "help": help})
 
 
 @dataclass(frozen=True)
 class PrepareSettings:
-    seed: int = _setting(1234)
-    validation_fraction: float = _setting(0.1, lambda v: 0 <= v < 1, "from 0 up to (not including) 1")
-    test_fraction: float = _setting(0.1, lambda v: 0 <= v < 1, "from 0 up to (not including) 1")
-    include_drums: bool = _setting(False)
-    workers: int = _setting(0, lambda v: v >= 0, "0 (one per core) or more")
-    cache_dir: str = _setting("")
-
-
-STYLES = ("balanced", "creative", "structured")
+    seed: int = _setting(1234, "Seed of the random train/validation/test split.")
+    validation_fraction: float = _setting(0.1, "Share of pieces held out for validation.", low=0, high=1,
+                                          high_open=True)
+    test_fraction: float = _setting(0.1, "Share of pieces held out for the test set.", low=0, high=1, high_open=True)
+    include_drums: bool = _setting(False, "Keep channel 10 (drums).")
+    workers: int = _setting(0, "Import processes.", low=0, high=256, words="0 (one per core) to 256")
+    cache_dir: str = _setting("", "Where imported notes are cached (empty: the user's cache folder).")
 
 
 @dataclass(frozen=True)
 class StyleSettings:
     """How adventurous sampling is: one of the named styles."""
 
-    temperature: float = _setting(1.0, lambda v: 0.05 <= v <= 5, "from 0.05 to 5")
-    top_k: int = _setting(0, lambda v: v >= 0, "0 (no limit) or more")
-    top_p: float = _setting(1.0, lambda v: 0 < v <= 1, "above 0, up to 1")
-    key_mask: bool = _setting(False)
-    max_repeats: int = _setting(4, lambda v: 0 <= v <= 16, "0 (off) to 16")
-    keep_grid: bool = _setting(True)
+    temperature: float = _setting(1.0, "Below 1 plays safe, above 1 takes chances.", TEMPERATURE)
+    top_k: int = _setting(0, "Sample among the k likeliest events only.", low=0, high=None,
+                          words="0 (no limit) or more")
+    top_p: float = _setting(1.0, "Sample among the likeliest events making up this share.", low=0, high=1,
+                            low_open=True)
+    key_mask: bool = _setting(False, "Keep pitches in the key of the played phrase.")
+    max_repeats: int = _setting(4, "How often a note or figure may repeat in a row.", low=0, high=16,
+                                words="0 (off) to 16")
+    keep_grid: bool = _setting(True, "Keep the played phrase's rhythmic grid.")
 
     def sampling(self, temperature: float | None = None) -> SamplingSettings:
         """The sampling settings of this style, at another temperature if given."""
+        from .sampling import SamplingSettings
+
         return SamplingSettings(
             temperature=self.temperature if temperature is None else temperature,
             top_k=self.top_k,
@@ -64,74 +136,79 @@ class StyleSettings:
         )
 
 
+_MODEL_HELP = "Model folder (default: the shipped one)."
+
+
 @dataclass(frozen=True)
 class GenerateSettings:
-    model: str = _setting("")
-    style: str = _setting("balanced", lambda v: v in STYLES, "one of " + ", ".join(STYLES))
-    bars: int = _setting(8, lambda v: 1 <= v <= 256, "from 1 to 256")
-    beats_per_bar: int = _setting(4, lambda v: 1 <= v <= 16, "from 1 to 16")
-    key: str = _setting("")
-    random_seed: int = _setting(-1, lambda v: v >= -1, "-1 (new each run) or 0 and up")
-
-
-BACKENDS = ("auto", "alsa", "jack", "coremidi", "winmm")
-
-
-def _one_of(*choices: str) -> dict[str, Any]:
-    return {"check": lambda v: v in choices, "allowed": "one of " + ", ".join(choices)}
+    model: str = _setting("", _MODEL_HELP)
+    style: str = _setting("balanced", "Style of sampling.", choices=STYLES)
+    bars: int = _setting(8, "Bars to add.", low=1, high=256)
+    beats_per_bar: int = _setting(4, "Beats (quarter notes) in a bar.", low=1, high=16)
+    key: str = _setting("", "Keep to a key: 'auto' (the phrase's), 'none', or a name like 'D minor'.")
+    random_seed: int = _setting(-1, "Repeat a take exactly.", SEED)
 
 
 @dataclass(frozen=True)
-class LiveConfig:
+class LiveSettings:
     """The daemon: ports, tempo, how it listens and answers."""
 
-    model: str = _setting("")
-    backend: str = _setting("auto", **_one_of(*BACKENDS))
-    input: str = _setting("")
-    output: str = _setting("")
-    clock: str = _setting("internal", **_one_of("internal", "external"))
-    tempo: float = _setting(120.0, lambda v: 20 <= v <= 300, "from 20 to 300 BPM")
-    beats_per_bar: int = _setting(4, lambda v: 1 <= v <= 16, "from 1 to 16")
-    mode: str = _setting("call", **_one_of("call", "continuous"))
-    start: str = _setting("beat", **_one_of("beat", "bar", "immediate"))
-    on_play: str = _setting("interrupt", **_one_of("interrupt", "overlap"))
-    silence_beats: float = _setting(1.0, lambda v: 0.125 <= v <= 16, "from 0.125 to 16")
-    max_phrase_beats: float = _setting(32.0, lambda v: 1 <= v <= 256, "from 1 to 256")
-    min_notes: int = _setting(2, lambda v: 1 <= v <= 64, "from 1 to 64")
-    bars: int = _setting(4, lambda v: 1 <= v <= 64, "from 1 to 64")
-    style: str = _setting("balanced", **_one_of(*STYLES))
-    temperature: float = _setting(1.0, lambda v: 0.05 <= v <= 5, "from 0.05 to 5")
-    lookahead_beats: float = _setting(4.0, lambda v: 0.5 <= v <= 16, "from 0.5 to 16")
-    input_channel: int = _setting(0, lambda v: 0 <= v <= 16, "0 (any) or 1 to 16")
-    output_channel: int = _setting(1, lambda v: 1 <= v <= 16, "from 1 to 16")
-    passthrough: bool = _setting(False)
-    random_seed: int = _setting(-1, lambda v: v >= -1, "-1 (new each run) or 0 and up")
+    model: str = _setting("", _MODEL_HELP)
+    backend: str = _setting("auto", "MIDI system.", choices=BACKENDS)
+    input: str = _setting("", "Listen to this port (name or part of it) instead of a virtual one.")
+    output: str = _setting("", "Play to this port instead of a virtual one.")
+    clock: str = _setting("internal", "external: follow the DAW's MIDI clock.", choices=CLOCKS)
+    tempo: float = _setting(120.0, "Tempo of the internal clock.", TEMPO)
+    beats_per_bar: int = _setting(4, "Beats (quarter notes) in a bar.", low=1, high=16)
+    mode: str = _setting("call", "Call and response, or keep playing.", choices=MODES)
+    start: str = _setting("beat", "Where an answer starts.", choices=STARTS)
+    on_play: str = _setting("interrupt", "Playing while it answers stops the answer, or not.", choices=ON_PLAY)
+    silence_beats: float = _setting(1.0, "Beats of silence that end a phrase.", low=0.125, high=16)
+    max_phrase_beats: float = _setting(32.0, "The longest phrase, in beats.", low=1, high=256)
+    min_notes: int = _setting(2, "Fewer notes than this are not answered.", low=1, high=64)
+    bars: int = _setting(4, "Answer length in bars.", low=1, high=64)
+    style: str = _setting("balanced", "Style of sampling.", choices=STYLES)
+    temperature: float = _setting(1.0, "A factor on the style's temperature.", TEMPERATURE)
+    lookahead_beats: float = _setting(4.0, "How far ahead notes are sampled, in beats.", low=0.5, high=16)
+    input_channel: int = _setting(0, "The channel listened to.", CHANNEL)
+    output_channel: int = _setting(1, "The channel answers are sent on.", low=1, high=16)
+    passthrough: bool = _setting(False, "Also send the player's notes to the output.")
+    random_seed: int = _setting(-1, "Repeat a session's choices exactly.", SEED)
 
+    def channel(self) -> int | None:
+        """The input channel as MIDI's 0..15; None listens to all."""
+        return None if self.input_channel == 0 else self.input_channel - 1
 
-def _cc(default: int) -> Any:
-    return _setting(default, lambda v: -1 <= v <= 127, "-1 (off) or a controller number 0 to 127")
+    @property
+    def grid(self) -> str:
+        """Where bars count from: the phrase's first note, or the DAW's bar 1 (external clock)."""
+        return "clock" if self.clock == "external" else "phrase"
 
 
 @dataclass(frozen=True)
 class ControlSettings:
     """Which knob (MIDI CC number) turns what, and over what range."""
 
-    temperature: int = _cc(21)
-    bars: int = _cc(22)
-    style: int = _cc(23)
-    mode: int = _cc(24)
-    panic: int = _cc(25)
-    channel: int = _setting(0, lambda v: 0 <= v <= 16, "0 (any) or 1 to 16")
-    temperature_low: float = _setting(0.5, lambda v: 0.05 <= v <= 5, "from 0.05 to 5")
-    temperature_high: float = _setting(2.0, lambda v: 0.05 <= v <= 5, "from 0.05 to 5")
-    max_bars: int = _setting(16, lambda v: 1 <= v <= 64, "from 1 to 64")
+    temperature: int = _setting(21, "Knob for the temperature.", CONTROLLER)
+    bars: int = _setting(22, "Knob for the answer's length.", CONTROLLER)
+    style: int = _setting(23, "Knob for the style.", CONTROLLER)
+    mode: int = _setting(24, "Knob for call and response or continuous.", CONTROLLER)
+    panic: int = _setting(25, "Button that silences everything.", CONTROLLER)
+    channel: int = _setting(0, "The channel knobs are read on.", CHANNEL)
+    temperature_low: float = _setting(0.5, "The temperature factor at 0.", TEMPERATURE)
+    temperature_high: float = _setting(2.0, "The temperature factor at 127.", TEMPERATURE)
+    max_bars: int = _setting(16, "The answer's length at 127.", low=1, high=64)
+
+    def knob_channel(self) -> int | None:
+        """The knobs' channel as MIDI's 0..15; None reads all."""
+        return None if self.channel == 0 else self.channel - 1
 
 
 @dataclass(frozen=True)
 class Config:
     prepare: PrepareSettings = field(default_factory=PrepareSettings)
     generate: GenerateSettings = field(default_factory=GenerateSettings)
-    live: LiveConfig = field(default_factory=LiveConfig)
+    live: LiveSettings = field(default_factory=LiveSettings)
     controls: ControlSettings = field(default_factory=ControlSettings)
     style_balanced: StyleSettings = field(
         default_factory=lambda: StyleSettings(temperature=0.8, top_p=0.9, max_repeats=4)
@@ -149,6 +226,26 @@ class Config:
         if name not in STYLES:
             raise ConfigError(f"unknown style {name!r}; styles: {', '.join(STYLES)}")
         return getattr(self, f"style_{name}")
+
+
+def settings() -> list[Setting]:
+    """Every setting, section by section, in the order the file lists them."""
+    found = []
+    for section, cls in typing.get_type_hints(Config).items():
+        kinds = typing.get_type_hints(cls)
+        defaults = getattr(Config(), section)
+        for f in dataclasses.fields(cls):
+            found.append(Setting(section, f.name, kinds[f.name], getattr(defaults, f.name), f.metadata["rule"],
+                                 f.metadata["help"]))
+    return found
+
+
+def setting(dotted: str) -> Setting:
+    """One setting by its ``section.key`` name."""
+    for each in settings():
+        if f"{each.section}.{each.key}" == dotted:
+            return each
+    raise KeyError(dotted)
 
 
 def default_config_path(env: Mapping[str, str]) -> Path | None:
@@ -214,11 +311,9 @@ def _read_file(path: Path) -> dict[str, dict[str, Any]]:
 
 def _from_env(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
-    for section, cls in typing.get_type_hints(Config).items():
-        for key in typing.get_type_hints(cls):
-            name = f"{ENV_PREFIX}{section}_{key}".upper()
-            if name in env:
-                found.setdefault(section, {})[key] = _EnvText(name, env[name])
+    for each in settings():
+        if each.env in env:
+            found.setdefault(each.section, {})[each.key] = _EnvText(each.env, env[each.env])
     return found
 
 
@@ -239,7 +334,7 @@ def _build(default: Any, section: str, values: dict[str, tuple[str, Any]]) -> An
             raise ConfigError(
                 f"{origin}: unknown key {section}.{key}; known: {', '.join(sorted(settings))}"
             )
-        setting = settings[key]
+        definition = settings[key]
         kind = kinds[key]
         if isinstance(value, _EnvText):
             origin = value.variable
@@ -247,9 +342,9 @@ def _build(default: Any, section: str, values: dict[str, tuple[str, Any]]) -> An
         where = f"{origin}: {section}.{key}"
         if converted is None:
             raise ConfigError(f"{where} must be {_kind_name(kind)}, got {_shown(value)}")
-        check, allowed = setting.metadata.get("check"), setting.metadata.get("allowed")
-        if check is not None and not check(converted):
-            raise ConfigError(f"{where} must be {allowed}, got {converted!r}")
+        rule = definition.metadata["rule"]
+        if rule is not None and not rule.allows(converted):
+            raise ConfigError(f"{where} must be {rule.describe()}, got {converted!r}")
         kwargs[key] = converted
     return dataclasses.replace(default, **kwargs)
 

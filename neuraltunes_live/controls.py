@@ -23,31 +23,22 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 
-from .config import STYLES
+from .config import MODES, STYLES, ControlSettings, LiveSettings
 from .messages import Message
-
-MODES = ("call", "continuous")
 
 
 @dataclass(frozen=True)
 class LiveParameters:
+    """What the knobs change while it plays; it starts from the ``[live]`` settings."""
+
     temperature: float = 1.0
     bars: int = 4
     style: str = "balanced"
     mode: str = "call"
 
-
-@dataclass(frozen=True)
-class ControlMap:
-    temperature: int = 21
-    bars: int = 22
-    style: int = 23
-    mode: int = 24
-    panic: int = 25
-    channel: int | None = None  # None: knobs on any channel
-    temperature_low: float = 0.5
-    temperature_high: float = 2.0
-    max_bars: int = 16
+    @classmethod
+    def starting(cls, live: LiveSettings) -> "LiveParameters":
+        return cls(temperature=live.temperature, bars=live.bars, style=live.style, mode=live.mode)
 
 
 def temperature_of(value: int, low: float, high: float) -> float:
@@ -65,8 +56,9 @@ def style_of(value: int) -> str:
 class Controls:
     """Live parameters, changed by control-change messages; thread-safe."""
 
-    def __init__(self, cc_map: ControlMap, initial: LiveParameters):
-        self.map = cc_map
+    def __init__(self, knobs: ControlSettings, initial: LiveParameters):
+        self.map = knobs
+        self._channel = knobs.knob_channel()
         self._current = initial
         self._panic_down = False
         self._lock = threading.Lock()
@@ -80,7 +72,7 @@ class Controls:
         """Apply one message; returns the parameter changed, "panic", or None."""
         if len(message) < 3 or message[0] & 0xF0 != 0xB0:
             return None
-        if self.map.channel is not None and message[0] & 0x0F != self.map.channel:
+        if self._channel is not None and message[0] & 0x0F != self._channel:
             return None
         controller, value = message[1], message[2]
         if not (0 <= value <= 127):

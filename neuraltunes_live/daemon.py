@@ -30,8 +30,8 @@ from .clock import Clock
 from .clockfollow import ClockFollower
 from .config import STYLES, Config
 from .continuation import StepModel
-from .controls import ControlMap, Controls, KnobLog, LiveParameters
-from .engine import Engine, LiveSettings
+from .controls import Controls, KnobLog, LiveParameters
+from .engine import Engine
 from .messages import DropCounter, Message, split
 from .notetracker import PLAYER, NoteTracker
 from .phrase import Phrase
@@ -41,41 +41,6 @@ TICK_SECONDS = 0.002
 #: Python hands the GIL between threads every 5 ms by default; the scheduler
 #: thread must not wait that long behind the generator.
 SWITCH_INTERVAL = 0.0002
-
-
-def _channel(setting: int) -> int | None:
-    """A config channel (0: any, 1..16) as MIDI's 0..15, None for any."""
-    return None if setting == 0 else setting - 1
-
-
-def control_map(config: Config) -> ControlMap:
-    c = config.controls
-    return ControlMap(
-        temperature=c.temperature,
-        bars=c.bars,
-        style=c.style,
-        mode=c.mode,
-        panic=c.panic,
-        channel=_channel(c.channel),
-        temperature_low=c.temperature_low,
-        temperature_high=c.temperature_high,
-        max_bars=c.max_bars,
-    )
-
-
-def live_settings(config: Config) -> LiveSettings:
-    live = config.live
-    return LiveSettings(
-        beats_per_bar=live.beats_per_bar,
-        silence_beats=live.silence_beats,
-        max_phrase_beats=live.max_phrase_beats,
-        min_notes=live.min_notes,
-        start=live.start,
-        on_play=live.on_play,
-        lookahead_beats=live.lookahead_beats,
-        input_channel=_channel(live.input_channel),
-        grid="clock" if live.clock == "external" else "phrase",
-    )
 
 
 @dataclass
@@ -116,17 +81,14 @@ class Daemon:
         timeline = self.follower if self.follower is not None else FixedTempo(clock.now(), live.tempo)
         self.tracker = NoteTracker(self.output_channel)
         self.scheduler = Scheduler(clock, send, self.tracker, timeline, on_sent=on_sent)
-        self.controls = Controls(
-            control_map(config),
-            LiveParameters(temperature=live.temperature, bars=live.bars, style=live.style, mode=live.mode),
-        )
+        self.controls = Controls(config.controls, LiveParameters.starting(live))
         self.engine = Engine(
             model,
             self.scheduler,
             timeline,
             self.controls,
             {name: config.style(name) for name in STYLES},
-            live_settings(config),
+            live,
             rng,
             on_response=self._answering,
             on_skip=lambda phrase, why: log(f"heard {len(phrase.notes)} notes; not answering: {why}"),

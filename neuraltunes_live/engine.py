@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from .config import StyleSettings
+from .config import LiveSettings, StyleSettings
 from .continuation import MAX_PRIME_NOTES, Continuer, PrimeCache, StepModel, phrase_tokens
 from .controls import Controls
 from .messages import Message
@@ -34,23 +34,7 @@ from .phrase import Phrase, PhraseDetector
 from .sampling import SamplingSettings
 from .scheduler import Scheduler, Timeline
 
-START_MODES = ("beat", "bar", "immediate")
 START_GRACE_SECONDS = 0.015
-PLAY_MODES = ("interrupt", "overlap")
-GRIDS = ("phrase", "clock")
-
-
-@dataclass(frozen=True)
-class LiveSettings:
-    beats_per_bar: int = 4
-    silence_beats: float = 1.0
-    max_phrase_beats: float = 32.0
-    min_notes: int = 2
-    start: str = "beat"
-    on_play: str = "interrupt"
-    lookahead_beats: float = 4.0
-    input_channel: int | None = None
-    grid: str = "phrase"
 
 
 @dataclass
@@ -93,7 +77,7 @@ class Engine:
             silence_beats=settings.silence_beats,
             max_phrase_beats=settings.max_phrase_beats,
             min_notes=settings.min_notes,
-            channel=settings.input_channel,
+            channel=settings.channel(),
         )
         self.response: _Response | None = None
         self._responses = 0

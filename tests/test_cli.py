@@ -33,13 +33,35 @@ def test_bad_config_value_is_one_clean_line(tmp_path):
     result = CliRunner().invoke(main, ["prepare", "x", "--out", str(tmp_path / "d"), "--config", str(config)])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        f"Error: {config}: prepare.workers must be 0 (one per core) or more, got -1"
+        f"Error: {config}: prepare.workers must be 0 (one per core) to 256, got -1"
     ]
 
 
 def test_prepare_needs_out():
     result = CliRunner().invoke(main, ["prepare", "x"])
-    assert result.exit_code == 2 and "Missing option '--out'" in result.output
+    assert result.exit_code == 2
+    assert result.output.splitlines() == ["Error: Missing option '--out' (see 'main prepare --help')"]
+
+
+@pytest.mark.parametrize(
+    "command, flag, dotted",
+    [("serve", "--tempo", "live.tempo"), ("serve", "--start", "live.start"), ("serve", "--bars", "live.bars"),
+     ("serve", "--backend", "live.backend"), ("generate", "--bars", "generate.bars"),
+     ("generate", "--style", "generate.style"), ("prepare", "--workers", "prepare.workers"),
+     ("generate", "--tempo", "live.tempo"), ("play", "--tempo", "live.tempo")],
+)
+def test_an_option_takes_the_values_its_setting_allows(command, flag, dotted):
+    from neuraltunes_live.config import setting
+
+    option = next(p for p in main.commands[command].params if flag in p.opts)
+    rule = setting(dotted).rule
+    if rule.choices:
+        assert tuple(option.type.choices) == rule.choices
+    else:
+        assert (option.type.min, option.type.max) == (rule.low, rule.high)
+    refused = "later" if rule.choices else str(rule.high + 1)
+    result = CliRunner().invoke(main, [command, flag, refused])
+    assert result.exit_code == 2 and f"Invalid value for '{flag}'" in result.output
 
 
 def test_play_names_a_broken_file_before_opening_any_port(tmp_path):

@@ -1,8 +1,10 @@
 """Settings: file, environment and flags, and the messages for bad values."""
 
+import dataclasses
+
 import pytest
 
-from neuraltunes_live.config import Config, load_config
+from neuraltunes_live.config import Config, Rule, load_config
 from neuraltunes_live.errors import ConfigError
 
 
@@ -59,3 +61,36 @@ def test_bad_environment_value_names_the_variable(tmp_path):
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="nothere.toml does not exist"):
         load_config(tmp_path / "nothere.toml", env={})
+
+
+def test_every_setting_says_what_it_does_and_its_default_is_allowed():
+    from neuraltunes_live.config import settings
+
+    found = settings()
+    assert {(s.section, s.key) for s in found} == {
+        (section, key) for section, values in dataclasses.asdict(Config()).items() for key in values
+    }
+    for each in found:
+        assert each.help.endswith("."), each
+        assert each.rule is None or each.rule.allows(each.default), each
+
+
+@pytest.mark.parametrize(
+    "rule, allowed, refused, words",
+    [
+        (Rule(0, 1, high_open=True), [0, 0.5], [1, -0.1], "from 0 up to (not including) 1"),
+        (Rule(0, 1, low_open=True), [1, 0.5], [0, 1.5], "above 0, up to 1"),
+        (Rule(choices=("a", "b")), ["a", "b"], ["c", ""], "one of a, b"),
+        (Rule(-1, None, words="-1 or more"), [-1, 10**9], [-2], "-1 or more"),
+    ],
+)
+def test_a_rule_allows_what_it_says(rule, allowed, refused, words):
+    assert all(rule.allows(v) for v in allowed) and not any(rule.allows(v) for v in refused)
+    assert rule.describe() == words
+
+
+def test_environment_variables_are_named_from_the_definitions(tmp_path):
+    config = load_config(write(tmp_path, ""), env={"NEURALTUNES_LIVE_START": "bar", "NEURALTUNES_CONTROLS_PANIC": "7"})
+    assert (config.live.start, config.controls.panic) == ("bar", 7)
+    with pytest.raises(ConfigError, match="NEURALTUNES_LIVE_START: live.start must be one of beat, bar, immediate"):
+        load_config(write(tmp_path, ""), env={"NEURALTUNES_LIVE_START": "later"})

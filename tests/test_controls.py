@@ -2,7 +2,8 @@
 
 import pytest
 
-from neuraltunes_live.controls import ControlMap, Controls, LiveParameters, bars_of, style_of, temperature_of
+from neuraltunes_live.config import ControlSettings
+from neuraltunes_live.controls import Controls, LiveParameters, bars_of, style_of, temperature_of
 
 
 def cc(controller, value, channel=0):
@@ -22,7 +23,7 @@ def test_bars_and_style_ranges():
 
 
 def test_each_knob_changes_its_parameter_and_says_so():
-    controls = Controls(ControlMap(), LiveParameters())
+    controls = Controls(ControlSettings(), LiveParameters())
     assert controls.handle(cc(21, 127)) == "temperature"
     assert controls.current.temperature == pytest.approx(2.0)
     assert controls.handle(cc(22, 0)) == "bars" and controls.current.bars == 1
@@ -32,12 +33,12 @@ def test_each_knob_changes_its_parameter_and_says_so():
 
 
 def test_panic_fires_once_per_press():
-    controls = Controls(ControlMap(), LiveParameters())
+    controls = Controls(ControlSettings(), LiveParameters())
     assert [controls.handle(cc(25, v)) for v in (127, 127, 0, 100)] == ["panic", None, None, "panic"]
 
 
 def test_other_messages_and_channels_are_ignored():
-    controls = Controls(ControlMap(channel=2), LiveParameters())
+    controls = Controls(ControlSettings(channel=3), LiveParameters())
     before = controls.current
     for message in [cc(21, 127, channel=0), (0x90, 21, 127), (0xB2, 99, 5), (0xB2, 21), (0xB2, 21, 300), ()]:
         assert controls.handle(message) is None

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from neuraltunes_live.clock import FakeClock
-from neuraltunes_live.config import Config
-from neuraltunes_live.controls import ControlMap, Controls, LiveParameters
-from neuraltunes_live.engine import Engine, LiveSettings
+from neuraltunes_live.config import Config, ControlSettings, LiveSettings
+from neuraltunes_live.controls import Controls, LiveParameters
+from neuraltunes_live.engine import Engine
 from neuraltunes_live.notetracker import NoteTracker
 from neuraltunes_live.scheduler import FixedTempo, Scheduler
 
@@ -26,7 +26,7 @@ class Rig:
         self.timeline = FixedTempo(origin=0.0, bpm=bpm)
         self.scheduler = Scheduler(self.clock, lambda m: self.sent.append((round(self.clock.now(), 6), m)),
                                    NoteTracker(0), self.timeline)
-        self.controls = Controls(ControlMap(), live)
+        self.controls = Controls(ControlSettings(), live)
         self.engine = Engine(model, self.scheduler, self.timeline, self.controls, styles, settings,
                              np.random.default_rng(0))
 
@@ -126,7 +126,7 @@ def test_the_temperature_knob_changes_how_varied_the_response_is():
 
 
 def test_junk_and_other_channels_do_not_interrupt_the_response():
-    rig = Rig(ScriptedModel(quarter_notes_of(67)), settings=LiveSettings(input_channel=0),
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), settings=LiveSettings(input_channel=1),
               live=LiveParameters(bars=1))
     junk = [(2.2, (0x90, 200, 100)), (2.3, (0x91, 60, 100)), (2.4, (0x90, 60)), (2.6, (0xF8,))]
     rig.run(PHRASE + junk, until=6.0)
