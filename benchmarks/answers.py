@@ -52,11 +52,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from phrases import Phrase, suite  # noqa: E402
 
-from neuraltunes_live import answers as judge  # noqa: E402
 from neuraltunes_live.config import STYLES, load_config  # noqa: E402
-from neuraltunes_live.continuation import Continuer, continue_notes  # noqa: E402
-from neuraltunes_live.dataset import read_split  # noqa: E402
-from neuraltunes_live.evaluate import (  # noqa: E402
+from neuraltunes_live.core.continuation import Continuer, continue_notes  # noqa: E402
+from neuraltunes_live.core.keys import estimate_key  # noqa: E402
+from neuraltunes_live.core.model import load_model  # noqa: E402
+from neuraltunes_live.core.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT  # noqa: E402
+from neuraltunes_live.data.dataset import read_split  # noqa: E402
+from neuraltunes_live.offline import answers as judge  # noqa: E402
+from neuraltunes_live.offline.evaluate import (  # noqa: E402
     BEATS_PER_BAR,
     CONTINUATION_BARS,
     MAX_MARKOV_ORDER,
@@ -64,10 +67,7 @@ from neuraltunes_live.evaluate import (  # noqa: E402
     choose_markov_order,
     openings,
 )
-from neuraltunes_live.keys import estimate_key  # noqa: E402
-from neuraltunes_live.markov import MarkovModel, MarkovPlayer  # noqa: E402
-from neuraltunes_live.model import load_model  # noqa: E402
-from neuraltunes_live.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT  # noqa: E402
+from neuraltunes_live.offline.markov import MarkovModel, MarkovPlayer  # noqa: E402
 
 #: The model folder shipped before the key context (the last commit with it).
 PREVIOUS_REVISION = "ccff58f"

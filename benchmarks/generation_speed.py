@@ -48,10 +48,10 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from neuraltunes_live.continuation import Continuer  # noqa: E402
-from neuraltunes_live.encoding import DURATION_BASE, VELOCITY_BASE  # noqa: E402
-from neuraltunes_live.model import LSTMModel, load_model  # noqa: E402
-from neuraltunes_live.sampling import SamplingSettings  # noqa: E402
+from neuraltunes_live.core.continuation import Continuer  # noqa: E402
+from neuraltunes_live.core.encoding import DURATION_BASE, VELOCITY_BASE  # noqa: E402
+from neuraltunes_live.core.model import LSTMModel, load_model  # noqa: E402
+from neuraltunes_live.core.sampling import SamplingSettings  # noqa: E402
 
 WINDOW = 100
 
@@ -122,7 +122,7 @@ def percentiles(times: list[float]) -> tuple[float, float, float]:
 
 LOAD_RUNTIME = """
 import time; t = time.perf_counter()
-from neuraltunes_live.model import load_model
+from neuraltunes_live.core.model import load_model
 m = load_model({model!r}); m.step(1, m.initial_state())
 import sys; assert 'tensorflow' not in sys.modules
 print(time.perf_counter() - t)
@@ -168,7 +168,7 @@ def main() -> None:
         alone_times, _ = numpy_run(alone, args.notes, seed=1)
 
 
-    from neuraltunes_live.continuation import phrase_tokens
+    from neuraltunes_live.core.continuation import phrase_tokens
     from neuraltunes_live.training import model as keras_model
 
     weights = model.weights

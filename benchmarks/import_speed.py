@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from neuraltunes_live.midifile import MIDI_SUFFIXES, read_midi  # noqa: E402
+from neuraltunes_live.data.midifile import MIDI_SUFFIXES, read_midi  # noqa: E402
 
 
 def make_files(folder: Path, chorales: int, tunes: int) -> list[Path]:

@@ -42,13 +42,13 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from neuraltunes_live.clock import SystemClock  # noqa: E402
 from neuraltunes_live.config import Config  # noqa: E402
-from neuraltunes_live.continuation import Continuer  # noqa: E402
-from neuraltunes_live.daemon import Daemon  # noqa: E402
-from neuraltunes_live.model import SHIPPED_MODEL, load_model  # noqa: E402
-from neuraltunes_live.notes import TICKS_PER_BEAT  # noqa: E402
-from neuraltunes_live.scheduler import Sent  # noqa: E402
+from neuraltunes_live.core.continuation import Continuer  # noqa: E402
+from neuraltunes_live.core.model import SHIPPED_MODEL, load_model  # noqa: E402
+from neuraltunes_live.core.notes import TICKS_PER_BEAT  # noqa: E402
+from neuraltunes_live.live.clock import SystemClock  # noqa: E402
+from neuraltunes_live.live.daemon import Daemon  # noqa: E402
+from neuraltunes_live.live.scheduler import Sent  # noqa: E402
 
 TEMPO = 120.0
 SPB = 60.0 / TEMPO
@@ -156,7 +156,7 @@ def our_timing(model, seconds: float, realtime: bool) -> list[float]:
 
 
 def primed(model, seed: int) -> Continuer:
-    from neuraltunes_live.notes import notes_array
+    from neuraltunes_live.core.notes import notes_array
 
     rows = [(i * TICKS_PER_BEAT // 2, p, TICKS_PER_BEAT * 2 // 5, 90) for i, p in enumerate(PHRASE)]
     continuer = Continuer(model, np.random.default_rng(seed))

@@ -1,6 +1,6 @@
 """Phrases as people play them into the daemon, written out, with the key each is in.
 
-Used by ``answers.py``. Each phrase is a notes array (``neuraltunes_live.notes``:
+Used by ``answers.py``. Each phrase is a notes array (``neuraltunes_live.core.notes``:
 onset and duration in ticks, 12 to the beat) starting at tick 0, its scale
 (pitch classes that are "in the key"), and its bar length in beats. Timing is
 on the grid the player meant: swung eighths are 8 + 4 ticks, triplets 4 ticks.
@@ -13,9 +13,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from neuraltunes_live.keys import MAJOR, MINOR, pitch_class
-from neuraltunes_live.keys import scale as pitch_classes_of
-from neuraltunes_live.notes import TICKS_PER_BEAT, notes_array, sort_notes
+from neuraltunes_live.core.keys import MAJOR, MINOR, pitch_class
+from neuraltunes_live.core.keys import scale as pitch_classes_of
+from neuraltunes_live.core.notes import TICKS_PER_BEAT, notes_array, sort_notes
 
 
 def midi(name: str) -> int:
@@ -78,7 +78,7 @@ class Phrase:
 
     @property
     def chordal(self) -> bool:
-        from neuraltunes_live.answers import voices
+        from neuraltunes_live.offline.answers import voices
 
         return voices(self.notes) >= 1.5
 

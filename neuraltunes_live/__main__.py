@@ -1,5 +1,5 @@
 """``python -m neuraltunes_live`` runs the command line."""
 
-from .cli import main
+from neuraltunes_live.cli import main
 
 main()

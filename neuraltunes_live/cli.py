@@ -17,9 +17,9 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from . import __version__
-from .config import BACKENDS, TEMPERATURE, TEMPO, Rule, setting
-from .errors import NeuralTunesError
+from neuraltunes_live import __version__
+from neuraltunes_live.config import BACKENDS, TEMPERATURE, TEMPO, Rule, setting
+from neuraltunes_live.errors import NeuralTunesError
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -156,9 +156,9 @@ def prepare(
     them, or a music21 corpus: music21:bach, music21:essenFolksong,
     music21:ryansMammoth/Ac* (a glob narrows it by file name).
     """
-    from . import cache
-    from . import prepare as preparing
-    from .config import load_config
+    from neuraltunes_live.config import load_config
+    from neuraltunes_live.data import cache
+    from neuraltunes_live.data import prepare as preparing
 
     seed = _renamed(seed, old_seed, "--random-seed", "--seed")
     settings = load_config(
@@ -245,8 +245,8 @@ def train(
     """
     _quiet_tensorflow()
     try:
-        from .training.train import TrainOptions, work_dir_for
-        from .training.train import train as run_training
+        from neuraltunes_live.training.train import TrainOptions, work_dir_for
+        from neuraltunes_live.training.train import train as run_training
     except ImportError as err:
         raise click.ClickException(
             f"training needs TensorFlow ({err.name} is missing): pip install 'neuraltunes-live[train]'"
@@ -279,14 +279,15 @@ def fit_memory(model_dir: Path, data_dir: Path) -> None:
     `train` does this itself; this is for a model trained before, or on
     other data. It rewrites MODEL_DIR/model.json, leaving the weights alone.
     """
-    from .dataset import read_split
-    from .files import check_output_file, output_errors
-    from .memory_fit import fit_piece_memory
-    from .model import load_model, write_piece_memory
+    from neuraltunes_live.core.memory_fit import fit_piece_memory
+    from neuraltunes_live.core.model import load_model, write_piece_memory
+    from neuraltunes_live.data.dataset import read_split
+    from neuraltunes_live.files import check_output_file, output_errors
 
     model = load_model(model_dir)
     check_output_file(model_dir / "model.json")
-    settings, about = fit_piece_memory(model, read_split(data_dir, "validation"))
+    validation = read_split(data_dir, "validation")
+    settings, about = fit_piece_memory(model, validation.pieces(), float(validation.notes.sum()))
     with output_errors(model_dir / "model.json"):
         write_piece_memory(model_dir, settings, {**about, "fitted_on": str(data_dir)})
     click.echo(
@@ -321,10 +322,10 @@ def evaluate(
     """
     import json
 
-    from .config import load_config
-    from .evaluate import evaluate as run_evaluation
-    from .evaluate import format_report
-    from .files import check_output_file, output_errors, replace_file
+    from neuraltunes_live.config import load_config
+    from neuraltunes_live.files import check_output_file, output_errors, replace_file
+    from neuraltunes_live.offline.evaluate import evaluate as run_evaluation
+    from neuraltunes_live.offline.evaluate import format_report
 
     config = load_config(config_path, overrides={"generate.style": style})
     style_settings = config.style(config.generate.style)
@@ -378,10 +379,10 @@ def generate(
     config_path: Path | None,
 ) -> None:
     """Continue the MIDI file given with --phrase and write OUT."""
-    from .config import load_config
-    from .generate import generate as run_generate
-    from .generate import key_choice
-    from .model import model_dir_or_default
+    from neuraltunes_live.config import load_config
+    from neuraltunes_live.core.model import model_dir_or_default
+    from neuraltunes_live.offline.generate import generate as run_generate
+    from neuraltunes_live.offline.generate import key_choice
 
     config = load_config(
         config_path,
@@ -461,8 +462,8 @@ def serve(
     Opens the virtual ports "NeuralTunes In" and "NeuralTunes Out" (or the
     ports named). SIGHUP loads the model again.
     """
-    from .config import load_config
-    from .live import serve as run_serve
+    from neuraltunes_live.config import load_config
+    from neuraltunes_live.live.serve import serve as run_serve
 
     config = load_config(
         config_path,
@@ -488,7 +489,7 @@ def serve(
 @_user_errors
 def ports(backend: str) -> None:
     """List the MIDI ports to play from (inputs) and to (outputs)."""
-    from .ports import list_ports
+    from neuraltunes_live.live.ports import list_ports
 
     name, inputs, outputs = list_ports(backend)
     click.echo(f"MIDI system: {name}")
@@ -508,7 +509,7 @@ def ports(backend: str) -> None:
 @_user_errors
 def play(midi_file: Path, to: str, backend: str, tempo: float | None) -> None:
     """Play MIDI_FILE into a port, in time: a keyboard for trying the daemon."""
-    from .live import play as run_play
+    from neuraltunes_live.offline.playback import play as run_play
 
     sent = run_play(midi_file, to, backend, tempo, _log_line)
     click.echo(f"Sent {sent} messages.")
@@ -523,7 +524,7 @@ def play(midi_file: Path, to: str, backend: str, tempo: float | None) -> None:
 @_user_errors
 def record(source: str, out: Path, seconds: float | None, backend: str) -> None:
     """Record what a port sends into a MIDI file (120 BPM, times as heard)."""
-    from .live import record as run_record
+    from neuraltunes_live.offline.playback import record as run_record
 
     kept = run_record(source, out, backend, seconds, _log_line)
     click.echo(f"Wrote {out}: {kept} messages.")

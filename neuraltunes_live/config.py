@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from .errors import ConfigError
-from .tempo import MAX_BPM, MIN_BPM
+from neuraltunes_live.core.tempo import MAX_BPM, MIN_BPM
+from neuraltunes_live.errors import ConfigError
 
 if TYPE_CHECKING:  # the command line reads this module for its options: NumPy stays unloaded
-    from .sampling import SamplingSettings
+    from neuraltunes_live.core.sampling import SamplingSettings
 
 ENV_PREFIX = "NEURALTUNES_"
 
@@ -125,7 +125,7 @@ class StyleSettings:
 
     def sampling(self, temperature: float | None = None) -> SamplingSettings:
         """The sampling settings of this style, at another temperature if given."""
-        from .sampling import SamplingSettings
+        from neuraltunes_live.core.sampling import SamplingSettings
 
         return SamplingSettings(
             temperature=self.temperature if temperature is None else temperature,

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from .errors import OutputError
+from neuraltunes_live.errors import OutputError
 
 
 def current_umask() -> int:

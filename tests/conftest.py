@@ -7,7 +7,7 @@ from pathlib import Path
 import mido
 import pytest
 
-from neuraltunes_live.notes import notes_array
+from neuraltunes_live.core.notes import notes_array
 
 
 def notes(*rows):
@@ -87,8 +87,8 @@ def synthetic_tune(index: int):
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """A prepared data folder of 30 synthetic tunes (train/validation/test)."""
-    from neuraltunes_live.midifile import write_midi
-    from neuraltunes_live.prepare import PrepareOptions, prepare
+    from neuraltunes_live.data.midifile import write_midi
+    from neuraltunes_live.data.prepare import PrepareOptions, prepare
 
     root = tmp_path_factory.mktemp("tiny")
     songs = root / "songs"
@@ -113,7 +113,7 @@ def random_weights(arch, seed=0, scale=0.3):
 @pytest.fixture(scope="session")
 def random_model_dir(tmp_path_factory):
     """A model folder with small random weights: loads and samples, knows nothing."""
-    from neuraltunes_live.model import Architecture, write_model_dir
+    from neuraltunes_live.core.model import Architecture, write_model_dir
 
     folder = tmp_path_factory.mktemp("model")
     arch = Architecture(embedding_dim=8, lstm_units=(16, 12))

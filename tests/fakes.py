@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuraltunes_live.encoding import DURATION_BASE, MIN_PITCH, PITCH_BASE, SHIFT_BASE, VOCAB_SIZE
+from neuraltunes_live.core.encoding import DURATION_BASE, MIN_PITCH, PITCH_BASE, SHIFT_BASE, VOCAB_SIZE
 
 
 def shift(ticks):

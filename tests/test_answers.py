@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from neuraltunes_live.answers import (
+from neuraltunes_live.core.keys import Key
+from neuraltunes_live.offline.answers import (
     in_key_share,
     longest_copy,
     measure,
@@ -13,7 +14,6 @@ from neuraltunes_live.answers import (
     take_difference,
     voices,
 )
-from neuraltunes_live.keys import Key
 
 from .conftest import notes
 

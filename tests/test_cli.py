@@ -144,7 +144,7 @@ def test_train_without_tensorflow_says_what_to_install(tiny_data, tmp_path):
 @pytest.mark.parametrize("us_per_beat, gap", [(0, 0.06), (1, 0.06), (16_777_215, 6.0)])
 def test_play_reads_tempos_out_of_range_as_generate_does(tmp_path, us_per_beat, gap):
     # A tempo of 0 used to stop `play --tempo` with ZeroDivisionError; 1 µs a beat played everything at once.
-    from neuraltunes_live.live import timed_messages
+    from neuraltunes_live.data.midifile import timed_messages
 
     from .conftest import midi_track, off, on, save_midi
 
@@ -159,8 +159,8 @@ def test_play_reads_tempos_out_of_range_as_generate_does(tmp_path, us_per_beat, 
 
 
 def test_play_names_a_file_with_no_ticks_per_beat(tmp_path):
+    from neuraltunes_live.data.midifile import timed_messages
     from neuraltunes_live.errors import ImportFailed
-    from neuraltunes_live.live import timed_messages
 
     path = tmp_path / "zero.mid"
     path.write_bytes(b"MThd\x00\x00\x00\x06\x00\x00\x00\x00\x00\x00")

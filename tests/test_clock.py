@@ -2,7 +2,7 @@
 
 import threading
 
-from neuraltunes_live.clock import FakeClock, SystemClock
+from neuraltunes_live.live.clock import FakeClock, SystemClock
 
 
 def test_fake_clock_jumps_to_deadlines_and_records_them():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from neuraltunes_live.clockfollow import ClockFollower
+from neuraltunes_live.live.clockfollow import ClockFollower
 
 CLOCK, START, CONTINUE, STOP = (0xF8,), (0xFA,), (0xFB,), (0xFC,)
 

@@ -2,17 +2,17 @@
 
 import numpy as np
 
-from neuraltunes_live.continuation import MAX_PRIME_NOTES, Continuer, continue_notes, phrase_tokens
-from neuraltunes_live.encoding import (
+from neuraltunes_live.core.continuation import MAX_PRIME_NOTES, Continuer, continue_notes, phrase_tokens
+from neuraltunes_live.core.encoding import (
     BOS,
     DURATION_BASE,
     PITCH_BASE,
     SHIFT_BASE,
     decode,
 )
-from neuraltunes_live.keys import Key
-from neuraltunes_live.notes import DURATION, ONSET, PITCH
-from neuraltunes_live.sampling import SamplingSettings
+from neuraltunes_live.core.keys import Key
+from neuraltunes_live.core.notes import DURATION, ONSET, PITCH
+from neuraltunes_live.core.sampling import SamplingSettings
 
 from .conftest import notes
 from .fakes import ScriptedModel, duration, pitch, quarter_notes_of, shift, straight_eighths_of
@@ -122,8 +122,8 @@ def test_settings_are_read_at_every_token():
 
 
 def test_priming_as_the_phrase_is_played_gives_the_same_state_as_priming_it_whole(random_model_dir):
-    from neuraltunes_live.continuation import PrimeCache
-    from neuraltunes_live.model import load_model
+    from neuraltunes_live.core.continuation import PrimeCache
+    from neuraltunes_live.core.model import load_model
 
     from .conftest import synthetic_tune
 

@@ -3,7 +3,7 @@
 import pytest
 
 from neuraltunes_live.config import ControlSettings
-from neuraltunes_live.controls import Controls, LiveParameters, bars_of, style_of, temperature_of
+from neuraltunes_live.live.controls import Controls, LiveParameters, bars_of, style_of, temperature_of
 
 
 def cc(controller, value, channel=0):

@@ -5,11 +5,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from neuraltunes_live.clock import FakeClock
 from neuraltunes_live.config import Config
-from neuraltunes_live.continuation import MAX_PRIME_NOTES
-from neuraltunes_live.daemon import Daemon
-from neuraltunes_live.encoding import DURATION_BASE, PITCH_BASE
+from neuraltunes_live.core.continuation import MAX_PRIME_NOTES
+from neuraltunes_live.core.encoding import DURATION_BASE, PITCH_BASE
+from neuraltunes_live.live.clock import FakeClock
+from neuraltunes_live.live.daemon import Daemon
 
 from .fakes import ScriptedModel, quarter_notes_of
 from .fakes import note_off as off

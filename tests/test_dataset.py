@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from neuraltunes_live import dataset
-from neuraltunes_live.encoding import ENCODING_VERSION, encode, normalize
+from neuraltunes_live.core.encoding import ENCODING_VERSION, encode, normalize
+from neuraltunes_live.data import dataset
 from neuraltunes_live.errors import DataError
 
 from .conftest import notes

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neuraltunes_live import encoding as enc
-from neuraltunes_live.encoding import (
+from neuraltunes_live.core import encoding as enc
+from neuraltunes_live.core.encoding import (
     BIN_VELOCITY,
     Decoder,
     decode,
@@ -17,7 +17,7 @@ from neuraltunes_live.encoding import (
     transpose,
     transposition_range,
 )
-from neuraltunes_live.notes import TICKS_PER_BEAT
+from neuraltunes_live.core.notes import TICKS_PER_BEAT
 
 from .conftest import notes
 

@@ -5,12 +5,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from neuraltunes_live.clock import FakeClock
 from neuraltunes_live.config import Config, ControlSettings, LiveSettings
-from neuraltunes_live.controls import Controls, LiveParameters
-from neuraltunes_live.engine import Engine
-from neuraltunes_live.notetracker import NoteTracker
-from neuraltunes_live.scheduler import FixedTempo, Scheduler
+from neuraltunes_live.live.clock import FakeClock
+from neuraltunes_live.live.controls import Controls, LiveParameters
+from neuraltunes_live.live.engine import Engine
+from neuraltunes_live.live.notetracker import NoteTracker
+from neuraltunes_live.live.scheduler import FixedTempo, Scheduler
 
 from .fakes import ScriptedModel, quarter_notes_of
 from .fakes import note_off as off

@@ -8,9 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 from neuraltunes_live.cli import main
-from neuraltunes_live.dataset import read_split
-from neuraltunes_live.encoding import VOCAB_SIZE
-from neuraltunes_live.evaluate import (
+from neuraltunes_live.core.encoding import VOCAB_SIZE
+from neuraltunes_live.core.model import load_model
+from neuraltunes_live.core.sampling import SamplingSettings
+from neuraltunes_live.data.dataset import read_split
+from neuraltunes_live.offline.evaluate import (
     STATISTICS,
     evaluate,
     lstm_scores,
@@ -19,8 +21,6 @@ from neuraltunes_live.evaluate import (
     repeated_note_share,
     scale_consistency,
 )
-from neuraltunes_live.model import load_model
-from neuraltunes_live.sampling import SamplingSettings
 
 from .conftest import notes
 
@@ -47,7 +47,7 @@ def test_repeated_note_share_counts_pitches_struck_again_at_the_next_onset():
 
 def test_a_model_that_knows_nothing_scores_the_uniform_bits(tiny_data, tmp_path):
     # All-zero weights: every event has probability 1/V.
-    from neuraltunes_live.model import Architecture, write_model_dir
+    from neuraltunes_live.core.model import Architecture, write_model_dir
 
     arch = Architecture(embedding_dim=4, lstm_units=(4,))
     write_model_dir(tmp_path, arch, {n: np.zeros(s, np.float32) for n, s in arch.weight_shapes().items()}, {})
@@ -113,7 +113,7 @@ def test_key_mask_keeps_sampled_continuations_in_key(tiny_data, random_model_dir
 
 
 def test_opening_figure_share_counts_figures_played_in_the_opening():
-    from neuraltunes_live.evaluate import opening_figure_share
+    from neuraltunes_live.offline.evaluate import opening_figure_share
 
     opening = notes(*[(i, p, 1, 72) for i, p in enumerate([60, 62, 64, 65, 67])])
     echo = notes(*[(10 + i, p, 1, 72) for i, p in enumerate([60, 62, 64, 65, 69])])

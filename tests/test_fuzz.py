@@ -24,11 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neuraltunes_live.config import load_config
+from neuraltunes_live.core.model import Architecture, load_model, write_model_dir
+from neuraltunes_live.core.notes import notes_array
+from neuraltunes_live.data.midifile import midifile_from_parts, parse_midi
 from neuraltunes_live.errors import NeuralTunesError
-from neuraltunes_live.messages import split
-from neuraltunes_live.midifile import midifile_from_parts, parse_midi
-from neuraltunes_live.model import Architecture, load_model, write_model_dir
-from neuraltunes_live.notes import notes_array
+from neuraltunes_live.live.messages import split
 
 from .conftest import random_weights
 from .fakes import ScriptedModel, quarter_notes_of

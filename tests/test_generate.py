@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from neuraltunes_live.cli import main
-from neuraltunes_live.midifile import read_midi
+from neuraltunes_live.data.midifile import read_midi
 
 from .conftest import midi_track, off, on, save_midi, tempo
 
@@ -136,14 +136,14 @@ def test_a_folder_that_cannot_be_written_is_one_line_before_any_work(seed_file, 
 
     monkeypatch.setattr(files.os, "access", lambda path, mode: not mode & os.W_OK)
     reads = []
-    monkeypatch.setattr("neuraltunes_live.generate.read_midi", lambda path: reads.append(path))
+    monkeypatch.setattr("neuraltunes_live.offline.generate.read_midi", lambda path: reads.append(path))
     result = run("--phrase", seed_file, "--out", tmp_path / "x.mid", "--model", random_model_dir)
     assert result.exit_code == 1 and "is not writable" in result.output
     assert reads == []  # refused before the phrase was even read
 
 
 def test_an_os_error_while_writing_is_one_line_and_leaves_nothing(seed_file, random_model_dir, tmp_path, monkeypatch):
-    import neuraltunes_live.midifile as midifile
+    import neuraltunes_live.data.midifile as midifile
 
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")

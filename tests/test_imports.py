@@ -1,7 +1,21 @@
-"""The import rules, read from the source: the core imports no I/O library, each heavy library has one home.
+"""The import rules, read from the source: the layout's layers, and one home for each heavy library.
 
 (No module is imported to check: the rules hold for code that never runs in
 the tests too.)
+
+The layers, lowest first; a part imports only the parts listed for it:
+
+* ``errors``, ``files``: the standard library only;
+* ``core`` (notes, encoding, keys, sampling, the network, the piece memory,
+  continuation): the base and NumPy, no I/O library;
+* ``config``: the core (every setting defined once);
+* ``data`` (file and score import, the prepared data) and ``live`` (the
+  daemon and its ports): the core, the base, ``config``; neither the other;
+* ``offline`` (generate, evaluate, the baseline, plots, play/record): any of
+  the above;
+* ``training``: the core, ``data`` and ``offline``'s plots; only ``cli``
+  imports it;
+* ``cli``: anything.
 """
 
 from __future__ import annotations
@@ -14,81 +28,110 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "neuraltunes_live"
+NAME = "neuraltunes_live"
 
 #: Where each library outside the standard library may be imported, and nowhere else.
 HOMES = {
     "numpy": None,  # anywhere
     "click": {"cli"},
-    "mido": {"midifile", "live"},
-    "rtmidi": {"ports"},
-    "jack": {"ports"},
-    "music21": {"score_import"},
-    "matplotlib": {"plot"},
+    "mido": {"data.midifile"},
+    "rtmidi": {"live.ports"},
+    "jack": {"live.ports"},
+    "music21": {"data.score_import"},
+    "matplotlib": {"offline.plot"},
     "tensorflow": {"training.data", "training.train", "training.model"},
     "keras": {"training.data", "training.train", "training.model"},
 }
 
-#: The core: pure functions and the live engine, tested with fakes. They import
-#: the standard library, NumPy and each other, nothing that does I/O at the edge.
-CORE = {
-    "notes", "encoding", "tempo", "dataset", "model", "memory", "sampling", "rhythm", "continuation",
-    "markov", "evaluate", "answers", "messages", "clock", "clockfollow", "phrase", "notetracker",
-    "scheduler", "controls", "engine", "daemon", "errors", "files", "config", "keys", "memory_fit",
+BASE = {"errors", "files"}
+#: What each part may import from the package (its own modules always).
+ALLOWED = {
+    "base": BASE,
+    "core": BASE,
+    "config": BASE | {"core"},
+    "data": BASE | {"core", "config"},
+    "live": BASE | {"core", "config"},
+    "offline": BASE | {"core", "config", "data", "live"},
+    "training": BASE | {"core", "data", "offline.plot"},
+    "cli": None,  # anything
 }
-EDGE = {"ports", "live", "cli", "midifile", "score_import", "plot", "prepare", "generate", "cache"}
+
+
+def part(module: str) -> str:
+    head = module.split(".")[0]
+    return "base" if head in BASE else head
 
 
 def modules() -> dict[str, Path]:
-    found = {path.stem: path for path in PACKAGE.glob("*.py") if path.stem not in ("__init__", "__main__")}
-    found.update({f"training.{path.stem}": path for path in (PACKAGE / "training").glob("*.py")
-                  if path.stem != "__init__"})
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE).with_suffix("")
+        if relative.name in ("__init__", "__main__"):
+            continue
+        found[".".join(relative.parts)] = path
     return found
 
 
-def imports(name: str, path: Path) -> tuple[set[str], set[str]]:
-    """(libraries imported, modules of the package imported) by one module."""
+def _is_module(dotted: str) -> bool:
+    relative = Path(*dotted.split(".")[1:])
+    return dotted.startswith(NAME + ".") and ((PACKAGE / relative).with_suffix(".py").is_file()
+                                               or (PACKAGE / relative).is_dir())
+
+
+def imports(path: Path) -> tuple[set[str], set[str]]:
+    """(libraries imported, modules of the package imported, without the package's name) by one module."""
     libraries, own = set(), set()
-    package = name.rsplit(".", 1)[0] if "." in name else ""
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            libraries.update(alias.name.split(".")[0] for alias in node.names)
+            names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level == 0:
-                libraries.add((node.module or "").split(".")[0])
+            assert node.level == 0, f"{path}: relative import; the package imports itself by full name"
+            if node.module == NAME:
+                own.update(alias.name for alias in node.names if alias.name != "__version__")
                 continue
-            base = package if node.level == 1 else ""
-            if node.module:
-                own.add(f"{base}.{node.module}".strip(".") if node.level == 1 else node.module)
+            # ``from a.b import c``: the module a.b.c where there is one, else a.b
+            names = [f"{node.module}.{alias.name}" if _is_module(f"{node.module}.{alias.name}") else node.module
+                     for alias in node.names]
+        else:
+            continue
+        for name in names:
+            if name.startswith(NAME + "."):
+                own.add(name[len(NAME) + 1:])
             else:
-                own.update(f"{base}.{alias.name}".strip(".") for alias in node.names)
+                libraries.add(name.split(".")[0])
     return libraries - {"__future__"}, own
 
 
 ALL = modules()
 
 
-def test_every_module_is_under_a_rule():
-    assert set(ALL) - {m for m in ALL if m.startswith("training.")} <= CORE | EDGE
+def test_every_module_belongs_to_a_part():
+    assert {part(name) for name in ALL} <= set(ALLOWED)
+    assert {"core.model", "data.midifile", "live.engine", "offline.evaluate", "training.train"} <= set(ALL)
 
 
 @pytest.mark.parametrize("name", sorted(ALL))
 def test_libraries_are_imported_only_in_their_home(name):
-    libraries, _ = imports(name, ALL[name])
+    libraries, _ = imports(ALL[name])
     for library in libraries - set(sys.stdlib_module_names):
         assert library in HOMES, f"{name} imports {library}, which has no home in the import rules"
         homes = HOMES[library]
         assert homes is None or name in homes, f"{name} imports {library}; only {sorted(homes)} may"
 
 
-@pytest.mark.parametrize("name", sorted(CORE))
-def test_the_core_imports_only_the_core(name):
-    _, own = imports(name, ALL[name])
-    assert own <= CORE, f"{name} imports {sorted(own - CORE)} from outside the core"
-
-
 @pytest.mark.parametrize("name", sorted(ALL))
-def test_only_the_command_line_imports_training(name):
-    if name.startswith("training."):
+def test_each_part_imports_only_the_layers_below_it(name):
+    allowed = ALLOWED[part(name)]
+    if allowed is None:
         return
-    _, own = imports(name, ALL[name])
-    assert name == "cli" or not any(m == "training" or m.startswith("training.") for m in own), name
+    _, own = imports(ALL[name])
+    for module in own:
+        assert module in allowed or part(module) in allowed | {part(name)}, f"{name} imports {module}"
+
+
+def test_the_rules_catch_a_forbidden_import(tmp_path):
+    sneaky = tmp_path / "sneaky.py"
+    sneaky.write_text("from neuraltunes_live.live.ports import MidiOutput\nimport mido\n")
+    libraries, own = imports(sneaky)
+    assert libraries == {"mido"} and own == {"live.ports"}  # the module, not the name imported from it
+    assert part("live.ports") not in ALLOWED["core"]

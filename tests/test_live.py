@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuraltunes_live.errors import ModelError, PortError
-from neuraltunes_live.live import PortWatch, _Flags
-from neuraltunes_live.ports import Opened
+from neuraltunes_live.live.ports import Opened
+from neuraltunes_live.live.serve import PortWatch, _Flags
 
 
 @dataclass

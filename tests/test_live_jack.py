@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuraltunes_live.clock import SystemClock
-from neuraltunes_live.notes import TICKS_PER_BEAT
-from neuraltunes_live.ports import MidiInput, MidiOutput, open_input
+from neuraltunes_live.core.notes import TICKS_PER_BEAT
+from neuraltunes_live.live.clock import SystemClock
+from neuraltunes_live.live.ports import MidiInput, MidiOutput, open_input
 
 pytestmark = pytest.mark.jack
 
@@ -408,8 +408,8 @@ def test_junk_bytes_never_deafen_the_daemon(jack_server, tmp_path):
 
 
 def test_a_second_daemon_gets_ports_of_its_own_and_names_them(jack_server, tmp_path):
-    from neuraltunes_live.midifile import write_midi
-    from neuraltunes_live.notes import notes_array
+    from neuraltunes_live.core.notes import notes_array
+    from neuraltunes_live.data.midifile import write_midi
 
     phrase = tmp_path / "phrase.mid"
     write_midi(notes_array([(6 * i, p, 5, 90) for i, p in enumerate(SCALE)]), phrase, tempo_bpm=120)

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from neuraltunes_live.continuation import continue_notes
-from neuraltunes_live.encoding import BOS, EOS, VOCAB_SIZE, encode
-from neuraltunes_live.markov import MarkovModel, MarkovPlayer
-from neuraltunes_live.sampling import SamplingSettings
+from neuraltunes_live.core.continuation import continue_notes
+from neuraltunes_live.core.encoding import BOS, EOS, VOCAB_SIZE, encode
+from neuraltunes_live.core.sampling import SamplingSettings
+from neuraltunes_live.offline.markov import MarkovModel, MarkovPlayer
 
 from .conftest import notes, synthetic_tune
 

@@ -7,11 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from neuraltunes_live.cli import main
-from neuraltunes_live.continuation import Continuer
-from neuraltunes_live.dataset import read_split
-from neuraltunes_live.errors import ModelError
-from neuraltunes_live.evaluate import evaluate, format_report, lstm_scores
-from neuraltunes_live.memory import (
+from neuraltunes_live.core.continuation import Continuer
+from neuraltunes_live.core.memory import (
     MemorySettings,
     PieceMemory,
     blend_logits,
@@ -21,8 +18,11 @@ from neuraltunes_live.memory import (
     match_counts,
     match_lengths,
 )
-from neuraltunes_live.model import Architecture, LSTMModel, load_model, write_model_dir, write_piece_memory
-from neuraltunes_live.sampling import SamplingSettings
+from neuraltunes_live.core.model import Architecture, LSTMModel, load_model, write_model_dir, write_piece_memory
+from neuraltunes_live.core.sampling import SamplingSettings
+from neuraltunes_live.data.dataset import read_split
+from neuraltunes_live.errors import ModelError
+from neuraltunes_live.offline.evaluate import evaluate, format_report, lstm_scores
 
 from .conftest import random_weights
 
@@ -180,7 +180,7 @@ def zero_model(memory=None):
 
 
 def test_a_continuer_with_memory_carries_on_a_repeated_figure():
-    from neuraltunes_live.notes import notes_array
+    from neuraltunes_live.core.notes import notes_array
 
     figure = [60, 64, 67, 72, 71, 67, 64, 62]
     rows = [(6 * i, figure[i % len(figure)], 6, 72) for i in range(4 * len(figure))]
@@ -244,13 +244,11 @@ def test_fit_memory_names_a_missing_data_folder_and_leaves_the_model_alone(rando
 
 
 def test_fitting_without_validation_pieces_says_what_to_prepare(random_model_dir):
-    from neuraltunes_live.dataset import Split
+    from neuraltunes_live.core.memory_fit import fit_piece_memory
     from neuraltunes_live.errors import DataError
-    from neuraltunes_live.memory_fit import fit_piece_memory
 
-    empty = Split(np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64), [])
     with pytest.raises(DataError, match="validation pieces"):
-        fit_piece_memory(load_model(random_model_dir), empty)
+        fit_piece_memory(load_model(random_model_dir), [], 0.0)
 
 
 def test_write_piece_memory_keeps_the_rest_of_model_json(random_model_dir, tmp_path):

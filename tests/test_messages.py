@@ -2,7 +2,7 @@
 
 import pytest
 
-from neuraltunes_live.messages import DropCounter, split
+from neuraltunes_live.live.messages import DropCounter, split
 
 
 @pytest.mark.parametrize(

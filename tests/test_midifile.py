@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neuraltunes_live.encoding import BIN_VELOCITY, normalize
+from neuraltunes_live.core.encoding import BIN_VELOCITY, normalize
+from neuraltunes_live.data.midifile import parse_midi, read_midi, write_midi
 from neuraltunes_live.errors import ImportFailed
-from neuraltunes_live.midifile import parse_midi, read_midi, write_midi
 
 from .conftest import midi_track, notes, off, on, save_midi, tempo
 

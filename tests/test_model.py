@@ -7,9 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from neuraltunes_live.encoding import DURATION_BASE, MAX_PITCH, MIN_PITCH, PITCH_BASE, VOCAB_SIZE
-from neuraltunes_live.errors import ModelError
-from neuraltunes_live.model import (
+from neuraltunes_live.core.encoding import DURATION_BASE, MAX_PITCH, MIN_PITCH, PITCH_BASE, VOCAB_SIZE
+from neuraltunes_live.core.model import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     Architecture,
@@ -20,6 +19,7 @@ from neuraltunes_live.model import (
     load_model,
     write_model_dir,
 )
+from neuraltunes_live.errors import ModelError
 
 from .conftest import random_weights
 
@@ -79,7 +79,7 @@ def test_batched_prime_equals_each_sequence(model_dir):
 def test_loading_does_not_import_tensorflow(model_dir):
     code = (
         "import sys\n"
-        "from neuraltunes_live.model import load_model\n"
+        "from neuraltunes_live.core.model import load_model\n"
         f"m = load_model({str(model_dir)!r})\n"
         "m.step(1, m.initial_state())\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported TF'\n"
@@ -220,7 +220,7 @@ def test_step_matches_a_textbook_lstm():
 
 
 def test_the_shipped_model_loads_and_is_small():
-    from neuraltunes_live.model import SHIPPED_MODEL
+    from neuraltunes_live.core.model import SHIPPED_MODEL
 
     folder_bytes = sum(p.stat().st_size for p in SHIPPED_MODEL.iterdir())
     assert folder_bytes < 10 * 1024 * 1024

@@ -2,7 +2,7 @@
 
 import pytest
 
-from neuraltunes_live.notetracker import PLAYER, NoteTracker
+from neuraltunes_live.live.notetracker import PLAYER, NoteTracker
 
 
 def test_start_and_stop():

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from neuraltunes_live.phrase import PhraseDetector
+from neuraltunes_live.live.phrase import PhraseDetector
 
 from .fakes import note_off as off
 from .fakes import note_on as on

@@ -3,8 +3,8 @@
 import pytest
 
 from neuraltunes_live.errors import PortError
-from neuraltunes_live.live import routing_help
-from neuraltunes_live.ports import candidates, failure_advice, find_port, free_name, port_present
+from neuraltunes_live.live.ports import candidates, failure_advice, find_port, free_name, port_present
+from neuraltunes_live.live.serve import routing_help
 
 
 def test_auto_takes_the_platforms_system_then_jack():
@@ -67,7 +67,7 @@ def test_a_client_name_finds_its_port_among_numbered_namesakes():
 
 
 def test_a_port_closes_once_and_in_a_with_block():
-    from neuraltunes_live.ports import _Resource
+    from neuraltunes_live.live.ports import _Resource
 
     class Counted(_Resource):
         closes = 0

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from neuraltunes_live import dataset
-from neuraltunes_live import prepare as preparing
 from neuraltunes_live.cli import main
+from neuraltunes_live.data import dataset
+from neuraltunes_live.data import prepare as preparing
+from neuraltunes_live.data.prepare import PrepareOptions, prepare
+from neuraltunes_live.data.score_import import corpus_files
 from neuraltunes_live.errors import DataError
-from neuraltunes_live.prepare import PrepareOptions, prepare
-from neuraltunes_live.score_import import corpus_files
 
 from .conftest import midi_track, off, on, save_midi
 
@@ -203,7 +203,7 @@ def test_music21_corpus_subset(tmp_path):
 
 SIGNAL_MID_WRITE = """
 import os, signal, sys
-from neuraltunes_live import dataset
+from neuraltunes_live.data import dataset
 from neuraltunes_live.cli import main
 
 # As in a terminal, even when the test runner's shell ignores SIGINT.

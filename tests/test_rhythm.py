@@ -2,7 +2,7 @@
 
 import pytest
 
-from neuraltunes_live.rhythm import on_grid_share, phrase_grid
+from neuraltunes_live.core.rhythm import on_grid_share, phrase_grid
 
 from .conftest import notes
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from neuraltunes_live.encoding import (
+from neuraltunes_live.core.encoding import (
     BOS,
     DURATION_BASE,
     EOS,
@@ -14,8 +14,8 @@ from neuraltunes_live.encoding import (
     VELOCITY_BASE,
     VOCAB_SIZE,
 )
-from neuraltunes_live.keys import Key, estimate_key, parse_key
-from neuraltunes_live.sampling import (
+from neuraltunes_live.core.keys import Key, estimate_key, parse_key
+from neuraltunes_live.core.sampling import (
     MAX_FIGURE,
     LoopGuard,
     SamplingSettings,

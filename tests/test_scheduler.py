@@ -4,9 +4,9 @@ import threading
 
 import pytest
 
-from neuraltunes_live.clock import FakeClock
-from neuraltunes_live.notetracker import NoteTracker
-from neuraltunes_live.scheduler import FixedTempo, Scheduler
+from neuraltunes_live.live.clock import FakeClock
+from neuraltunes_live.live.notetracker import NoteTracker
+from neuraltunes_live.live.scheduler import FixedTempo, Scheduler
 
 
 class StoppedThenRunning:

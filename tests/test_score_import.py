@@ -2,8 +2,8 @@
 
 import pytest
 
+from neuraltunes_live.data.score_import import SCORE_VELOCITY, corpus_files, read_score
 from neuraltunes_live.errors import ImportFailed
-from neuraltunes_live.score_import import SCORE_VELOCITY, corpus_files, read_score
 
 TUNE_BOOK = """X:1
 T:First

@@ -2,7 +2,7 @@
 
 import pytest
 
-from neuraltunes_live.tempo import TempoMap, bpm_to_us
+from neuraltunes_live.core.tempo import TempoMap, bpm_to_us
 
 
 def test_constant_tempo():

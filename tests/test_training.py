@@ -13,13 +13,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
-from neuraltunes_live.dataset import read_split  # noqa: E402
-from neuraltunes_live.encoding import (
+from neuraltunes_live.core.encoding import (
     VOCAB_SIZE,  # noqa: E402
     transposition_range,  # noqa: E402
 )
+from neuraltunes_live.core.model import Architecture, LSTMModel, load_model  # noqa: E402
+from neuraltunes_live.data.dataset import read_split  # noqa: E402
 from neuraltunes_live.errors import TrainingError  # noqa: E402
-from neuraltunes_live.model import Architecture, LSTMModel, load_model  # noqa: E402
 from neuraltunes_live.training import model as keras_model  # noqa: E402
 from neuraltunes_live.training.data import random_windows, validation_windows  # noqa: E402
 from neuraltunes_live.training.train import TrainOptions, train, work_dir_for  # noqa: E402
@@ -207,8 +207,8 @@ def test_train_command_says_how_to_resume_after_an_interrupt(tiny_data, tmp_path
 
 
 def test_train_refuses_data_without_validation_pieces(tmp_path):
-    from neuraltunes_live.midifile import write_midi
-    from neuraltunes_live.prepare import PrepareOptions, prepare
+    from neuraltunes_live.data.midifile import write_midi
+    from neuraltunes_live.data.prepare import PrepareOptions, prepare
 
     from .conftest import synthetic_tune
 
@@ -224,7 +224,7 @@ def test_train_refuses_data_without_validation_pieces(tmp_path):
 
 def _plain_tiny_model(folder, units=(16, 16)):
     """A model folder of the tiny preset's shape without a key context, random weights."""
-    from neuraltunes_live.model import write_model_dir
+    from neuraltunes_live.core.model import write_model_dir
 
     from .conftest import random_weights
 

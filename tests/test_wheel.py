@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from neuraltunes_live.midifile import read_midi, write_midi
-from neuraltunes_live.notes import notes_array
+from neuraltunes_live.core.notes import notes_array
+from neuraltunes_live.data.midifile import read_midi, write_midi
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,8 @@ def test_the_installed_wheel_generates_with_its_own_model_from_any_folder(instal
     phrase = elsewhere / "phrase.mid"
     write_midi(notes_array([(12 * i, p, 10, 90) for i, p in enumerate([60, 62, 64, 65, 67])]), phrase)
     where = subprocess.run(
-        [str(installed / "python"), "-c", "from neuraltunes_live.model import SHIPPED_MODEL; print(SHIPPED_MODEL)"],
+        [str(installed / "python"), "-c",
+         "from neuraltunes_live.core.model import SHIPPED_MODEL; print(SHIPPED_MODEL)"],
         cwd=elsewhere, env=clean_env(), capture_output=True, text=True, check=True,
     ).stdout.strip()
     assert "site-packages" in where and not where.startswith(str(ROOT))

@@ -17,8 +17,8 @@ from typing import Iterator
 import numpy as np
 import tensorflow as tf
 
-from ..dataset import Split
-from ..encoding import MAX_PITCH, MIN_PITCH, PITCH_BASE, pitch_tokens
+from neuraltunes_live.core.encoding import MAX_PITCH, MIN_PITCH, PITCH_BASE, pitch_tokens
+from neuraltunes_live.data.dataset import Split
 
 MAX_TRANSPOSE = 6  # semitones either way: every key, no octave leaps
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 import keras
 import numpy as np
 
-from ..encoding import DURATION_BASE, MAX_PITCH, MIN_PITCH, PITCH_BASE, VOCAB_SIZE
-from ..model import INTERVALS, PITCHES, REGISTER_CENTRE, REGISTER_UNIT, ROTATIONS, Architecture
+from neuraltunes_live.core.encoding import DURATION_BASE, MAX_PITCH, MIN_PITCH, PITCH_BASE, VOCAB_SIZE
+from neuraltunes_live.core.model import INTERVALS, PITCHES, REGISTER_CENTRE, REGISTER_UNIT, ROTATIONS, Architecture
 
 _TINY = 1e-6  # as the runtime's: a profile of nothing stays zero
 

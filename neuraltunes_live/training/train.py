@@ -25,12 +25,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from ..dataset import read_manifest, read_split
-from ..errors import TrainingError
-from ..files import check_output_dir, output_errors, replace_folder
-from ..memory_fit import fit_piece_memory
-from ..model import LSTMModel, load_model, write_model_dir
-from ..plot import plot_history
+from neuraltunes_live.core.memory_fit import fit_piece_memory
+from neuraltunes_live.core.model import LSTMModel, load_model, write_model_dir
+from neuraltunes_live.data.dataset import read_manifest, read_split
+from neuraltunes_live.errors import TrainingError
+from neuraltunes_live.files import check_output_dir, output_errors, replace_folder
+from neuraltunes_live.offline.plot import plot_history
 
 RUN_FILE = "run.json"
 BEST_WEIGHTS = "best.weights.h5"
@@ -118,8 +118,8 @@ def train(
     the backup and the best weights.
     """
     try:
-        from . import model as keras_model
-        from .data import steps_per_epoch, training_dataset, validation_dataset
+        from neuraltunes_live.training import model as keras_model
+        from neuraltunes_live.training.data import steps_per_epoch, training_dataset, validation_dataset
     except ImportError as err:
         raise TrainingError(
             f"training needs TensorFlow ({err.name} is missing): pip install 'neuraltunes-live[train]'"
@@ -232,7 +232,9 @@ def train(
     net.load_weights(str(work / BEST_WEIGHTS))
     weights = keras_model.export_weights(net, preset.arch)
     log("Fitting the piece memory on the validation pieces...")
-    memory, memory_figures = fit_piece_memory(LSTMModel(arch, weights), valid_split)
+    memory, memory_figures = fit_piece_memory(
+        LSTMModel(arch, weights), valid_split.pieces(), float(valid_split.notes.sum())
+    )
 
     info = {
         "preset": options.preset,
@@ -294,7 +296,7 @@ def train(
 
 def _initial_weights(init: str, arch) -> dict:
     """A model folder's weights, grown to ``arch`` (see ``model.grown_weights``); TrainingError if they cannot be."""
-    from .model import grown_weights
+    from neuraltunes_live.training.model import grown_weights
 
     model = load_model(init)
     try:

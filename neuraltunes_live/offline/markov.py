@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .encoding import PAD, VOCAB_SIZE, transpose, transposition_range
+from neuraltunes_live.core.encoding import PAD, VOCAB_SIZE, transpose, transposition_range
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)
 

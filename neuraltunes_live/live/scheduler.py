@@ -19,9 +19,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from .clock import Clock
-from .messages import Message
-from .notetracker import NoteTracker
+from neuraltunes_live.live.clock import Clock
+from neuraltunes_live.live.messages import Message
+from neuraltunes_live.live.notetracker import NoteTracker
 
 
 class Timeline(Protocol):

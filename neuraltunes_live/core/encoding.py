@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT, VELOCITY, sort_notes
+from neuraltunes_live.core.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT, VELOCITY, sort_notes
 
 ENCODING_VERSION = 1
 

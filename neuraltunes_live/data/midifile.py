@@ -24,14 +24,15 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import Callable
 
 import mido
 import numpy as np
 
-from .errors import ImportFailed
-from .files import replace_file
-from .notes import TICKS_PER_BEAT, Piece, quantize
-from .tempo import TempoMap, bpm_to_us, clamped_tempo
+from neuraltunes_live.errors import ImportFailed
+from neuraltunes_live.files import replace_file
+from neuraltunes_live.core.notes import TICKS_PER_BEAT, Piece, quantize
+from neuraltunes_live.core.tempo import DEFAULT_TEMPO_US, TempoMap, bpm_to_us, clamped_tempo
 
 DRUM_CHANNEL = 9
 MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
@@ -210,12 +211,62 @@ def save_midifile(midi: "mido.MidiFile", path: str | os.PathLike) -> None:
     replace_file(path, lambda out: midi.save(file=out))
 
 
+def timed_messages(
+    path: Path, tempo_bpm: float | None = None, warn: Callable[[str], None] = lambda line: None
+) -> list[tuple[float, tuple[int, ...]]]:
+    """The channel messages of a MIDI file with their times in seconds.
+
+    With ``tempo_bpm`` the file is played at that tempo (its own tempo changes
+    scaled to match); meta and sysex events are left out. The file's tempos
+    are read as ``read_midi`` reads them (``tempo.clamped_tempo``), with a
+    warning for each one that had to be moved.
+    """
+    try:
+        midi = read_midifile(path)
+    except ImportFailed as err:
+        raise ImportFailed(f"{path}: {err}") from err
+    merged = list(mido.merge_tracks(midi.tracks))
+    scale = 1.0
+    if tempo_bpm is not None:
+        first = next((m.tempo for m in merged if m.type == "set_tempo"), DEFAULT_TEMPO_US)
+        scale = bpm_to_us(tempo_bpm) / clamped_tempo(first)[0]
+    out, t, us, warned = [], 0.0, float(DEFAULT_TEMPO_US), set()
+    for message in merged:
+        t += message.time * us / 1e6 / midi.ticks_per_beat * scale
+        if message.type == "set_tempo":
+            us, why = clamped_tempo(message.tempo)
+            if why and why not in warned:
+                warned.add(why)
+                warn(f"{path}: {why}")
+        elif not message.is_meta and message.type != "sysex":
+            out.append((t, tuple(message.bytes())))
+    return out
+
+
+def write_timed_messages(path: str | os.PathLike, messages: list[tuple[float, tuple[int, ...]]]) -> None:
+    """Channel messages with their times in seconds (from 0) as a MIDI file at 120 BPM; malformed ones left out."""
+    ticks_per_beat, tempo = 480, 500_000  # 120 BPM: one second is 960 ticks
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=tempo, time=0)])
+    last = 0
+    for t, message in messages:
+        tick = round(t * ticks_per_beat * 1_000_000 / tempo)
+        try:
+            msg = mido.Message.from_bytes(list(message))
+        except ValueError:
+            continue
+        track.append(msg.copy(time=max(0, tick - last)))
+        last = max(last, tick)
+    save_midifile(mido.MidiFile(tracks=[track], ticks_per_beat=ticks_per_beat), path)
+
+
 __all__ = [
     "read_midi",
     "read_midifile",
     "parse_midi",
     "write_midi",
     "save_midifile",
+    "timed_messages",
+    "write_timed_messages",
     "midifile_from_notes",
     "midifile_from_parts",
     "MIDI_SUFFIXES",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .notes import ONSET, TICKS_PER_BEAT
+from neuraltunes_live.core.notes import ONSET, TICKS_PER_BEAT
 
 Grid = frozenset[int]
 

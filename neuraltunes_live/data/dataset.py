@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .encoding import ENCODING_VERSION
-from .errors import DataError
-from .notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
+from neuraltunes_live.core.encoding import ENCODING_VERSION
+from neuraltunes_live.errors import DataError
+from neuraltunes_live.core.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
 
 SPLITS = ("train", "validation", "test")
 MANIFEST = "manifest.json"

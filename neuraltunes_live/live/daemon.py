@@ -26,16 +26,16 @@ from typing import Callable
 
 import numpy as np
 
-from .clock import Clock
-from .clockfollow import ClockFollower
-from .config import STYLES, Config
-from .continuation import StepModel
-from .controls import Controls, KnobLog, LiveParameters
-from .engine import Engine
-from .messages import DropCounter, Message, split
-from .notetracker import PLAYER, NoteTracker
-from .phrase import Phrase
-from .scheduler import FixedTempo, Scheduler, Sent
+from neuraltunes_live.config import STYLES, Config
+from neuraltunes_live.core.continuation import StepModel
+from neuraltunes_live.live.clock import Clock
+from neuraltunes_live.live.clockfollow import ClockFollower
+from neuraltunes_live.live.controls import Controls, KnobLog, LiveParameters
+from neuraltunes_live.live.engine import Engine
+from neuraltunes_live.live.messages import DropCounter, Message, split
+from neuraltunes_live.live.notetracker import PLAYER, NoteTracker
+from neuraltunes_live.live.phrase import Phrase
+from neuraltunes_live.live.scheduler import FixedTempo, Scheduler, Sent
 
 TICK_SECONDS = 0.002
 #: Python hands the GIL between threads every 5 ms by default; the scheduler

@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from .errors import PortError
-from .messages import Message
+from neuraltunes_live.errors import PortError
+from neuraltunes_live.live.messages import Message
 
 VIRTUAL_INPUT = "NeuralTunes In"
 VIRTUAL_OUTPUT = "NeuralTunes Out"

@@ -23,8 +23,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 
-from .config import MODES, STYLES, ControlSettings, LiveSettings
-from .messages import Message
+from neuraltunes_live.config import MODES, STYLES, ControlSettings, LiveSettings
+from neuraltunes_live.live.messages import Message
 
 
 @dataclass(frozen=True)

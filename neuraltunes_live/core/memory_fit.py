@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dataset import Split
-from .errors import DataError
-from .memory import MemorySettings, blended_bits, fit_concentrations, match_counts
-from .model import LSTMModel, network_log2p
+from neuraltunes_live.core.memory import MemorySettings, blended_bits, fit_concentrations, match_counts
+from neuraltunes_live.core.model import LSTMModel, network_log2p
+from neuraltunes_live.errors import DataError
 
 #: Orders of the piece memory ``fit_piece_memory`` fits: matches of 2 to 12 events.
 MEMORY_ORDERS = (2, 12)
@@ -31,12 +30,11 @@ def fit_to_probabilities(
     return settings, about
 
 
-def fit_piece_memory(model: LSTMModel, validation: Split) -> tuple[MemorySettings, dict]:
-    """Memory settings that best predict the validation pieces with this network, and the figures."""
-    if len(validation) == 0:
+def fit_piece_memory(model: LSTMModel, pieces: list[np.ndarray], notes: float) -> tuple[MemorySettings, dict]:
+    """Memory settings that best predict the validation ``pieces`` (with ``notes`` notes) with this network."""
+    if not pieces:
         raise DataError("fitting the piece memory needs validation pieces; prepare with a validation_fraction above 0")
-    pieces = validation.pieces()
     probabilities: list[np.ndarray] = [np.zeros(0)] * len(pieces)
     for index, log2p in network_log2p(model, pieces):
         probabilities[index] = np.exp2(log2p[np.arange(len(pieces[index]) - 1), pieces[index][1:]])
-    return fit_to_probabilities(pieces, probabilities, float(validation.notes.sum()))
+    return fit_to_probabilities(pieces, probabilities, notes)

@@ -17,8 +17,8 @@ from typing import Iterable
 
 import numpy as np
 
-from .notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT, sort_notes
-from .rhythm import on_grid_share, phrase_grid
+from neuraltunes_live.core.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT, sort_notes
+from neuraltunes_live.core.rhythm import on_grid_share, phrase_grid
 
 
 def in_key_share(notes: np.ndarray, scale: Iterable[int]) -> float:

@@ -28,17 +28,17 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .continuation import continue_notes
-from .dataset import Split, read_manifest, read_split
-from .encoding import DURATION_BASE, PITCH_BASE, decode, pitch_tokens
-from .errors import DataError
-from .keys import DIATONIC_SCALES
-from .markov import MarkovModel
-from .memory import MemorySettings, blend_sequence, blended_bits, match_counts
-from .memory_fit import fit_to_probabilities
-from .model import LSTMModel, load_model, network_log2p
-from .notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
-from .sampling import SamplingSettings
+from neuraltunes_live.core.continuation import continue_notes
+from neuraltunes_live.core.encoding import DURATION_BASE, PITCH_BASE, decode, pitch_tokens
+from neuraltunes_live.core.keys import DIATONIC_SCALES
+from neuraltunes_live.core.memory import MemorySettings, blend_sequence, blended_bits, match_counts
+from neuraltunes_live.core.memory_fit import fit_to_probabilities
+from neuraltunes_live.core.model import LSTMModel, load_model, network_log2p
+from neuraltunes_live.core.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
+from neuraltunes_live.core.sampling import SamplingSettings
+from neuraltunes_live.data.dataset import Split, read_manifest, read_split
+from neuraltunes_live.errors import DataError
+from neuraltunes_live.offline.markov import MarkovModel
 
 OPENING_BARS = 4  # bars of a held-out piece given as the phrase
 CONTINUATION_BARS = 4  # bars sampled after it, and compared with the real ones

@@ -20,13 +20,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from . import cache, dataset
-from .encoding import ENCODING_VERSION, VOCAB_SIZE, encode, normalize
-from .errors import DataError, ImportFailed
-from .files import check_output_dir, output_errors, replace_folder
-from .midifile import MIDI_SUFFIXES, read_midi
-from .notes import TICKS_PER_BEAT, Piece
-from .score_import import CORPUS_PREFIX, SCORE_SUFFIXES, corpus_files, read_score
+from neuraltunes_live.data import cache
+from neuraltunes_live.data import dataset
+from neuraltunes_live.core.encoding import ENCODING_VERSION, VOCAB_SIZE, encode, normalize
+from neuraltunes_live.errors import DataError, ImportFailed
+from neuraltunes_live.files import check_output_dir, output_errors, replace_folder
+from neuraltunes_live.data.midifile import MIDI_SUFFIXES, read_midi
+from neuraltunes_live.core.notes import TICKS_PER_BEAT, Piece
+from neuraltunes_live.data.score_import import CORPUS_PREFIX, SCORE_SUFFIXES, corpus_files, read_score
 
 
 @dataclass(frozen=True)

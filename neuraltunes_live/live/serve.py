@@ -1,11 +1,9 @@
-"""The I/O shell of the live commands: ``serve``, ``play`` and ``record``.
+"""The I/O shell of ``serve``: the model, the ports, the ``Daemon``, signals.
 
 ``serve`` loads the model, opens the ports, runs the ``Daemon`` and watches:
 SIGINT/SIGTERM stop it (every note closed first), SIGHUP loads the model
 again (keeping the old one if the new one fails), and a port that vanishes is
-waited for and reconnected. ``play`` is a virtual keyboard (a MIDI file sent
-in time to a port) and ``record`` a MIDI recorder; both are for trying the
-daemon without hardware and for the real-port tests.
+waited for and reconnected.
 """
 
 from __future__ import annotations
@@ -21,15 +19,12 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .clock import SystemClock
-from .config import Config
-from .daemon import Daemon
-from .errors import NeuralTunesError
-from .files import check_output_file, output_errors
-from .messages import Message, split
-from .model import load_model, model_dir_or_default
-from .ports import JackMidiInput, MidiInput, MidiOutput, open_input
-from .tempo import DEFAULT_TEMPO_US, bpm_to_us, clamped_tempo
+from neuraltunes_live.config import Config
+from neuraltunes_live.core.model import load_model, model_dir_or_default
+from neuraltunes_live.errors import NeuralTunesError
+from neuraltunes_live.live.clock import SystemClock
+from neuraltunes_live.live.daemon import Daemon
+from neuraltunes_live.live.ports import JackMidiInput, MidiInput, MidiOutput, open_input
 
 PORT_CHECK_SECONDS = 1.0
 
@@ -163,114 +158,3 @@ def _watch(
     watch = PortWatch(daemon, midi_input, output, flags, model_dir, log)
     while not flags.stop.wait(PORT_CHECK_SECONDS):
         watch.check()
-
-
-# --- helpers for trying it without hardware ---------------------------------
-
-
-def timed_messages(
-    path: Path, tempo_bpm: float | None = None, warn: Callable[[str], None] = lambda line: None
-) -> list[tuple[float, Message]]:
-    """The channel messages of a MIDI file with their times in seconds.
-
-    With ``tempo_bpm`` the file is played at that tempo (its own tempo changes
-    scaled to match); meta and sysex events are left out. The file's tempos
-    are read as ``read_midi`` reads them (``tempo.clamped_tempo``), with a
-    warning for each one that had to be moved.
-    """
-    import mido
-
-    from .errors import ImportFailed
-    from .midifile import read_midifile
-
-    try:
-        midi = read_midifile(path)
-    except ImportFailed as err:
-        raise ImportFailed(f"{path}: {err}") from err
-    merged = list(mido.merge_tracks(midi.tracks))
-    scale = 1.0
-    if tempo_bpm is not None:
-        first = next((m.tempo for m in merged if m.type == "set_tempo"), DEFAULT_TEMPO_US)
-        scale = bpm_to_us(tempo_bpm) / clamped_tempo(first)[0]
-    out, t, us, warned = [], 0.0, float(DEFAULT_TEMPO_US), set()
-    for message in merged:
-        t += message.time * us / 1e6 / midi.ticks_per_beat * scale
-        if message.type == "set_tempo":
-            us, why = clamped_tempo(message.tempo)
-            if why and why not in warned:
-                warned.add(why)
-                warn(f"{path}: {why}")
-        elif not message.is_meta and message.type != "sysex":
-            out.append((t, tuple(message.bytes())))
-    return out
-
-
-def play(path: Path, to: str, backend: str, tempo_bpm: float | None, log: Callable[[str], None]) -> int:
-    """Send a MIDI file to port ``to`` in time; returns the messages sent."""
-    messages = timed_messages(path, tempo_bpm, warn=lambda line: log(f"warning: {line}"))
-    clock = SystemClock()
-    sounding: set[tuple[int, int]] = set()
-    sent = 0
-    with MidiOutput(backend, to, own="NeuralTunes Player") as output:
-        log(f"playing {path} ({len(messages)} messages) to '{output.opened.name}'")
-        start = clock.now() + 0.05
-        try:
-            for t, message in messages:
-                clock.sleep_until(start + t)
-                output.send(message)
-                sent += 1
-                kind, channel = message[0] & 0xF0, message[0] & 0x0F
-                if kind == 0x90 and message[2] > 0:
-                    sounding.add((channel, message[1]))
-                elif kind in (0x80, 0x90):
-                    sounding.discard((channel, message[1]))
-        finally:  # interrupted: end what was started
-            for channel, pitch in sorted(sounding):
-                output.send((0x80 | channel, pitch, 0))
-    return sent
-
-
-def record(
-    source: str,
-    out: Path,
-    backend: str,
-    seconds: float | None,
-    log: Callable[[str], None],
-    stop: threading.Event | None = None,
-) -> int:
-    """Record port ``source`` into a MIDI file until ``seconds`` pass or Ctrl-C; returns messages kept."""
-    import mido
-
-    from .midifile import save_midifile
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    check_output_file(out)
-    clock = SystemClock()
-    received: list[tuple[float, Message]] = []
-    stop = stop or threading.Event()
-    def keep(message: Message) -> None:  # in the MIDI system's thread
-        received.append((clock.now(), message))
-
-    with open_input(backend, source, keep, own="NeuralTunes Recorder") as midi_input:
-        begin = clock.now()
-        log(f"recording '{midi_input.opened.name}' to {out}" + (f" for {seconds:g} s" if seconds else "; Ctrl-C stops"))
-        try:
-            stop.wait(seconds)
-        except KeyboardInterrupt:
-            pass
-    # Channel messages, read as the daemon reads them; no clock, no sysex, nothing malformed.
-    kept = [(t, m) for t, data in received for m in split(data).messages if m[0] < 0xF0]
-    ticks_per_beat, tempo = 480, 500_000  # 120 BPM: one second is 960 ticks
-    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=tempo, time=0)])
-    last = 0
-    for t, message in kept:
-        tick = round((t - begin) * ticks_per_beat * 1_000_000 / tempo)
-        try:
-            msg = mido.Message.from_bytes(list(message))
-        except ValueError:
-            continue  # a malformed message is not written
-        track.append(msg.copy(time=max(0, tick - last)))
-        last = max(last, tick)
-    with output_errors(out):
-        save_midifile(mido.MidiFile(tracks=[track], ticks_per_beat=ticks_per_beat), out)
-    return len(kept)

@@ -15,12 +15,12 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from .encoding import BOS, DURATION_BASE, EOS, MIN_PITCH, PITCH_BASE, SHIFT_BASE, Decoder, encode
-from .keys import Key, estimate_key
-from .memory import PieceMemory, blend_logits
-from .notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
-from .rhythm import phrase_grid
-from .sampling import LoopGuard, SamplingSettings, allowed_tokens, sample
+from neuraltunes_live.core.encoding import BOS, DURATION_BASE, EOS, MIN_PITCH, PITCH_BASE, SHIFT_BASE, Decoder, encode
+from neuraltunes_live.core.keys import Key, estimate_key
+from neuraltunes_live.core.memory import PieceMemory, blend_logits
+from neuraltunes_live.core.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
+from neuraltunes_live.core.rhythm import phrase_grid
+from neuraltunes_live.core.sampling import LoopGuard, SamplingSettings, allowed_tokens, sample
 
 #: Most notes of a phrase the model is primed on; earlier ones are dropped.
 MAX_PRIME_NOTES = 256

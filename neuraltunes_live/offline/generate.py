@@ -15,14 +15,14 @@ from typing import Callable
 
 import numpy as np
 
-from .config import StyleSettings
-from .continuation import continue_notes
-from .errors import ImportFailed, NeuralTunesError
-from .files import check_output_file, output_errors
-from .keys import Key, parse_key
-from .midifile import read_midi, write_midi
-from .model import load_model
-from .sampling import SamplingSettings
+from neuraltunes_live.config import StyleSettings
+from neuraltunes_live.core.continuation import continue_notes
+from neuraltunes_live.core.keys import Key, parse_key
+from neuraltunes_live.core.model import load_model
+from neuraltunes_live.core.sampling import SamplingSettings
+from neuraltunes_live.data.midifile import read_midi, write_midi
+from neuraltunes_live.errors import ImportFailed, NeuralTunesError
+from neuraltunes_live.files import check_output_file, output_errors
 
 #: Most files one ``generate`` writes (``--variations``).
 MAX_VARIATIONS = 100
@@ -107,7 +107,7 @@ def generate(
             write_midi(parts, path, tempo_bpm=tempo)
         written.append(Generated(path, len(piece.notes), len(continuation), bars, tempo))
         if plot is not None and index == 0:
-            from .plot import piano_roll
+            from neuraltunes_live.offline.plot import piano_roll
 
             with output_errors(plot):
                 piano_roll(

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .messages import Message
-from .notes import quantize
+from neuraltunes_live.core.notes import quantize
+from neuraltunes_live.live.messages import Message
 
 
 @dataclass(frozen=True)

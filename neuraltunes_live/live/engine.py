@@ -25,14 +25,14 @@ from typing import Callable
 
 import numpy as np
 
-from .config import LiveSettings, StyleSettings
-from .continuation import MAX_PRIME_NOTES, Continuer, PrimeCache, StepModel, phrase_tokens
-from .controls import Controls
-from .messages import Message
-from .notes import TICKS_PER_BEAT
-from .phrase import Phrase, PhraseDetector
-from .sampling import SamplingSettings
-from .scheduler import Scheduler, Timeline
+from neuraltunes_live.config import LiveSettings, StyleSettings
+from neuraltunes_live.core.continuation import MAX_PRIME_NOTES, Continuer, PrimeCache, StepModel, phrase_tokens
+from neuraltunes_live.core.notes import TICKS_PER_BEAT
+from neuraltunes_live.core.sampling import SamplingSettings
+from neuraltunes_live.live.controls import Controls
+from neuraltunes_live.live.messages import Message
+from neuraltunes_live.live.phrase import Phrase, PhraseDetector
+from neuraltunes_live.live.scheduler import Scheduler, Timeline
 
 START_GRACE_SECONDS = 0.015
 

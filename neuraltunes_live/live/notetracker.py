@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 
-from .messages import Message
+from neuraltunes_live.live.messages import Message
 
 NOTE_OFF, NOTE_ON, CONTROL_CHANGE = 0x80, 0x90, 0xB0
 SUSTAIN, ALL_NOTES_OFF = 64, 123

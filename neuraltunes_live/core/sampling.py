@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .encoding import (
+from neuraltunes_live.core.encoding import (
     BOS,
     DURATION_BASE,
     EOS,
@@ -40,8 +40,8 @@ from .encoding import (
     VELOCITY_BASE,
     VOCAB_SIZE,
 )
-from .keys import Key
-from .notes import TICKS_PER_BEAT
+from neuraltunes_live.core.keys import Key
+from neuraltunes_live.core.notes import TICKS_PER_BEAT
 
 MAX_FIGURE = 48  # longest figure (in notes) the loop guard looks for
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NeuralTunesError
-from .notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
+from neuraltunes_live.core.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
+from neuraltunes_live.errors import NeuralTunesError
 
 
 def _pyplot() -> Any:

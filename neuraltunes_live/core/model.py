@@ -40,7 +40,7 @@ from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
-from .encoding import (
+from neuraltunes_live.core.encoding import (
     BOS,
     DURATION_BASE,
     ENCODING_VERSION,
@@ -56,10 +56,10 @@ from .encoding import (
     VELOCITY_BINS,
     VOCAB_SIZE,
 )
-from .errors import ModelError
-from .files import replace_file
-from .memory import MemorySettings
-from .notes import TICKS_PER_BEAT
+from neuraltunes_live.core.memory import MemorySettings
+from neuraltunes_live.core.notes import TICKS_PER_BEAT
+from neuraltunes_live.errors import ModelError
+from neuraltunes_live.files import replace_file
 
 MODEL_FORMAT = "neuraltunes-live model"
 MODEL_FORMAT_VERSION = 1
@@ -592,7 +592,7 @@ def write_model_dir(folder: Path, arch: Architecture, weights: dict[str, np.ndar
 
 def _shipped_model() -> Path:
     """Where the shipped model is: inside the installed package (a wheel), or in the checkout."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # neuraltunes_live/
     installed = package / "models" / "default"
     return installed if installed.is_dir() else package.parent / "models" / "default"
 

@@ -1,0 +1,72 @@
+"""Trying the daemon without hardware: ``play`` is a virtual keyboard (a MIDI file sent in time to a port)
+and ``record`` a MIDI recorder. The real-port tests use both.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Callable
+
+from neuraltunes_live.data.midifile import timed_messages, write_timed_messages
+from neuraltunes_live.files import check_output_file, output_errors
+from neuraltunes_live.live.clock import SystemClock
+from neuraltunes_live.live.messages import Message, split
+from neuraltunes_live.live.ports import MidiOutput, open_input
+
+
+def play(path: Path, to: str, backend: str, tempo_bpm: float | None, log: Callable[[str], None]) -> int:
+    """Send a MIDI file to port ``to`` in time; returns the messages sent."""
+    messages = timed_messages(path, tempo_bpm, warn=lambda line: log(f"warning: {line}"))
+    clock = SystemClock()
+    sounding: set[tuple[int, int]] = set()
+    sent = 0
+    with MidiOutput(backend, to, own="NeuralTunes Player") as output:
+        log(f"playing {path} ({len(messages)} messages) to '{output.opened.name}'")
+        start = clock.now() + 0.05
+        try:
+            for t, message in messages:
+                clock.sleep_until(start + t)
+                output.send(message)
+                sent += 1
+                kind, channel = message[0] & 0xF0, message[0] & 0x0F
+                if kind == 0x90 and message[2] > 0:
+                    sounding.add((channel, message[1]))
+                elif kind in (0x80, 0x90):
+                    sounding.discard((channel, message[1]))
+        finally:  # interrupted: end what was started
+            for channel, pitch in sorted(sounding):
+                output.send((0x80 | channel, pitch, 0))
+    return sent
+
+
+def record(
+    source: str,
+    out: Path,
+    backend: str,
+    seconds: float | None,
+    log: Callable[[str], None],
+    stop: threading.Event | None = None,
+) -> int:
+    """Record port ``source`` into a MIDI file until ``seconds`` pass or Ctrl-C; returns messages kept."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output_file(out)
+    clock = SystemClock()
+    received: list[tuple[float, Message]] = []
+    stop = stop or threading.Event()
+
+    def keep(message: Message) -> None:  # in the MIDI system's thread
+        received.append((clock.now(), message))
+
+    with open_input(backend, source, keep, own="NeuralTunes Recorder") as midi_input:
+        begin = clock.now()
+        log(f"recording '{midi_input.opened.name}' to {out}" + (f" for {seconds:g} s" if seconds else "; Ctrl-C stops"))
+        try:
+            stop.wait(seconds)
+        except KeyboardInterrupt:
+            pass
+    # Channel messages, read as the daemon reads them; no clock, no sysex, nothing malformed.
+    kept = [(t, m) for t, data in received for m in split(data).messages if m[0] < 0xF0]
+    with output_errors(out):
+        write_timed_messages(out, [(t - begin, m) for t, m in kept])
+    return len(kept)
