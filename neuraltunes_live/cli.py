@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import signal
 import sys
+import textwrap
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -20,6 +23,48 @@ import click
 from neuraltunes_live import __version__
 from neuraltunes_live.config import BACKENDS, TEMPERATURE, TEMPO, Rule, setting
 from neuraltunes_live.errors import NeuralTunesError
+
+
+class LogLines(logging.Formatter):
+    """A log record as the user reads it: "warning: " before warnings, an indented traceback after errors.
+
+    With ``clock`` (the live commands) each line starts with the time of day.
+    """
+
+    def __init__(self, clock: bool = False):
+        super().__init__()
+        self.clock = clock
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.levelno == logging.WARNING:
+            text = f"warning: {text}"
+        if self.clock:
+            text = f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {text}"
+        if record.exc_info:
+            text += "\n" + textwrap.indent(self.formatException(record.exc_info), "  ")
+        return text
+
+
+class _ToStderr(logging.Handler):
+    """Log lines to standard error as click writes it (so the test runner catches them too)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(self.format(record), err=True)
+        except Exception:  # a log line must never stop the program
+            self.handleError(record)
+
+
+def _log_to_stderr(clock: bool = False) -> None:
+    """The package's log lines (info and up) to standard error, for the command now running."""
+    package = logging.getLogger("neuraltunes_live")
+    for handler in [h for h in package.handlers if isinstance(h, _ToStderr)]:
+        package.removeHandler(handler)
+    handler = _ToStderr()
+    handler.setFormatter(LogLines(clock))
+    package.addHandler(handler)
+    package.setLevel(logging.INFO)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -31,6 +76,7 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         # SIGTERM (kill, a service manager) cleans up exactly as Ctrl-C does.
         previous = signal.signal(signal.SIGTERM, _interrupt)
+        _log_to_stderr()
         try:
             return command(*args, **kwargs)
         except NeuralTunesError as err:
@@ -240,8 +286,7 @@ def train(
 ) -> None:
     """Train the LSTM on DATA_DIR (from `prepare`) and write MODEL_DIR.
 
-    Uses a GPU when there is one; several GPUs train mirrored, and TF_CONFIG
-    trains across machines (tf.distribute's multi-worker strategy).
+    Uses a GPU when there is one; several GPUs train mirrored.
     """
     _quiet_tensorflow()
     try:
@@ -259,7 +304,7 @@ def train(
         verbose="auto" if sys.stdout.isatty() else 2,
     )
     try:
-        run_training(data_dir, out_dir, options, log=click.echo)
+        run_training(data_dir, out_dir, options)
     except KeyboardInterrupt:
         click.echo(
             f"\nInterrupted; the last finished epoch is kept in {work_dir_for(out_dir)}. "
@@ -333,14 +378,12 @@ def evaluate(
         check_output_file(json_path)
     result = run_evaluation(
         [model_dir, *others], data_dir, settings=style_settings.sampling(),
-        key_mask=style_settings.key_mask, seed=random_seed,
-        log=lambda line: click.echo(line, err=True),
+        key_mask=style_settings.key_mask, seed=random_seed, style=config.generate.style,
     )
-    result["sampling"]["style"] = config.generate.style
     for line in format_report(result):
         click.echo(line)
     if json_path is not None:
-        text = (json.dumps(result, indent=2) + "\n").encode("utf-8")
+        text = (json.dumps(result.to_json(), indent=2) + "\n").encode("utf-8")
         with output_errors(json_path):
             replace_file(json_path, lambda out: out.write(text))
         click.echo(f"Wrote {json_path}")
@@ -411,7 +454,6 @@ def generate(
         variations=variations,
         random_seed=settings.random_seed,
         plot=plot,
-        warn=lambda line: click.echo(f"warning: {line}", err=True),
     )
     for item in written:
         click.echo(
@@ -421,12 +463,6 @@ def generate(
     if plot is not None:
         click.echo(f"Wrote {plot}")
     click.echo(f"Style {settings.style}, random seed {used_seed} (pass --random-seed {used_seed} to repeat).")
-
-
-def _log_line(line: str) -> None:
-    import time
-
-    click.echo(f"{time.strftime('%H:%M:%S')} {line}", err=True)
 
 
 @main.command()
@@ -481,7 +517,8 @@ def serve(
             "live.random_seed": random_seed,
         },
     )
-    run_serve(config, _log_line)
+    _log_to_stderr(clock=True)
+    run_serve(config)
 
 
 @main.command()
@@ -511,7 +548,8 @@ def play(midi_file: Path, to: str, backend: str, tempo: float | None) -> None:
     """Play MIDI_FILE into a port, in time: a keyboard for trying the daemon."""
     from neuraltunes_live.offline.playback import play as run_play
 
-    sent = run_play(midi_file, to, backend, tempo, _log_line)
+    _log_to_stderr(clock=True)
+    sent = run_play(midi_file, to, backend, tempo)
     click.echo(f"Sent {sent} messages.")
 
 
@@ -526,5 +564,6 @@ def record(source: str, out: Path, seconds: float | None, backend: str) -> None:
     """Record what a port sends into a MIDI file (120 BPM, times as heard)."""
     from neuraltunes_live.offline.playback import record as run_record
 
-    kept = run_record(source, out, backend, seconds, _log_line)
+    _log_to_stderr(clock=True)
+    kept = run_record(source, out, backend, seconds)
     click.echo(f"Wrote {out}: {kept} messages.")

@@ -9,6 +9,15 @@ import pytest
 
 from neuraltunes_live.core.notes import notes_array
 
+from .fakes import detach_log_lines
+
+
+@pytest.fixture(autouse=True)
+def _log_lines_detached():
+    """Whatever gathered the package's log lines in a test stops with it."""
+    yield
+    detach_log_lines()
+
 
 def notes(*rows):
     """Notes array from ``(onset, pitch, duration, velocity)`` rows in grid ticks."""

@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
+from neuraltunes_live.cli import LogLines
 from neuraltunes_live.core.encoding import DURATION_BASE, MIN_PITCH, PITCH_BASE, SHIFT_BASE, VOCAB_SIZE
 
 
@@ -78,3 +81,31 @@ def quarter_notes_of(p):
 def straight_eighths_of(p):
     """Straight eighths of ``p`` for ever."""
     return repeated_notes_of(p, 6)
+
+
+class _Lines(logging.Handler):
+    def __init__(self, lines: list[str]):
+        super().__init__()
+        self.lines = lines
+        self.setFormatter(LogLines())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.extend(self.format(record).splitlines())
+
+
+def log_lines() -> list[str]:
+    """A list that gathers the package's log lines (info and up) as the command line writes them.
+
+    The ``conftest`` detaches it after the test.
+    """
+    lines: list[str] = []
+    package = logging.getLogger("neuraltunes_live")
+    package.addHandler(_Lines(lines))
+    package.setLevel(logging.INFO)
+    return lines
+
+
+def detach_log_lines() -> None:
+    package = logging.getLogger("neuraltunes_live")
+    for handler in [h for h in package.handlers if isinstance(h, _Lines)]:
+        package.removeHandler(handler)

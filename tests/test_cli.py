@@ -147,13 +147,14 @@ def test_play_reads_tempos_out_of_range_as_generate_does(tmp_path, us_per_beat, 
     from neuraltunes_live.data.midifile import timed_messages
 
     from .conftest import midi_track, off, on, save_midi
+    from .fakes import log_lines
 
     path = save_midi(tmp_path / "odd.mid", midi_track((0, "set_tempo", {"tempo": us_per_beat}),
                                                       on(0, 60), off(480, 60), on(0, 62), off(480, 62)))
-    warnings = []
-    times = [t for t, m in timed_messages(path, warn=warnings.append) if m[0] == 0x90]
+    warnings = log_lines()
+    times = [t for t, m in timed_messages(path) if m[0] == 0x90]
     assert times[1] - times[0] == pytest.approx(gap)  # a beat at 1000 or at 10 BPM
-    assert len(warnings) == 1 and warnings[0].startswith(f"{path}: tempo") and "BPM; read as" in warnings[0]
+    assert len(warnings) == 1 and warnings[0].startswith(f"warning: {path}: tempo") and "BPM; read as" in warnings[0]
     at_120 = [t for t, m in timed_messages(path, tempo_bpm=120) if m[0] == 0x90]
     assert at_120[1] - at_120[0] == pytest.approx(0.5)
 

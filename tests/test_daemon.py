@@ -11,7 +11,7 @@ from neuraltunes_live.core.encoding import DURATION_BASE, PITCH_BASE
 from neuraltunes_live.live.clock import FakeClock
 from neuraltunes_live.live.daemon import Daemon
 
-from .fakes import ScriptedModel, quarter_notes_of
+from .fakes import ScriptedModel, log_lines, quarter_notes_of
 from .fakes import note_off as off
 from .fakes import note_on as on
 
@@ -25,11 +25,11 @@ class Rig:
     def __init__(self, model, **live):
         self.clock = FakeClock()
         self.sent = []
-        self.log = []
+        self.log = log_lines()
         self.daemon = Daemon(
             model, config(**live), clock=self.clock,
             send=lambda m: self.sent.append((round(self.clock.now(), 6), m)),
-            rng=np.random.default_rng(0), log=self.log.append,
+            rng=np.random.default_rng(0),
         )
 
     def run(self, inputs, until, step=0.005):
@@ -150,7 +150,7 @@ def test_an_error_in_generation_silences_the_answer_and_the_next_phrase_is_answe
     rig.run(PHRASE + second, until=14.0)
     assert any("FloatingPointError: overflow in the cell" in line and "still listening" in line for line in rig.log)
     # ...followed by the traceback, indented, down to the model's step that raised.
-    trace = [line for line in rig.log if line.startswith("  ")]
+    trace = [line for line in rig.log if line.startswith("  ")]  # as the command line writes it
     assert trace[0] == "  Traceback (most recent call last):"
     assert any("in step" in line for line in trace) and trace[-1] == "  FloatingPointError: overflow in the cell"
     first = [t for t, _ in rig.note_ons() if t < 8.0]

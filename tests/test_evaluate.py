@@ -70,21 +70,27 @@ def test_batching_does_not_change_the_scores(tiny_data, random_model_dir):
 def test_evaluate_reports_everything(tiny_data, random_model_dir):
     result = evaluate([random_model_dir, random_model_dir], tiny_data, settings=SamplingSettings(), seed=3)
     test = read_split(tiny_data, "test")
-    assert result["n_test_pieces"] == len(test)
-    assert len(result["models"]) == 2
+    assert result.test_pieces == len(test)
+    assert len(result.models) == 2
     # A model with random weights is far worse than the baseline on tunes this regular.
-    assert result["bits_per_note"] > result["markov_bits_per_note"]
+    assert result.models[0].scores.bits_per_note > result.markov.bits_per_note
+    assert result.improvement_over_markov < 0
     # The order chosen is the one scoring best on the validation pieces.
-    per_order = result["markov_validation_bits_per_note_by_order"]
-    assert result["markov_order"] == 1 + int(np.argmin(per_order[1:]))  # [0] is order 0, never chosen
-    cont = result["continuations"]
-    assert cont["pieces"] == len(test)
+    per_order = result.markov_validation_bits_per_note_by_order
+    assert result.markov_order == 1 + int(np.argmin(per_order[1:]))  # [0] is order 0, never chosen
+    cont = result.continuations
+    assert cont.pieces == len(test)
     # The real range is the one of the bars that really follow each opening.
     for name, statistic in STATISTICS.items():
         values = [statistic(following, opening) for opening, following in openings(test)]
-        assert cont[name]["real_p50"] == pytest.approx(np.median(values), abs=1e-3)
-        assert cont[name]["real_p10"] == pytest.approx(np.percentile(values, 10), abs=1e-3)
-    assert evaluate([random_model_dir], tiny_data, settings=SamplingSettings(), seed=3)["continuations"] == cont
+        assert cont.statistics[name].real_p50 == pytest.approx(np.median(values), abs=1e-3)
+        assert cont.statistics[name].real_p10 == pytest.approx(np.percentile(values, 10), abs=1e-3)
+    assert evaluate([random_model_dir], tiny_data, settings=SamplingSettings(), seed=3).continuations == cont
+    # The JSON holds the same figures, under the names it always had.
+    figures = result.to_json()
+    assert figures["n_test_pieces"] == len(test) and figures["markov_order"] == result.markov_order
+    assert figures["bits_per_note"] == round(result.models[0].scores.bits_per_note, 4)
+    assert figures["continuations"]["scale_consistency"] == dataclasses.asdict(cont.statistics["scale_consistency"])
 
 
 def test_evaluate_command_writes_json(tiny_data, random_model_dir, tmp_path):
@@ -106,8 +112,8 @@ def test_evaluate_command_names_a_bad_model_folder(tiny_data, tmp_path):
 def test_key_mask_keeps_sampled_continuations_in_key(tiny_data, random_model_dir):
     free = evaluate([random_model_dir], tiny_data, settings=SamplingSettings(), seed=4)
     masked = evaluate([random_model_dir], tiny_data, settings=SamplingSettings(), key_mask=True, seed=4)
-    assert masked["sampling"]["key_mask"] is True
-    consistency = lambda r: r["continuations"]["scale_consistency"]["sampled_p50"]
+    assert masked.sampling["key_mask"] is True
+    consistency = lambda r: r.continuations.statistics["scale_consistency"].sampled_p50
     assert consistency(masked) > consistency(free)
     assert consistency(masked) >= 7 / 8  # a minor key with its leading note holds 8 pitch classes
 

@@ -9,6 +9,8 @@ from neuraltunes_live.errors import ModelError, PortError
 from neuraltunes_live.live.ports import Opened
 from neuraltunes_live.live.serve import PortWatch, _Flags
 
+from .fakes import log_lines
+
 
 @dataclass
 class FakePort:
@@ -46,9 +48,9 @@ class FakeDaemon:
 
 
 def rig(load=lambda path: f"model from {path}"):
-    log, daemon = [], FakeDaemon()
+    log, daemon = log_lines(), FakeDaemon()
     keyboard, synth = FakePort("Keyboard"), FakePort("Synth")
-    watch = PortWatch(daemon, keyboard, synth, _Flags(), Path("m"), log.append, load=load)
+    watch = PortWatch(daemon, keyboard, synth, _Flags(), Path("m"), load=load)
     return watch, keyboard, synth, daemon, log
 
 

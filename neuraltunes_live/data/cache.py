@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuraltunes_live.files import replace_file
 from neuraltunes_live.core.notes import Piece
+from neuraltunes_live.files import replace_file
 
 #: Bump when a change to the importers changes the notes they produce.
 IMPORT_RULES = 1

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from neuraltunes_live.core.encoding import ENCODING_VERSION
-from neuraltunes_live.errors import DataError
 from neuraltunes_live.core.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
+from neuraltunes_live.errors import DataError
 
 SPLITS = ("train", "validation", "test")
 MANIFEST = "manifest.json"

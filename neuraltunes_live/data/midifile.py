@@ -22,17 +22,19 @@ Reading follows these rules:
 from __future__ import annotations
 
 import io
+import logging
 import os
 from pathlib import Path
-from typing import Callable
 
 import mido
 import numpy as np
 
-from neuraltunes_live.errors import ImportFailed
-from neuraltunes_live.files import replace_file
 from neuraltunes_live.core.notes import TICKS_PER_BEAT, Piece, quantize
 from neuraltunes_live.core.tempo import DEFAULT_TEMPO_US, TempoMap, bpm_to_us, clamped_tempo
+from neuraltunes_live.errors import ImportFailed
+from neuraltunes_live.files import replace_file
+
+logger = logging.getLogger(__name__)
 
 DRUM_CHANNEL = 9
 MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
@@ -212,14 +214,14 @@ def save_midifile(midi: "mido.MidiFile", path: str | os.PathLike) -> None:
 
 
 def timed_messages(
-    path: Path, tempo_bpm: float | None = None, warn: Callable[[str], None] = lambda line: None
+    path: Path, tempo_bpm: float | None = None
 ) -> list[tuple[float, tuple[int, ...]]]:
     """The channel messages of a MIDI file with their times in seconds.
 
     With ``tempo_bpm`` the file is played at that tempo (its own tempo changes
     scaled to match); meta and sysex events are left out. The file's tempos
     are read as ``read_midi`` reads them (``tempo.clamped_tempo``), with a
-    warning for each one that had to be moved.
+    warning logged for each one that had to be moved.
     """
     try:
         midi = read_midifile(path)
@@ -237,7 +239,7 @@ def timed_messages(
             us, why = clamped_tempo(message.tempo)
             if why and why not in warned:
                 warned.add(why)
-                warn(f"{path}: {why}")
+                logger.warning(f"{path}: {why}")
         elif not message.is_meta and message.type != "sysex":
             out.append((t, tuple(message.bytes())))
     return out

@@ -20,14 +20,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from neuraltunes_live.data import cache
-from neuraltunes_live.data import dataset
+import numpy as np
+
 from neuraltunes_live.core.encoding import ENCODING_VERSION, VOCAB_SIZE, encode, normalize
+from neuraltunes_live.core.notes import TICKS_PER_BEAT, Piece
+from neuraltunes_live.data import cache, dataset
+from neuraltunes_live.data.midifile import MIDI_SUFFIXES, read_midi
+from neuraltunes_live.data.score_import import CORPUS_PREFIX, SCORE_SUFFIXES, corpus_files, read_score
 from neuraltunes_live.errors import DataError, ImportFailed
 from neuraltunes_live.files import check_output_dir, output_errors, replace_folder
-from neuraltunes_live.data.midifile import MIDI_SUFFIXES, read_midi
-from neuraltunes_live.core.notes import TICKS_PER_BEAT, Piece
-from neuraltunes_live.data.score_import import CORPUS_PREFIX, SCORE_SUFFIXES, corpus_files, read_score
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,23 @@ def check_out_dir(out_dir: Path) -> None:
     check_output_dir(out_dir)
 
 
+@dataclass
+class Dataset:
+    """Imported pieces normalized, deduplicated and split by tune, ready to write."""
+
+    names: list[str]  # of every piece found
+    normalized: list[np.ndarray]  # notes of every piece found
+    kept: list[int]  # the pieces left after deduplication
+    duplicates: list[tuple[int, int]]  # (piece, the earlier piece it repeats)
+    tunes: Counter  # pieces per tune
+    split: dict[str, list[int]]  # split name -> positions in ``kept``
+    tokens: dict[int, np.ndarray]  # events of each kept piece
+
+    def members(self, name: str) -> list[int]:
+        """The pieces (indices into ``names``) of one split."""
+        return [self.kept[j] for j in self.split[name]]
+
+
 def prepare(
     sources: list[str],
     out_dir: str | Path,
@@ -215,39 +233,65 @@ def prepare(
     jobs, problems = find_jobs(sources)
     on_jobs(len(jobs))
     files = problems + import_all(jobs, options, progress)
+    data = split_pieces([piece for result in files for piece in result.pieces], options, files)
+    counts = _counts(data, files, jobs)
+    with output_errors(out_dir):
+        replace_folder(out_dir, lambda folder: _write(folder, data, _manifest(data, files, sources, options, counts)))
+    return PrepareReport(
+        out_dir=out_dir,
+        files=files,
+        counts=counts,
+        splits={name: len(members) for name, members in data.split.items()},
+        duplicates=[(data.names[a], data.names[b]) for a, b in data.duplicates],
+        seconds=time.perf_counter() - started,
+    )
 
-    pieces = [piece for result in files for piece in result.pieces]
+
+def split_pieces(pieces: list[Piece], options: PrepareOptions, files: list[FileResult]) -> Dataset:
+    """Normalize, drop duplicates, split whole tunes and encode; DataError when there is nothing."""
     if not pieces:
         raise DataError(_nothing_prepared(files))
     normalized = [normalize(piece.notes) for piece in pieces]
     dedup = dataset.deduplicate(normalized)
-    kept = dedup.kept
-    tune_keys = [dataset.tune_key(normalized[i]) for i in kept]
-    tune_sizes = Counter(tune_keys)
+    tune_keys = [dataset.tune_key(normalized[i]) for i in dedup.kept]
     split = dataset.split_by_tune(
         tune_keys,
         seed=options.seed,
         validation_fraction=options.validation_fraction,
         test_fraction=options.test_fraction,
     )
-    tokens = {i: encode(normalized[i]) for i in kept}
+    return Dataset(
+        names=[piece.name for piece in pieces],
+        normalized=normalized,
+        kept=list(dedup.kept),
+        duplicates=list(dedup.duplicates),
+        tunes=Counter(tune_keys),
+        split=split,
+        tokens={i: encode(normalized[i]) for i in dedup.kept},
+    )
 
-    names = {name: [pieces[kept[j]].name for j in members] for name, members in split.items()}
-    counts = {
+
+def _counts(data: Dataset, files: list[FileResult], jobs: list[FileJob]) -> dict[str, int]:
+    return {
         "files": len(jobs),
         "files_skipped": sum(1 for f in files if f.reason is not None),
         "files_cached": sum(1 for f in files if f.cached),
-        "pieces_found": len(pieces),
-        "duplicates_removed": len(dedup.duplicates),
-        "pieces": len(kept),
-        "tunes": len(tune_sizes),
-        "pieces_sharing_a_tune": sum(n for n in tune_sizes.values() if n > 1),
-        "notes": int(sum(len(normalized[i]) for i in kept)),
-        "events": int(sum(len(t) for t in tokens.values())),
+        "pieces_found": len(data.names),
+        "duplicates_removed": len(data.duplicates),
+        "pieces": len(data.kept),
+        "tunes": len(data.tunes),
+        "pieces_sharing_a_tune": sum(n for n in data.tunes.values() if n > 1),
+        "notes": int(sum(len(data.normalized[i]) for i in data.kept)),
+        "events": int(sum(len(t) for t in data.tokens.values())),
         "vocab_size": VOCAB_SIZE,
     }
-    duplicates = [(pieces[a].name, pieces[b].name) for a, b in dedup.duplicates]
-    manifest = {
+
+
+def _manifest(
+    data: Dataset, files: list[FileResult], sources: list[str], options: PrepareOptions, counts: dict[str, int]
+) -> dict:
+    """What the data folder holds and how it was made (``manifest.json``)."""
+    return {
         "format": dataset.FORMAT,
         "encoding_version": ENCODING_VERSION,
         "vocab_size": VOCAB_SIZE,
@@ -258,8 +302,8 @@ def prepare(
             k: v for k, v in asdict(options).items() if k not in ("workers", "cache_dir")
         },
         "counts": counts,
-        "pieces": names,
-        "duplicates": [{"piece": a, "same_as": b} for a, b in duplicates],
+        "pieces": {name: [data.names[i] for i in data.members(name)] for name in data.split},
+        "duplicates": [{"piece": data.names[a], "same_as": data.names[b]} for a, b in data.duplicates],
         "files": [
             {
                 "source": f.label,
@@ -272,25 +316,14 @@ def prepare(
         ],
     }
 
-    def write(folder: Path) -> None:
-        for name, members in split.items():
-            dataset.write_split(
-                folder / f"{name}.npz",
-                [tokens[kept[j]] for j in members],
-                [len(normalized[kept[j]]) for j in members],
-            )
-        (folder / dataset.MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
 
-    with output_errors(out_dir):
-        replace_folder(out_dir, write)
-    return PrepareReport(
-        out_dir=out_dir,
-        files=files,
-        counts=counts,
-        splits={name: len(members) for name, members in split.items()},
-        duplicates=duplicates,
-        seconds=time.perf_counter() - started,
-    )
+def _write(folder: Path, data: Dataset, manifest: dict) -> None:
+    for name in data.split:
+        members = data.members(name)
+        dataset.write_split(
+            folder / f"{name}.npz", [data.tokens[i] for i in members], [len(data.normalized[i]) for i in members]
+        )
+    (folder / dataset.MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
 
 
 def _nothing_prepared(files: list[FileResult]) -> str:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuraltunes_live.errors import ImportFailed
 from neuraltunes_live.core.notes import Piece, quantize
+from neuraltunes_live.errors import ImportFailed
 
 SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml", ".abc", ".krn")
 SCORE_VELOCITY = 80

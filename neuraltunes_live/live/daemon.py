@@ -16,11 +16,11 @@ goes on.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import sys
 import threading
-import traceback
 from dataclasses import dataclass
 from typing import Callable
 
@@ -36,6 +36,8 @@ from neuraltunes_live.live.messages import DropCounter, Message, split
 from neuraltunes_live.live.notetracker import PLAYER, NoteTracker
 from neuraltunes_live.live.phrase import Phrase
 from neuraltunes_live.live.scheduler import FixedTempo, Scheduler, Sent
+
+logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.002
 #: Python hands the GIL between threads every 5 ms by default; the scheduler
@@ -66,7 +68,6 @@ class Daemon:
         clock: Clock,
         send: Callable[[Message], None],
         rng: np.random.Generator,
-        log: Callable[[str], None] = lambda line: None,
         on_sent: Callable[[Sent], None] | None = None,
         realtime: bool = True,
     ):
@@ -74,7 +75,6 @@ class Daemon:
         self.realtime = realtime
         self.clock = clock
         self.send = send
-        self.log = log
         self.output_channel = live.output_channel - 1
         self.passthrough = live.passthrough
         self.follower = ClockFollower() if live.clock == "external" else None
@@ -91,7 +91,7 @@ class Daemon:
             live,
             rng,
             on_response=self._answering,
-            on_skip=lambda phrase, why: log(f"heard {len(phrase.notes)} notes; not answering: {why}"),
+            on_skip=lambda phrase, why: logger.info(f"heard {len(phrase.notes)} notes; not answering: {why}"),
             on_control=self._control,
         )
         self.knobs = KnobLog(self.controls.current)
@@ -124,7 +124,7 @@ class Daemon:
 
         def run() -> None:
             self.engine.stop_response(silence=True)
-            self.log(why)
+            logger.info(why)
 
         self.command(run)
 
@@ -133,14 +133,14 @@ class Daemon:
     def _answering(self, number: int, phrase: Phrase, start_beat: float) -> None:
         live = self.controls.current
         length = "until stopped" if live.mode == "continuous" else f"{live.bars} bars"
-        self.log(
+        logger.info(
             f"heard {len(phrase.notes)} notes; answering ({live.style}, temperature "
             f"x{live.temperature:.2f}, {length})"
         )
 
     def _control(self, t: float, what: str) -> None:
         if what == "panic":
-            self.log("panic: answer stopped, every note closed")
+            logger.info("panic: answer stopped, every note closed")
             return
         self.knobs.changed(t)
         if what == "mode":
@@ -149,7 +149,7 @@ class Daemon:
     def _log_knobs(self, t: float, now: bool = False) -> None:
         line = self.knobs.due(t, self.controls.current, now=now)
         if line is not None:
-            self.log(line)
+            logger.info(line)
 
     def process(self, t: float, item: Delivery | Command) -> None:
         """One inbox item, at the time it arrived."""
@@ -167,9 +167,9 @@ class Daemon:
             event = self.follower.feed(t, message)
             if event is not None and event.kind == "stop":
                 self.engine.stop_response(silence=True)
-                self.log("clock stopped: answer stopped, notes closed")
+                logger.info("clock stopped: answer stopped, notes closed")
             elif event is not None:
-                self.log(f"clock {event.kind}")
+                logger.info(f"clock {event.kind}")
             return
         self.engine.handle(t, message)
         if self.passthrough:
@@ -203,17 +203,16 @@ class Daemon:
         self._log_knobs(now)
         line = self.drops.due(now)
         if line is not None:
-            self.log(line)
+            logger.info(line)
 
     def _guarded(self, run: Callable[[], None], what: str) -> None:
         try:
             run()
         except Exception as err:  # one bad message or answer must not stop the daemon
             self.engine.stop_response(silence=True)
-            self.log(f"error while {what} ({type(err).__name__}: {err}); answer silenced, still listening")
-            # An error here is a bug: keep where it happened for whoever reads the log.
-            for line in traceback.format_exc().rstrip().splitlines():
-                self.log(f"  {line}")
+            # An error here is a bug: the traceback goes to the log with it.
+            logger.error(f"error while {what} ({type(err).__name__}: {err}); answer silenced, still listening",
+                         exc_info=True)
 
     def _generator_loop(self) -> None:
         while not self.generator_stop.is_set():
@@ -221,7 +220,7 @@ class Daemon:
 
     def _scheduler_loop(self) -> None:
         if self.realtime:
-            _ask_for_realtime(self.log)
+            _ask_for_realtime()
         self.scheduler.run(self.scheduler_stop)
 
     # --- lifetime -----------------------------------------------------------
@@ -248,12 +247,12 @@ class Daemon:
             self._switch_interval = None
 
 
-def _ask_for_realtime(log: Callable[[str], None]) -> None:
+def _ask_for_realtime() -> None:
     """Run the calling thread at real-time priority where the system allows it."""
     if not hasattr(os, "sched_setscheduler"):
         return
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-        log("scheduler thread runs at real-time priority")
+        logger.info("scheduler thread runs at real-time priority")
     except OSError:
         pass  # not allowed (no rtprio limit): normal priority works, a little less steady

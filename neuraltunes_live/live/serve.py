@@ -9,6 +9,7 @@ waited for and reconnected.
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 import signal
 import threading
@@ -25,6 +26,8 @@ from neuraltunes_live.errors import NeuralTunesError
 from neuraltunes_live.live.clock import SystemClock
 from neuraltunes_live.live.daemon import Daemon
 from neuraltunes_live.live.ports import JackMidiInput, MidiInput, MidiOutput, open_input
+
+logger = logging.getLogger(__name__)
 
 PORT_CHECK_SECONDS = 1.0
 
@@ -55,7 +58,7 @@ class _Flags:
     reload: threading.Event = field(default_factory=threading.Event)
 
 
-def serve(config: Config, log: Callable[[str], None]) -> None:
+def serve(config: Config) -> None:
     """Run the daemon until SIGINT/SIGTERM."""
     began = time.perf_counter()
     live = config.live
@@ -69,7 +72,7 @@ def serve(config: Config, log: Callable[[str], None]) -> None:
     with _handling_signals(flags):
         with MidiOutput(live.backend, live.output) as output:
             daemon = Daemon(
-                model, config, clock=SystemClock(), send=output.send, rng=np.random.default_rng(seed), log=log
+                model, config, clock=SystemClock(), send=output.send, rng=np.random.default_rng(seed)
             )
             with open_input(output.backend, live.input, daemon.receive) as midi_input:
                 daemon.start()
@@ -77,17 +80,17 @@ def serve(config: Config, log: Callable[[str], None]) -> None:
                     ready = time.perf_counter() - began
                     tempo = "the DAW's MIDI clock" if live.clock == "external" else f"{live.tempo:g} BPM"
                     memory = "with" if model.memory is not None else "without"
-                    log(f"model {model_dir} ({model.arch.parameter_count():,} parameters, {memory} piece "
+                    logger.info(f"model {model_dir} ({model.arch.parameter_count():,} parameters, {memory} piece "
                         f"memory), random seed {seed}")
-                    log(f"{output.backend}: listening on '{midi_input.opened.name}', "
+                    logger.info(f"{output.backend}: listening on '{midi_input.opened.name}', "
                         f"playing to '{output.opened.name}'")
                     for line in routing_help(output.backend, midi_input.opened.name, output.opened.name):
-                        log(line)
-                    log(f"ready in {ready:.2f} s: {live.mode} mode at {tempo}; Ctrl-C stops")
-                    _watch(daemon, midi_input, output, flags, model_dir, log)
+                        logger.info(line)
+                    logger.info(f"ready in {ready:.2f} s: {live.mode} mode at {tempo}; Ctrl-C stops")
+                    _watch(daemon, midi_input, output, flags, model_dir)
                 finally:
                     daemon.stop()  # every note closed, before the ports close
-        log("stopped; every note was closed")
+        logger.info("stopped; every note was closed")
 
 
 @contextlib.contextmanager
@@ -111,10 +114,10 @@ class PortWatch:
     fake ports and a fake daemon.
     """
 
-    def __init__(self, daemon, midi_input, output, flags: "_Flags", model_dir: Path, log: Callable[[str], None],
+    def __init__(self, daemon, midi_input, output, flags: "_Flags", model_dir: Path,
                  load: Callable[[Path], object] = load_model):
         self.daemon, self.midi_input, self.output = daemon, midi_input, output
-        self.flags, self.model_dir, self.log, self.load = flags, model_dir, log, load
+        self.flags, self.model_dir, self.load = flags, model_dir, load
         self.input_lost = self.output_lost = False
 
     def check(self) -> None:
@@ -122,9 +125,9 @@ class PortWatch:
             self.flags.reload.clear()
             try:
                 self.daemon.swap_model(self.load(self.model_dir))
-                self.log(f"reloaded {self.model_dir}; the next answer uses it")
+                logger.info(f"reloaded {self.model_dir}; the next answer uses it")
             except NeuralTunesError as err:
-                self.log(f"reload failed, still playing the old model: {err}")
+                logger.info(f"reload failed, still playing the old model: {err}")
         output, midi_input = self.output, self.midi_input
         try:
             if not self.output_lost and not output.present():
@@ -133,17 +136,17 @@ class PortWatch:
             elif self.output_lost and output.present():
                 output.reconnect()
                 self.output_lost = False
-                self.log(f"output port '{output.opened.name}' is back; connected")
+                logger.info(f"output port '{output.opened.name}' is back; connected")
             if not self.input_lost and not midi_input.present():
                 self.input_lost = True
                 midi_input.disconnect()
-                self.log(f"input port '{midi_input.wanted}' vanished; still running, waiting for it to return")
+                logger.info(f"input port '{midi_input.wanted}' vanished; still running, waiting for it to return")
             elif self.input_lost and midi_input.present():
                 midi_input.reconnect()
                 self.input_lost = False
-                self.log(f"input port '{midi_input.opened.name}' is back; listening")
+                logger.info(f"input port '{midi_input.opened.name}' is back; listening")
         except NeuralTunesError as err:  # a port seen for a moment, gone again: try next round
-            self.log(f"port check: {err}")
+            logger.info(f"port check: {err}")
 
 
 def _watch(
@@ -152,9 +155,8 @@ def _watch(
     output: MidiOutput,
     flags: _Flags,
     model_dir: Path,
-    log: Callable[[str], None],
 ) -> None:
     """The main thread's loop: a ``PortWatch`` round every ``PORT_CHECK_SECONDS`` until stopped."""
-    watch = PortWatch(daemon, midi_input, output, flags, model_dir, log)
+    watch = PortWatch(daemon, midi_input, output, flags, model_dir)
     while not flags.stop.wait(PORT_CHECK_SECONDS):
         watch.check()

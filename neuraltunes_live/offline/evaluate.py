@@ -22,6 +22,8 @@ runs in NumPy.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -39,6 +41,8 @@ from neuraltunes_live.core.sampling import SamplingSettings
 from neuraltunes_live.data.dataset import Split, read_manifest, read_split
 from neuraltunes_live.errors import DataError
 from neuraltunes_live.offline.markov import MarkovModel
+
+logger = logging.getLogger(__name__)
 
 OPENING_BARS = 4  # bars of a held-out piece given as the phrase
 CONTINUATION_BARS = 4  # bars sampled after it, and compared with the real ones
@@ -244,9 +248,35 @@ def openings(split: Split) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         yield opening, following
 
 
+@dataclass(frozen=True)
+class StatisticRange:
+    """One statistic over the pieces: the real bars' range and the sampled bars'."""
+
+    real_p10: float
+    real_p50: float
+    real_p90: float
+    sampled_p10: float
+    sampled_p50: float
+    sampled_p90: float
+    inside: bool  # the sampled median within the real p10..p90
+
+
+@dataclass(frozen=True)
+class Continuations:
+    pieces: int
+    opening_bars: int
+    continuation_bars: int
+    statistics: dict[str, StatisticRange]  # by name, as ``STATISTICS``; empty when no piece was long enough
+
+    def to_json(self) -> dict:
+        figures = {"pieces": self.pieces, "opening_bars": self.opening_bars,
+                   "continuation_bars": self.continuation_bars}
+        return {**figures, **{name: dataclasses.asdict(r) for name, r in self.statistics.items()}}
+
+
 def continuation_statistics(
     model: LSTMModel, split: Split, settings: SamplingSettings, seed: int, key: bool = False
-) -> dict:
+) -> Continuations:
     """Sample a continuation of every long-enough test piece's opening and compare."""
     opening_end = OPENING_BARS * BEATS_PER_BAR * TICKS_PER_BEAT
     rng = np.random.default_rng(seed)
@@ -263,23 +293,100 @@ def continuation_statistics(
         for name, statistic in STATISTICS.items():
             real[name].append(statistic(following, opening))
             sampled[name].append(statistic(generated, opening) if len(generated) else 0.0)
-    result: dict = {"pieces": used, "opening_bars": OPENING_BARS, "continuation_bars": CONTINUATION_BARS}
-    if used == 0:
-        return result
-    for name in STATISTICS:
+    statistics = {}
+    for name in STATISTICS if used else ():
         r, s = np.array(real[name]), np.array(sampled[name])
         p10, p50, p90 = np.percentile(r, [10, 50, 90])
         median = float(np.median(s))
-        result[name] = {
-            "real_p10": round(float(p10), 3),
-            "real_p50": round(float(p50), 3),
-            "real_p90": round(float(p90), 3),
-            "sampled_p10": round(float(np.percentile(s, 10)), 3),
-            "sampled_p50": round(median, 3),
-            "sampled_p90": round(float(np.percentile(s, 90)), 3),
-            "inside": bool(p10 <= median <= p90),
+        statistics[name] = StatisticRange(
+            real_p10=round(float(p10), 3),
+            real_p50=round(float(p50), 3),
+            real_p90=round(float(p90), 3),
+            sampled_p10=round(float(np.percentile(s, 10)), 3),
+            sampled_p50=round(median, 3),
+            sampled_p90=round(float(np.percentile(s, 90)), 3),
+            inside=bool(p10 <= median <= p90),
+        )
+    return Continuations(used, OPENING_BARS, CONTINUATION_BARS, statistics)
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One model's scores on the test pieces (with its piece memory, or its network alone)."""
+
+    model: str
+    preset: str | None
+    scores: Scores
+    piece_memory: bool | None = None  # None: the network-alone row, where it is not said
+
+    def to_json(self) -> dict:
+        memory = {} if self.piece_memory is None else {"piece_memory": self.piece_memory}
+        return {"model": self.model, "preset": self.preset, **memory, **self.scores.to_json()}
+
+
+@dataclass(frozen=True)
+class GroupScores:
+    """Bits per note on the test pieces of one source (a corpus, or files)."""
+
+    pieces: int
+    notes: int
+    bits_per_note: list[float]  # one for each model, in order
+    markov_bits_per_note: float
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every figure of ``evaluate``; ``to_json`` writes them as ``evaluate --json`` does."""
+
+    data: str
+    data_sources: object
+    test_pieces: int
+    test_notes: int
+    test_events: int
+    models: list[ModelRow]  # the first is the one evaluated
+    network_alone: list[ModelRow]
+    markov: Scores
+    markov_order: int
+    markov_memory_bits_per_note: float | None
+    markov_validation_bits_per_note_by_order: list[float]
+    by_group: dict[str, GroupScores]
+    sampling: dict
+    continuations: Continuations
+
+    @property
+    def main(self) -> dict:
+        return self.models[0].to_json()
+
+    @property
+    def improvement_over_markov(self) -> float:
+        """The share of bits per note the evaluated model saves against the baseline."""
+        return round(1 - self.main["bits_per_note"] / self.markov.bits_per_note, 4)
+
+    def to_json(self) -> dict:
+        main, markov = self.main, self.markov.to_json()
+        return {
+            "model": main["model"],
+            "data": self.data,
+            "data_sources": self.data_sources,
+            "n_test_pieces": self.test_pieces,
+            "n_test_notes": self.test_notes,
+            "n_test_events": self.test_events,
+            "bits_per_note": main["bits_per_note"],
+            "bits_per_event": main["bits_per_event"],
+            "accuracy": main["accuracy"],
+            "markov_bits_per_note": markov["bits_per_note"],
+            "markov_bits_per_event": markov["bits_per_event"],
+            "markov_accuracy": markov["accuracy"],
+            "markov_order": self.markov_order,
+            "markov_memory_bits_per_note": self.markov_memory_bits_per_note,
+            "network_alone": [row.to_json() for row in self.network_alone],
+            "markov_validation_bits_per_note_by_order": self.markov_validation_bits_per_note_by_order,
+            "improvement_over_markov": self.improvement_over_markov,
+            "models": [row.to_json() for row in self.models],
+            "by_group": {name: dataclasses.asdict(group) for name, group in self.by_group.items()},
+            "sampling": self.sampling,
+            "continuations": self.continuations.to_json(),
         }
-    return result
 
 
 def evaluate(
@@ -289,135 +396,122 @@ def evaluate(
     settings: SamplingSettings,
     key_mask: bool = False,
     seed: int = 1234,
-    log: Callable[[str], None] = lambda line: None,
-) -> dict:
-    """Every figure, as a JSON-ready dict; the first model is the one evaluated."""
+    style: str | None = None,
+) -> Evaluation:
+    """Every figure; the first model is the one evaluated, the others are scored beside it."""
     manifest = read_manifest(data_dir)
     train, validation, test = (read_split(data_dir, name) for name in ("train", "validation", "test"))
     if len(test) == 0:
         raise DataError(f"{data_dir} has no test pieces; prepare it with a test_fraction above 0")
     models = [(Path(d), load_model(d)) for d in model_dirs]
 
-    log(f"Fitting the Markov baseline on {len(train)} training pieces...")
+    logger.info(f"Fitting the Markov baseline on {len(train)} training pieces...")
     markov = MarkovModel(train.pieces(), max_order=MAX_MARKOV_ORDER)
     if len(validation):
         order, per_order = choose_markov_order(markov, validation)
     else:
         order, per_order = 4, []
     markov_pieces = markov_scores(markov, test, order)
-    markov_result = markov_pieces.summary()
-    markov_figures = markov_result.to_json()
     markov_memory = None
     if len(validation):
-        log("Fitting the same piece memory to the Markov baseline...")
+        logger.info("Fitting the same piece memory to the Markov baseline...")
         markov_memory = markov_with_memory(markov, order, validation, test)
 
     rows, per_piece, network_rows = [], [], []
     for path, model in models:
-        log(f"Scoring {path} on {len(test)} test pieces...")
+        logger.info(f"Scoring {path} on {len(test)} test pieces...")
         memory = model.memory is not None
         pieces, *alone = _scores(model, test, [model.memory, None] if memory else [None])
         per_piece.append(pieces)
-        rows.append({"model": str(path), "preset": model.info.get("preset"), "piece_memory": memory,
-                     **pieces.summary().to_json()})
+        preset = model.info.get("preset")
+        rows.append(ModelRow(str(path), preset, pieces.summary(), piece_memory=memory))
         if alone:
-            network_rows.append({"model": str(path), "preset": model.info.get("preset"),
-                                 **alone[0].summary().to_json()})
-    main = rows[0]
+            network_rows.append(ModelRow(str(path), preset, alone[0].summary()))
     groups = np.array([piece_group(name) for name in test.names])
     by_group = {}
     for group in sorted(set(groups)):
         select = groups == group
-        by_group[group] = {
-            "pieces": int(select.sum()),
-            "notes": int(test.notes[select].sum()),
-            "bits_per_note": [round(p.summary(select).bits_per_note, 4) for p in per_piece],
-            "markov_bits_per_note": round(markov_pieces.summary(select).bits_per_note, 4),
-        }
-    log("Sampling continuations of the test pieces' openings...")
+        by_group[group] = GroupScores(
+            pieces=int(select.sum()),
+            notes=int(test.notes[select].sum()),
+            bits_per_note=[round(p.summary(select).bits_per_note, 4) for p in per_piece],
+            markov_bits_per_note=round(markov_pieces.summary(select).bits_per_note, 4),
+        )
+    logger.info("Sampling continuations of the test pieces' openings...")
     continuations = continuation_statistics(models[0][1], test, settings, seed, key=key_mask)
-    return {
-        "model": main["model"],
-        "data": str(data_dir),
-        "data_sources": manifest.get("sources"),
-        "n_test_pieces": len(test),
-        "n_test_notes": int(test.notes.sum()),
-        "n_test_events": int(len(test.tokens) - len(test)),
-        "bits_per_note": main["bits_per_note"],
-        "bits_per_event": main["bits_per_event"],
-        "accuracy": main["accuracy"],
-        "markov_bits_per_note": markov_figures["bits_per_note"],
-        "markov_bits_per_event": markov_figures["bits_per_event"],
-        "markov_accuracy": markov_figures["accuracy"],
-        "markov_order": order,
-        "markov_memory_bits_per_note": markov_memory,
-        "network_alone": network_rows,
-        "markov_validation_bits_per_note_by_order": [round(v, 4) for v in per_order],
-        "improvement_over_markov": round(1 - main["bits_per_note"] / markov_result.bits_per_note, 4),
-        "models": rows,
-        "by_group": by_group,
-        "sampling": {**settings.__dict__, "key_mask": key_mask, "seed": seed},
-        "continuations": continuations,
-    }
+    sampling = {**settings.__dict__, "key_mask": key_mask, "seed": seed}
+    return Evaluation(
+        data=str(data_dir),
+        data_sources=manifest.get("sources"),
+        test_pieces=len(test),
+        test_notes=int(test.notes.sum()),
+        test_events=int(len(test.tokens) - len(test)),
+        models=rows,
+        network_alone=network_rows,
+        markov=markov_pieces.summary(),
+        markov_order=order,
+        markov_memory_bits_per_note=markov_memory,
+        markov_validation_bits_per_note_by_order=[round(v, 4) for v in per_order],
+        by_group=by_group,
+        sampling=sampling if style is None else {**sampling, "style": style},
+        continuations=continuations,
+    )
 
 
-def format_report(result: dict) -> list[str]:
+def format_report(result: Evaluation) -> list[str]:
     """The evaluate table, as lines of text."""
+
+    def row(name: str, scores: Scores) -> str:
+        return f"{name:<40} {scores.bits_per_note:>10.3f} {scores.bits_per_event:>11.3f} {scores.accuracy:>14.3f}"
+
     lines = [
-        f"Held-out test set: {result['n_test_pieces']} pieces, {result['n_test_notes']:,} notes, "
-        f"{result['n_test_events']:,} events ({result['data']}).",
+        f"Held-out test set: {result.test_pieces} pieces, {result.test_notes:,} notes, "
+        f"{result.test_events:,} events ({result.data}).",
         "",
         f"{'model':<40} {'bits/note':>10} {'bits/event':>11} {'next-note acc':>14}",
     ]
-    for row in result["models"]:
-        name = f"{row['model']} ({row['preset']}{' + memory' if row.get('piece_memory') else ''})"
-        lines.append(
-            f"{name:<40} {row['bits_per_note']:>10.3f} {row['bits_per_event']:>11.3f} {row['accuracy']:>14.3f}"
-        )
-    markov = f"Markov, interpolated, order {result['markov_order']}"
-    lines.append(
-        f"{markov:<40} {result['markov_bits_per_note']:>10.3f} {result['markov_bits_per_event']:>11.3f} "
-        f"{result['markov_accuracy']:>14.3f}"
-    )
-    if result.get("network_alone") or result.get("markov_memory_bits_per_note") is not None:
+    for model in result.models:
+        lines.append(row(f"{model.model} ({model.preset}{' + memory' if model.piece_memory else ''})",
+                         _rounded(model.scores)))
+    lines.append(row(f"Markov, interpolated, order {result.markov_order}", _rounded(result.markov)))
+    if result.network_alone or result.markov_memory_bits_per_note is not None:
         lines += ["", "Without and with the piece memory (what the piece itself played after the same events):"]
-        for row in result.get("network_alone", []):
-            name = f"{row['model']}, network alone"
-            lines.append(
-                f"{name:<40} {row['bits_per_note']:>10.3f} {row['bits_per_event']:>11.3f} {row['accuracy']:>14.3f}"
-            )
-        if result.get("markov_memory_bits_per_note") is not None:
-            lines.append(f"{'Markov with a piece memory':<40} {result['markov_memory_bits_per_note']:>10.3f}")
+        for model in result.network_alone:
+            lines.append(row(f"{model.model}, network alone", _rounded(model.scores)))
+        if result.markov_memory_bits_per_note is not None:
+            lines.append(f"{'Markov with a piece memory':<40} {result.markov_memory_bits_per_note:>10.3f}")
     lines.append("")
-    groups = result.get("by_group", {})
-    if len(groups) > 1:
-        presets = [str(row["preset"]) for row in result["models"]]
+    if len(result.by_group) > 1:
+        presets = [str(model.preset) for model in result.models]
         lines += ["", "Bits per note by source:"]
         columns = " ".join(f"{p:>9}" for p in presets)
         lines.append(f"{'source':<28} {'pieces':>6} {'notes':>7} {columns} {'Markov':>9}")
-        for group, g in groups.items():
+        for group, g in result.by_group.items():
             lines.append(
-                f"{group:<28} {g['pieces']:>6} {g['notes']:>7} "
-                + " ".join(f"{b:>9.3f}" for b in g["bits_per_note"])
-                + f" {g['markov_bits_per_note']:>9.3f}"
+                f"{group:<28} {g.pieces:>6} {g.notes:>7} "
+                + " ".join(f"{b:>9.3f}" for b in g.bits_per_note)
+                + f" {g.markov_bits_per_note:>9.3f}"
             )
-    gain = result["improvement_over_markov"]
+    gain = result.improvement_over_markov
     lines.append(
-        f"{result['models'][0]['model']}: {100 * abs(gain):.1f}% "
+        f"{result.models[0].model}: {100 * abs(gain):.1f}% "
         f"{'fewer' if gain >= 0 else 'more'} bits per note than the Markov baseline."
     )
-    cont = result["continuations"]
+    cont = result.continuations
     lines += [
         "",
-        f"Continuations: {cont['continuation_bars']} bars sampled after the first {cont['opening_bars']} "
-        f"of {cont['pieces']} test pieces, against the bars that really follow.",
+        f"Continuations: {cont.continuation_bars} bars sampled after the first {cont.opening_bars} "
+        f"of {cont.pieces} test pieces, against the bars that really follow.",
         f"{'statistic':<22} {'real p10':>9} {'p50':>7} {'p90':>7} {'sampled p50':>12}  inside p10–p90",
     ]
-    for name in STATISTICS:
-        if name in cont:
-            s = cont[name]
-            lines.append(
-                f"{name:<22} {s['real_p10']:>9.3f} {s['real_p50']:>7.3f} {s['real_p90']:>7.3f} "
-                f"{s['sampled_p50']:>12.3f}  {'yes' if s['inside'] else 'NO'}"
-            )
+    for name, r in cont.statistics.items():
+        lines.append(
+            f"{name:<22} {r.real_p10:>9.3f} {r.real_p50:>7.3f} {r.real_p90:>7.3f} "
+            f"{r.sampled_p50:>12.3f}  {'yes' if r.inside else 'NO'}"
+        )
     return lines
+
+
+def _rounded(scores: Scores) -> Scores:
+    """The scores as the JSON holds them (4 places), so the table and the file agree to the last digit."""
+    return Scores(**scores.to_json())

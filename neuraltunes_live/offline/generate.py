@@ -8,10 +8,10 @@ made again.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -23,6 +23,8 @@ from neuraltunes_live.core.sampling import SamplingSettings
 from neuraltunes_live.data.midifile import read_midi, write_midi
 from neuraltunes_live.errors import ImportFailed, NeuralTunesError
 from neuraltunes_live.files import check_output_file, output_errors
+
+logger = logging.getLogger(__name__)
 
 #: Most files one ``generate`` writes (``--variations``).
 MAX_VARIATIONS = 100
@@ -73,7 +75,6 @@ def generate(
     variations: int,
     random_seed: int,
     plot: Path | None = None,
-    warn: Callable[[str], None] = lambda line: None,
 ) -> tuple[list[Generated], int]:
     """Write the continuations; returns what was written and the random seed used."""
     if not 1 <= variations <= MAX_VARIATIONS:
@@ -88,7 +89,7 @@ def generate(
     except ImportFailed as err:
         raise NeuralTunesError(f"{seed_file}: {err}") from err
     for warning in piece.warnings:
-        warn(f"{seed_file}: {warning}")
+        logger.warning(f"{seed_file}: {warning}")
     if len(piece.notes) == 0:
         raise NeuralTunesError(f"{seed_file}: no notes to continue")
     model = load_model(model_dir)

@@ -4,9 +4,9 @@ and ``record`` a MIDI recorder. The real-port tests use both.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
-from typing import Callable
 
 from neuraltunes_live.data.midifile import timed_messages, write_timed_messages
 from neuraltunes_live.files import check_output_file, output_errors
@@ -14,15 +14,17 @@ from neuraltunes_live.live.clock import SystemClock
 from neuraltunes_live.live.messages import Message, split
 from neuraltunes_live.live.ports import MidiOutput, open_input
 
+logger = logging.getLogger(__name__)
 
-def play(path: Path, to: str, backend: str, tempo_bpm: float | None, log: Callable[[str], None]) -> int:
+
+def play(path: Path, to: str, backend: str, tempo_bpm: float | None) -> int:
     """Send a MIDI file to port ``to`` in time; returns the messages sent."""
-    messages = timed_messages(path, tempo_bpm, warn=lambda line: log(f"warning: {line}"))
+    messages = timed_messages(path, tempo_bpm)
     clock = SystemClock()
     sounding: set[tuple[int, int]] = set()
     sent = 0
     with MidiOutput(backend, to, own="NeuralTunes Player") as output:
-        log(f"playing {path} ({len(messages)} messages) to '{output.opened.name}'")
+        logger.info(f"playing {path} ({len(messages)} messages) to '{output.opened.name}'")
         start = clock.now() + 0.05
         try:
             for t, message in messages:
@@ -45,7 +47,6 @@ def record(
     out: Path,
     backend: str,
     seconds: float | None,
-    log: Callable[[str], None],
     stop: threading.Event | None = None,
 ) -> int:
     """Record port ``source`` into a MIDI file until ``seconds`` pass or Ctrl-C; returns messages kept."""
@@ -60,7 +61,8 @@ def record(
 
     with open_input(backend, source, keep, own="NeuralTunes Recorder") as midi_input:
         begin = clock.now()
-        log(f"recording '{midi_input.opened.name}' to {out}" + (f" for {seconds:g} s" if seconds else "; Ctrl-C stops"))
+        until = f" for {seconds:g} s" if seconds else "; Ctrl-C stops"
+        logger.info(f"recording '{midi_input.opened.name}' to {out}{until}")
         try:
             stop.wait(seconds)
         except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import platform
 import shutil
@@ -23,7 +24,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from neuraltunes_live.core.memory_fit import fit_piece_memory
 from neuraltunes_live.core.model import LSTMModel, load_model, write_model_dir
@@ -31,6 +31,8 @@ from neuraltunes_live.data.dataset import read_manifest, read_split
 from neuraltunes_live.errors import TrainingError
 from neuraltunes_live.files import check_output_dir, output_errors, replace_folder
 from neuraltunes_live.offline.plot import plot_history
+
+logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 BEST_WEIGHTS = "best.weights.h5"
@@ -63,8 +65,6 @@ def _strategy(replicas: int):
     for gpu in gpus:
         # Take GPU memory as needed rather than all of it at start.
         tf.config.experimental.set_memory_growth(gpu, True)
-    if os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
     if replicas > 1 and not gpus:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
@@ -105,11 +105,23 @@ def _check_run(work: Path, run: dict, resume: bool) -> None:
             )
 
 
+@dataclass
+class _Network:
+    """The Keras network being trained and what its steps share."""
+
+    net: object
+    arch: object  # the runtime's Architecture, resolved
+    preset: object
+    strategy: object
+    steps: int  # per epoch
+    initial_epoch: int  # epochs already run (a resumed run)
+    best_so_far: float | None  # their best validation loss
+
+
 def train(
     data_dir: str | Path,
     out_dir: str | Path,
     options: TrainOptions = TrainOptions(),
-    log: Callable[[str], None] = print,
     callbacks: list | None = None,
 ) -> dict:
     """Train, then write the model folder; returns its ``model.json`` contents.
@@ -117,36 +129,78 @@ def train(
     ``callbacks`` are further Keras callbacks, run after the ones that keep
     the backup and the best weights.
     """
+    keras_model = _keras_model()
+    if options.preset not in keras_model.PRESETS:
+        raise TrainingError(f"unknown preset {options.preset!r}; presets: {', '.join(keras_model.PRESETS)}")
+    if options.epochs < 1 or options.batch_size < 1 or options.seq_len < 2:
+        raise TrainingError("epochs and batch size must be at least 1, sequence length at least 2")
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    manifest, train_split, valid_split = _read_data(data_dir)
+    check_output_dir(out_dir)
+    if out_dir.exists() and not (out_dir / "model.json").exists() and any(out_dir.iterdir()):
+        raise TrainingError(f"{out_dir} exists and is not a model folder; choose another --out")
+
+    if os.environ.get("TF_CONFIG"):
+        # Keras 3's fit cannot run under MultiWorkerMirroredStrategy: it
+        # reduces the first batch outside a replica context, then its metrics
+        # with a concat the collective ops refuse (keras-team/keras#20585).
+        raise TrainingError(
+            "TF_CONFIG is set, but training across machines does not work with Keras 3 (keras-team/keras#20585); "
+            "unset TF_CONFIG to train on this machine's GPUs (mirrored) or CPU"
+        )
+    strategy = _strategy(options.replicas)
+    work = _start_work(work_dir_for(out_dir), data_dir, options)
+    network = _build(keras_model, options, strategy, train_split, work)
+    seconds = _fit(network, options, train_split, valid_split, work, callbacks or [])
+
+    rows = _history_rows(work / HISTORY_CSV)
+    if not rows:
+        raise TrainingError("training finished no epoch")
+    best = min(range(len(rows)), key=lambda i: rows[i]["val_loss"])
+    network.net.load_weights(str(work / BEST_WEIGHTS))
+    weights = keras_model.export_weights(network.net, network.preset.arch)
+    logger.info("Fitting the piece memory on the validation pieces...")
+    memory, memory_figures = fit_piece_memory(
+        LSTMModel(network.arch, weights), valid_split.pieces(), float(valid_split.notes.sum())
+    )
+    info = _model_info(network, options, rows, best, seconds, manifest, len(train_split), len(valid_split))
+    info["piece_memory"] = {**memory.to_json(), **memory_figures, "fitted_on": str(data_dir)}
+    _write_model(out_dir, work, network, weights, info, rows, best, options.preset)
+    shutil.rmtree(work, ignore_errors=True)
+    logger.info(
+        f"Wrote {out_dir}: best epoch {best + 1} of {len(rows)}, validation loss "
+        f"{rows[best]['val_loss']:.4f} nats per event, accuracy {rows[best]['val_accuracy']:.3f}, "
+        f"{seconds / 60:.1f} min; validation bits per note {memory_figures['validation_bits_per_note']:.3f} "
+        f"with the piece memory, {memory_figures['validation_bits_per_note_network']:.3f} without."
+    )
+    return info
+
+
+def _keras_model():
+    """The Keras half of training; TrainingError naming what to install when TensorFlow is missing."""
     try:
         from neuraltunes_live.training import model as keras_model
-        from neuraltunes_live.training.data import steps_per_epoch, training_dataset, validation_dataset
     except ImportError as err:
         raise TrainingError(
             f"training needs TensorFlow ({err.name} is missing): pip install 'neuraltunes-live[train]'"
         ) from err
+    return keras_model
 
-    if options.preset not in keras_model.PRESETS:
-        raise TrainingError(
-            f"unknown preset {options.preset!r}; presets: {', '.join(keras_model.PRESETS)}"
-        )
-    if options.epochs < 1 or options.batch_size < 1 or options.seq_len < 2:
-        raise TrainingError("epochs and batch size must be at least 1, sequence length at least 2")
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
+
+def _read_data(data_dir: Path):
+    """The manifest, training and validation pieces; TrainingError when either split is empty."""
     manifest = read_manifest(data_dir)
     train_split = read_split(data_dir, "train")
     valid_split = read_split(data_dir, "validation")
     if len(train_split) == 0:
         raise TrainingError(f"{data_dir} has no training pieces; prepare more music")
     if len(valid_split) == 0:
-        raise TrainingError(
-            f"{data_dir} has no validation pieces; prepare it with a validation_fraction above 0"
-        )
-    check_output_dir(out_dir)
-    if out_dir.exists() and not (out_dir / "model.json").exists() and any(out_dir.iterdir()):
-        raise TrainingError(f"{out_dir} exists and is not a model folder; choose another --out")
+        raise TrainingError(f"{data_dir} has no validation pieces; prepare it with a validation_fraction above 0")
+    return manifest, train_split, valid_split
 
-    preset = keras_model.PRESETS[options.preset]
-    work = work_dir_for(out_dir)
+
+def _start_work(work: Path, data_dir: Path, options: TrainOptions) -> Path:
+    """The work folder, checked against a run to resume and stamped with this run's settings."""
     run = {
         "preset": options.preset,
         "seed": options.seed,
@@ -157,44 +211,54 @@ def train(
         "init": str(Path(options.init).resolve()) if options.init else None,
     }
     _check_run(work, run, options.resume)
-
-    import keras
-    import tensorflow as tf
-
-    strategy = _strategy(options.replicas)
-    keras.utils.set_random_seed(options.seed)
     work.mkdir(parents=True, exist_ok=True)
     (work / RUN_FILE).write_text(json.dumps(run, indent=1), encoding="utf-8")
+    return work
 
+
+def _build(keras_model, options: TrainOptions, strategy, train_split, work: Path) -> _Network:
+    """The network under the strategy, from the weights to start from, where the run had got to."""
+    import keras
+
+    from neuraltunes_live.training.data import steps_per_epoch
+
+    preset = keras_model.PRESETS[options.preset]
+    keras.utils.set_random_seed(options.seed)
     done = _history_rows(work / HISTORY_CSV)
-    initial_epoch = len(done)
-    best_so_far = min((r["val_loss"] for r in done), default=None)
-    if initial_epoch >= options.epochs:
-        log(f"All {options.epochs} epochs were already run; writing the model.")
-
+    if len(done) >= options.epochs:
+        logger.info(f"All {options.epochs} epochs were already run; writing the model.")
     steps = steps_per_epoch(train_split, options.seq_len, options.batch_size)
     arch = keras_model.resolved(preset.arch)
     start = _initial_weights(options.init, arch) if options.init else None
     with strategy.scope():
         net = keras_model.build(preset.arch, dropout=preset.dropout, pitch_classes=preset.pitch_classes)
         keras_model.compile_model(net, preset, total_steps=options.epochs * steps)
-        if start is not None and initial_epoch == 0:
+        if start is not None and not done:
             keras_model.load_weights(net, start, arch)
-    log(
-        f"Training preset {options.preset!r} ({preset.about}; {arch.parameter_count():,} "
-        f"parameters) on {len(train_split)} pieces, {len(train_split.tokens):,} events; "
-        f"validating on {len(valid_split)} pieces; {strategy.num_replicas_in_sync} replica(s)."
-    )
+    best_so_far = min((r["val_loss"] for r in done), default=None)
+    return _Network(net, arch, preset, strategy, steps, len(done), best_so_far)
 
+
+def _fit(network: _Network, options: TrainOptions, train_split, valid_split, work: Path, extra: list) -> float:
+    """Run the epochs left; returns the seconds all runs of this training took together."""
+    import keras
+
+    from neuraltunes_live.training.data import training_dataset, validation_dataset
+
+    preset = network.preset
+    logger.info(
+        f"Training preset {options.preset!r} ({preset.about}; {network.arch.parameter_count():,} "
+        f"parameters) on {len(train_split)} pieces, {len(train_split.tokens):,} events; "
+        f"validating on {len(valid_split)} pieces; {network.strategy.num_replicas_in_sync} replica(s)."
+    )
     train_data = training_dataset(
         train_split,
         seq_len=options.seq_len,
         batch_size=options.batch_size,
         seed=options.seed,
-        initial_epoch=initial_epoch,
+        initial_epoch=network.initial_epoch,
     )
     valid_data = validation_dataset(valid_split, seq_len=options.seq_len, batch_size=options.batch_size)
-    extra_callbacks = list(callbacks or [])
     callbacks = [
         keras.callbacks.BackupAndRestore(str(work / "backup")),
         keras.callbacks.ModelCheckpoint(
@@ -202,19 +266,19 @@ def train(
             monitor="val_loss",
             save_best_only=True,
             save_weights_only=True,
-            initial_value_threshold=best_so_far,
+            initial_value_threshold=network.best_so_far,
         ),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience),
         keras.callbacks.CSVLogger(str(work / HISTORY_CSV), append=True),
-        *extra_callbacks,
+        *extra,
     ]
     started = time.perf_counter()
-    if initial_epoch < options.epochs:
+    if network.initial_epoch < options.epochs:
         try:
-            net.fit(
+            network.net.fit(
                 train_data,
                 epochs=options.epochs,
-                steps_per_epoch=steps,
+                steps_per_epoch=network.steps,
                 validation_data=valid_data,
                 callbacks=callbacks,
                 verbose=options.verbose,
@@ -223,23 +287,22 @@ def train(
         except KeyboardInterrupt:
             _add_seconds(work, time.perf_counter() - started)
             raise
-    total_seconds = _add_seconds(work, time.perf_counter() - started)
+    return _add_seconds(work, time.perf_counter() - started)
 
-    rows = _history_rows(work / HISTORY_CSV)
-    if not rows:
-        raise TrainingError("training finished no epoch")
-    best = min(range(len(rows)), key=lambda i: rows[i]["val_loss"])
-    net.load_weights(str(work / BEST_WEIGHTS))
-    weights = keras_model.export_weights(net, preset.arch)
-    log("Fitting the piece memory on the validation pieces...")
-    memory, memory_figures = fit_piece_memory(
-        LSTMModel(arch, weights), valid_split.pieces(), float(valid_split.notes.sum())
-    )
 
-    info = {
+def _model_info(
+    network: _Network, options: TrainOptions, rows: list[dict[str, float]], best: int, seconds: float,
+    manifest: dict, train_pieces: int, validation_pieces: int,
+) -> dict:
+    """What ``model.json`` says of the model: how it was trained, on what, and how well."""
+    import keras
+    import tensorflow as tf
+
+    preset = network.preset
+    return {
         "preset": options.preset,
         "about": preset.about,
-        "parameters": arch.parameter_count(),
+        "parameters": network.arch.parameter_count(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "training": {
             "seed": options.seed,
@@ -256,8 +319,8 @@ def train(
             "patience": options.patience,
             "initialised_from": _init_about(options.init),
             "transpose_semitones": "-6..+5",
-            "seconds": round(total_seconds, 1),
-            "replicas": strategy.num_replicas_in_sync,
+            "seconds": round(seconds, 1),
+            "replicas": network.strategy.num_replicas_in_sync,
             "hardware": _hardware(),
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
@@ -266,32 +329,29 @@ def train(
             "sources": manifest.get("sources"),
             "split_seed": manifest.get("options", {}).get("seed"),
             "counts": manifest.get("counts"),
-            "train_pieces": len(train_split),
-            "validation_pieces": len(valid_split),
+            "train_pieces": train_pieces,
+            "validation_pieces": validation_pieces,
         },
         "metrics": {
             "val_loss_nats_per_event": round(rows[best]["val_loss"], 4),
             "val_accuracy": round(rows[best]["val_accuracy"], 4),
             "train_loss_nats_per_event": round(rows[best]["loss"], 4),
         },
-        "piece_memory": {**memory.to_json(), **memory_figures, "fitted_on": str(data_dir)},
     }
 
+
+def _write_model(
+    out_dir: Path, work: Path, network: _Network, weights: dict, info: dict, rows: list, best: int, preset: str
+) -> None:
+    """The model folder, all at once: weights, ``model.json``, the history and its plot."""
+
     def write(folder: Path) -> None:
-        write_model_dir(folder, arch, weights, info)
+        write_model_dir(folder, network.arch, weights, info)
         shutil.copy(work / HISTORY_CSV, folder / HISTORY_CSV)
-        plot_history(rows, folder / HISTORY_PNG, f"{options.preset}: best epoch {best + 1}")
+        plot_history(rows, folder / HISTORY_PNG, f"{preset}: best epoch {best + 1}")
 
     with output_errors(out_dir):
         replace_folder(out_dir, write)
-    shutil.rmtree(work, ignore_errors=True)
-    log(
-        f"Wrote {out_dir}: best epoch {best + 1} of {len(rows)}, validation loss "
-        f"{rows[best]['val_loss']:.4f} nats per event, accuracy {rows[best]['val_accuracy']:.3f}, "
-        f"{total_seconds / 60:.1f} min; validation bits per note {memory_figures['validation_bits_per_note']:.3f} "
-        f"with the piece memory, {memory_figures['validation_bits_per_note_network']:.3f} without."
-    )
-    return info
 
 
 def _initial_weights(init: str, arch) -> dict:
