@@ -124,9 +124,14 @@ case "$command" in
     need_jack "the real-MIDI-port tests run over a JACK server with the dummy driver"
     setup dev
     export PYTHONDONTWRITEBYTECODE=1
-    # The linter first (its settings are in pyproject.toml): a finding stops the run.
+    # The linter, the formatter's check and the type checker first (settings in
+    # pyproject.toml): a finding stops the run.
     .venv/bin/ruff check --no-cache neuraltunes_live tests benchmarks ||
       die "ruff found the problems above; fix them (or run .venv/bin/ruff check --fix) and run the tests again"
+    .venv/bin/ruff format --check --no-cache neuraltunes_live tests benchmarks ||
+      die "these files are not formatted: run .venv/bin/ruff format, then the tests again"
+    .venv/bin/mypy --no-incremental ||
+      die "mypy found the type errors above; fix them and run the tests again"
     exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
     ;;
   serve)

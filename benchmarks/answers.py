@@ -153,8 +153,14 @@ def answer_openings(model, cases, style, seed: int) -> list[dict[str, float]]:
     out = []
     for opening, _, scale in cases:
         generated = continue_notes(
-            model, opening, bars=CONTINUATION_BARS, settings=settings, rng=rng, beats_per_bar=BEATS_PER_BAR,
-            key=style.key_mask, start_tick=OPENING_BARS * BEATS_PER_BAR * TICKS_PER_BEAT,
+            model,
+            opening,
+            bars=CONTINUATION_BARS,
+            settings=settings,
+            rng=rng,
+            beats_per_bar=BEATS_PER_BAR,
+            key=style.key_mask,
+            start_tick=OPENING_BARS * BEATS_PER_BAR * TICKS_PER_BEAT,
         )
         generated = generated[generated[:, ONSET] >= OPENING_BARS * BEATS_PER_BAR * TICKS_PER_BEAT]
         out.append(asdict(judge.measure(generated, opening, scale, CONTINUATION_BARS * BEATS_PER_BAR)))
@@ -163,8 +169,14 @@ def answer_openings(model, cases, style, seed: int) -> list[dict[str, float]]:
 
 MEASURES = ("in_key", "register_distance", "on_grid", "density_ratio", "voices_ratio", "longest_copy")
 #: Which end of a measure is the bad one, for the "worst" column.
-WORST = {"in_key": min, "register_distance": max, "on_grid": min, "density_ratio": None,
-         "voices_ratio": None, "longest_copy": max}
+WORST = {
+    "in_key": min,
+    "register_distance": max,
+    "on_grid": min,
+    "density_ratio": None,
+    "voices_ratio": None,
+    "longest_copy": max,
+}
 
 
 def summarise(results: list[PhraseResult], chordal: set[str]) -> dict[str, dict[str, float]]:
@@ -174,8 +186,13 @@ def summarise(results: list[PhraseResult], chordal: set[str]) -> dict[str, dict[
         values = np.array([v for v in values if not math.isnan(v)])
         if not len(values):
             continue
-        entry = {"p10": float(np.percentile(values, 10)), "p50": float(np.median(values)),
-                 "p90": float(np.percentile(values, 90)), "min": float(values.min()), "max": float(values.max())}
+        entry = {
+            "p10": float(np.percentile(values, 10)),
+            "p50": float(np.median(values)),
+            "p90": float(np.percentile(values, 90)),
+            "min": float(values.min()),
+            "max": float(values.max()),
+        }
         out[name] = entry
     out["take_difference"] = {"p50": float(np.median([r.take_difference for r in results]))}
     return out
@@ -199,8 +216,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "corpus")
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "default")
-    parser.add_argument("--previous", default=PREVIOUS_REVISION,
-                        help="git revision of the model shipped before ('' skips)")
+    parser.add_argument(
+        "--previous", default=PREVIOUS_REVISION, help="git revision of the model shipped before ('' skips)"
+    )
     parser.add_argument("--takes", type=int, default=10)
     parser.add_argument("--bars", type=int, default=4)
     parser.add_argument("--openings", type=int, default=60)
@@ -216,8 +234,12 @@ def main() -> None:
     phrases = suite()
     chordal = {p.name for p in phrases if p.chordal}
     started = time.perf_counter()
-    contenders = [("new (" + str(args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model) + ")",
-                   load_model(args.model))]
+    contenders = [
+        (
+            "new (" + str(args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model) + ")",
+            load_model(args.model),
+        )
+    ]
     scratch = tempfile.TemporaryDirectory()
     if args.previous:
         previous = load_model(previous_model(args.previous, Path(scratch.name)))
@@ -234,24 +256,41 @@ def main() -> None:
         free = replace(config.style("balanced"), keep_grid=False)
         runs.insert(len(styles), (contenders[0][0], contenders[0][1], "balanced, keep_grid off", free))
 
-    report: dict = {"phrases": len(phrases), "takes": args.takes, "bars": args.bars, "openings": len(cases),
-                    "continuous_beats": args.continuous_beats, "results": []}
-    print(f"Answers to {len(phrases)} written phrases ({len(chordal)} chordal), {args.takes} takes each, "
-          f"{args.bars} bars; p10 / median / worst over the phrases (a phrase: median of its takes).\n")
-    header = ("| contender | style | in key | register distance (st) | on grid | notes/beat ratio | "
-              "voices ratio (chordal) | longest copy (notes) | take difference | continuous: most repeats |")
+    report: dict = {
+        "phrases": len(phrases),
+        "takes": args.takes,
+        "bars": args.bars,
+        "openings": len(cases),
+        "continuous_beats": args.continuous_beats,
+        "results": [],
+    }
+    print(
+        f"Answers to {len(phrases)} written phrases ({len(chordal)} chordal), {args.takes} takes each, "
+        f"{args.bars} bars; p10 / median / worst over the phrases (a phrase: median of its takes).\n"
+    )
+    header = (
+        "| contender | style | in key | register distance (st) | on grid | notes/beat ratio | "
+        "voices ratio (chordal) | longest copy (notes) | take difference | continuous: most repeats |"
+    )
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     per_phrase_rows = []
     for name, model, style_name, style in runs:
         results = answer_phrases(model, phrases, style, args.takes, args.bars, args.seed)
         summary = summarise(results, chordal)
-        repeats = [continuous_repeats(model, p, style, args.continuous_beats, args.seed)
-                   for p in phrases if p.name in CONTINUOUS_PHRASES]
+        repeats = [
+            continuous_repeats(model, p, style, args.continuous_beats, args.seed)
+            for p in phrases
+            if p.name in CONTINUOUS_PHRASES
+        ]
         most = max(r[0] for r in repeats)
-        row = {"contender": name, "style": style_name, "summary": summary,
-               "continuous_repeats": [list(r) for r in repeats],
-               "per_phrase": [asdict(r) for r in results]}
+        row = {
+            "contender": name,
+            "style": style_name,
+            "summary": summary,
+            "continuous_repeats": [list(r) for r in repeats],
+            "per_phrase": [asdict(r) for r in results],
+        }
         row["goals"] = goals(summary, most)
         report["results"].append(row)
         per_phrase_rows.append((name, style_name, results))
@@ -266,11 +305,14 @@ def main() -> None:
                 text += f" / {s['min'] if pick is min else s['max']:.{digits}f}"
             return text
 
-        print(f"| {name} | {style_name} | {cell('in_key')} | {cell('register_distance', digits=1)} | "
-              f"{cell('on_grid')} | {cell('density_ratio', worst=False)} ({summary['density_ratio']['min']:.2f}–"
-              f"{summary['density_ratio']['max']:.2f}) | {cell('voices_ratio', worst=False)} | "
-              f"{cell('longest_copy', digits=0)} | {summary['take_difference']['p50']:.2f} | "
-              f"{most} ({', '.join(str(r[0]) + '×' + str(r[1]) for r in repeats)}) |", flush=True)
+        print(
+            f"| {name} | {style_name} | {cell('in_key')} | {cell('register_distance', digits=1)} | "
+            f"{cell('on_grid')} | {cell('density_ratio', worst=False)} ({summary['density_ratio']['min']:.2f}–"
+            f"{summary['density_ratio']['max']:.2f}) | {cell('voices_ratio', worst=False)} | "
+            f"{cell('longest_copy', digits=0)} | {summary['take_difference']['p50']:.2f} | "
+            f"{most} ({', '.join(str(r[0]) + '×' + str(r[1]) for r in repeats)}) |",
+            flush=True,
+        )
 
     default_row = report["results"][0]
     print(f"\nGoals, {default_row['contender']}, {default_row['style']}:")
@@ -286,31 +328,45 @@ def main() -> None:
             print("|---|---|---|---|---|---|---|---|")
             for r in results:
                 m = r.measures
-                print(f"| {r.phrase} | {m['in_key']:.2f} | {m['register_distance']:.1f} | {m['on_grid']:.2f} | "
-                      f"{m['density_ratio']:.2f} | {m['voices_ratio']:.2f} | {m['longest_copy']:.0f} | "
-                      f"{r.take_difference:.2f} |")
+                print(
+                    f"| {r.phrase} | {m['in_key']:.2f} | {m['register_distance']:.1f} | {m['on_grid']:.2f} | "
+                    f"{m['density_ratio']:.2f} | {m['voices_ratio']:.2f} | {m['longest_copy']:.0f} | "
+                    f"{r.take_difference:.2f} |"
+                )
 
     # Openings of held-out pieces, against their real continuations.
-    real = [asdict(judge.measure(following, opening, scale, CONTINUATION_BARS * BEATS_PER_BAR))
-            for opening, following, scale in cases]
-    print(f"\nOpenings of {len(cases)} held-out test pieces, continued for {CONTINUATION_BARS} bars "
-          f"from the bar line (median; real: p10 – p90; * outside):\n")
+    real = [
+        asdict(judge.measure(following, opening, scale, CONTINUATION_BARS * BEATS_PER_BAR))
+        for opening, following, scale in cases
+    ]
+    print(
+        f"\nOpenings of {len(cases)} held-out test pieces, continued for {CONTINUATION_BARS} bars "
+        f"from the bar line (median; real: p10 – p90; * outside):\n"
+    )
     shown = ("in_key", "register_distance", "on_grid", "density_ratio", "voices_ratio", "longest_copy")
     print("| contender | style | " + " | ".join(shown) + " |")
     print("|---|---|" + "---|" * len(shown))
     ranges = {m: np.nanpercentile([r[m] for r in real], [10, 50, 90]) for m in shown}
-    print("| real continuations | – | " + " | ".join(
-        f"{ranges[m][0]:.2f} – {ranges[m][2]:.2f} (median {ranges[m][1]:.2f})" for m in shown) + " |")
+    print(
+        "| real continuations | – | "
+        + " | ".join(f"{ranges[m][0]:.2f} – {ranges[m][2]:.2f} (median {ranges[m][1]:.2f})" for m in shown)
+        + " |"
+    )
     report["openings_real"] = {m: [float(x) for x in ranges[m]] for m in shown}
     report["openings_results"] = []
     for name, model, style_name, style in runs:
         got = answer_openings(model, cases, style, args.seed)
         medians = {m: float(np.nanmedian([g[m] for g in got])) for m in shown}
         inside = {m: bool(ranges[m][0] <= medians[m] <= ranges[m][2]) for m in shown}
-        report["openings_results"].append({"contender": name, "style": style_name, "medians": medians,
-                                           "inside": inside})
-        print(f"| {name} | {style_name} | " + " | ".join(
-            f"{medians[m]:.2f}{'' if inside[m] else ' *'}" for m in shown) + " |", flush=True)
+        report["openings_results"].append(
+            {"contender": name, "style": style_name, "medians": medians, "inside": inside}
+        )
+        print(
+            f"| {name} | {style_name} | "
+            + " | ".join(f"{medians[m]:.2f}{'' if inside[m] else ' *'}" for m in shown)
+            + " |",
+            flush=True,
+        )
     print(f"\n{time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")

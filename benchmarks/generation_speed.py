@@ -156,8 +156,11 @@ def main() -> None:
 
     model = load_model(args.model)
     arch = model.arch
-    print(f"Model {args.model}: {arch.parameter_count():,} parameters, LSTM {list(arch.lstm_units)}; "
-          f"{os.cpu_count()} CPU cores.", flush=True)
+    print(
+        f"Model {args.model}: {arch.parameter_count():,} parameters, LSTM {list(arch.lstm_units)}; "
+        f"{os.cpu_count()} CPU cores.",
+        flush=True,
+    )
 
     numpy_run(model, 20, seed=0)  # warm-up
     numpy_times, tokens = numpy_run(model, args.notes, seed=1)
@@ -166,7 +169,6 @@ def main() -> None:
     if model.memory is not None:
         alone = LSTMModel(model.arch, model.weights, model.info)  # the same network, no piece memory
         alone_times, _ = numpy_run(alone, args.notes, seed=1)
-
 
     from neuraltunes_live.core.continuation import phrase_tokens
     from neuraltunes_live.training import model as keras_model
@@ -179,9 +181,7 @@ def main() -> None:
 
     primer, _ = phrase_tokens(phrase())
     stepper(primer[None, :].astype(np.int32), training=False)  # prime the stateful layers
-    eager_times = per_note(
-        lambda t: stepper(np.array([[t]], np.int32), training=False), tokens, args.keras_notes
-    )
+    eager_times = per_note(lambda t: stepper(np.array([[t]], np.int32), training=False), tokens, args.keras_notes)
 
     history = [int(t) for t in primer]
 

@@ -105,8 +105,10 @@ def main() -> None:
             rows[name] = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
 
     base = rows["music21 (seeds' way)"]["seconds"]
-    header = (f"{'method':<22}{'files':>6}{'notes':>8}{'total s':>9}{'files/s':>9}{'notes/s':>10}"
-              f"{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'speed-up':>9}")
+    header = (
+        f"{'method':<22}{'files':>6}{'notes':>8}{'total s':>9}{'files/s':>9}{'notes/s':>10}"
+        f"{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'speed-up':>9}"
+    )
     print(header)
     print("-" * len(header))
     for name, r in rows.items():

@@ -108,8 +108,15 @@ def our_latency(model, phrases: int, realtime: bool) -> list[float]:
     clock = SystemClock()
     sent: list[Sent] = []
     decided: list[float] = []
-    daemon = Daemon(model, settings(start="immediate", bars=1, silence_beats=0.5), clock=clock,
-                    send=lambda m: None, rng=np.random.default_rng(1), on_sent=sent.append, realtime=realtime)
+    daemon = Daemon(
+        model,
+        settings(start="immediate", bars=1, silence_beats=0.5),
+        clock=clock,
+        send=lambda m: None,
+        rng=np.random.default_rng(1),
+        on_sent=sent.append,
+        realtime=realtime,
+    )
     answering = daemon.engine.on_response
 
     def heard(number, phrase, start):
@@ -140,8 +147,15 @@ def our_latency(model, phrases: int, realtime: bool) -> list[float]:
 def our_timing(model, seconds: float, realtime: bool) -> list[float]:
     clock = SystemClock()
     sent: list[Sent] = []
-    daemon = Daemon(model, settings(mode="continuous", start="beat", silence_beats=0.5), clock=clock,
-                    send=lambda m: None, rng=np.random.default_rng(2), on_sent=sent.append, realtime=realtime)
+    daemon = Daemon(
+        model,
+        settings(mode="continuous", start="beat", silence_beats=0.5),
+        clock=clock,
+        send=lambda m: None,
+        rng=np.random.default_rng(2),
+        on_sent=sent.append,
+        realtime=realtime,
+    )
     daemon.start()
     try:
         play_phrase(daemon, clock)
@@ -221,15 +235,21 @@ def main() -> None:
         loaded = percentiles(naive_timing(model, args.seconds))
     rows.append(("naive: generate, then sleep between notes", latency, idle, loaded))
 
-    print(f"Live timing, {args.model.name} model, {TEMPO:g} BPM, {os.cpu_count()} cores, "
-          f"{args.phrases} phrases, {args.seconds:g} s of playing per timing cell (milliseconds)")
+    print(
+        f"Live timing, {args.model.name} model, {TEMPO:g} BPM, {os.cpu_count()} cores, "
+        f"{args.phrases} phrases, {args.seconds:g} s of playing per timing cell (milliseconds)"
+    )
     print()
-    print("| player | response latency p50 / p99 | timing error idle p50 / p99 / max "
-          "| timing error, 2 CPU-bound processes, p50 / p99 / max |")
+    print(
+        "| player | response latency p50 / p99 | timing error idle p50 / p99 / max "
+        "| timing error, 2 CPU-bound processes, p50 / p99 / max |"
+    )
     print("|---|---|---|---|")
     for name, lat, idle, loaded in rows:
-        print(f"| {name} | {lat[0]:.2f} / {lat[1]:.2f} | {idle[0]:.3f} / {idle[1]:.3f} / {idle[2]:.2f} "
-              f"| {loaded[0]:.3f} / {loaded[1]:.3f} / {loaded[2]:.2f} |")
+        print(
+            f"| {name} | {lat[0]:.2f} / {lat[1]:.2f} | {idle[0]:.3f} / {idle[1]:.3f} / {idle[2]:.2f} "
+            f"| {loaded[0]:.3f} / {loaded[1]:.3f} / {loaded[2]:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -104,8 +104,10 @@ def _click_type(kind: type, rule: Rule | None) -> Any:
     if rule is not None and rule.choices:
         return click.Choice(rule.choices)
     if rule is not None and kind in (int, float):
-        ranged = click.IntRange if kind is int else click.FloatRange
-        return ranged(rule.low, rule.high, min_open=rule.low_open, max_open=rule.high_open)
+        if kind is int:
+            low, high = (None if v is None else int(v) for v in (rule.low, rule.high))
+            return click.IntRange(low, high, min_open=rule.low_open, max_open=rule.high_open)
+        return click.FloatRange(rule.low, rule.high, min_open=rule.low_open, max_open=rule.high_open)
     return kind
 
 
@@ -132,8 +134,9 @@ def _setting_option(dotted: str, *decls: str, help: str | None = None) -> Callab
     return _ranged(*decls, kind=defined.kind, rule=defined.rule, help=text)
 
 
-_BACKEND = click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
-                        help="MIDI system.")
+_BACKEND = click.option(
+    "--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help="MIDI system."
+)
 
 
 class _UsageLine(click.ClickException):
@@ -176,9 +179,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
-@click.option(
-    "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Data folder to write."
-)
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Data folder to write.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
 @_setting_option("prepare.seed", "--random-seed", "seed")
 @click.option("--seed", "old_seed", type=int, hidden=True, help="The old name of --random-seed.")
@@ -228,15 +229,9 @@ def prepare(
         bar: list[Any] = []
 
         def start(total: int) -> None:
-            bar.append(
-                stack.enter_context(
-                    click.progressbar(length=total, label="Importing", file=sys.stderr)
-                )
-            )
+            bar.append(stack.enter_context(click.progressbar(length=total, label="Importing", file=sys.stderr)))
 
-        report = preparing.prepare(
-            list(sources), out_dir, options, progress=lambda n: bar[0].update(n), on_jobs=start
-        )
+        report = preparing.prepare(list(sources), out_dir, options, progress=lambda n: bar[0].update(n), on_jobs=start)
     for line in preparing.iter_summary(report):
         click.echo(line)
 
@@ -251,24 +246,55 @@ def _quiet_tensorflow() -> None:
 @main.command()
 @click.argument("data_dir", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Model folder to write.")
-@click.option("--preset", default="default", show_default=True,
-              help="default, interval (default without the key context), seed (the seeds' layers) or tiny.")
-@click.option("--epochs", type=click.IntRange(1, 10_000), default=30, show_default=True,
-              help="Most epochs, 1 to 10000; early stopping may end sooner.")
-@click.option("--random-seed", "seed", type=int,
-              help="Seed of the initial weights and training windows (default 1234).")
+@click.option(
+    "--preset",
+    default="default",
+    show_default=True,
+    help="default, interval (default without the key context), seed (the seeds' layers) or tiny.",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(1, 10_000),
+    default=30,
+    show_default=True,
+    help="Most epochs, 1 to 10000; early stopping may end sooner.",
+)
+@click.option(
+    "--random-seed", "seed", type=int, help="Seed of the initial weights and training windows (default 1234)."
+)
 @click.option("--seed", "old_seed", type=int, hidden=True, help="The old name of --random-seed.")
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=16, show_default=True,
-              help="Windows per update, 1 to 4096.")
-@click.option("--seq-len", type=click.IntRange(2, 4096), default=128, show_default=True,
-              help="Events per training window, 2 to 4096.")
-@click.option("--patience", type=click.IntRange(1, 10_000), default=4, show_default=True,
-              help="Epochs without improvement before stopping.")
+@click.option(
+    "--batch-size", type=click.IntRange(1, 4096), default=16, show_default=True, help="Windows per update, 1 to 4096."
+)
+@click.option(
+    "--seq-len",
+    type=click.IntRange(2, 4096),
+    default=128,
+    show_default=True,
+    help="Events per training window, 2 to 4096.",
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(1, 10_000),
+    default=4,
+    show_default=True,
+    help="Epochs without improvement before stopping.",
+)
 @click.option("--resume", is_flag=True, help="Go on with an interrupted run of the same settings.")
-@click.option("--init", "init_from", type=click.Path(path_type=Path), default=None,
-              help="Start from this model folder's weights (parts the preset adds start at zero).")
-@click.option("--replicas", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Mirror training over this many logical CPU devices (no GPU present).")
+@click.option(
+    "--init",
+    "init_from",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Start from this model folder's weights (parts the preset adds start at zero).",
+)
+@click.option(
+    "--replicas",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Mirror training over this many logical CPU devices (no GPU present).",
+)
 @_user_errors
 def train(
     data_dir: Path,
@@ -298,8 +324,14 @@ def train(
         ) from err
     seed = _renamed(seed, old_seed, "--random-seed", "--seed")
     options = TrainOptions(
-        preset=preset, epochs=epochs, seed=1234 if seed is None else seed, batch_size=batch_size, seq_len=seq_len,
-        patience=patience, resume=resume, replicas=replicas,
+        preset=preset,
+        epochs=epochs,
+        seed=1234 if seed is None else seed,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        patience=patience,
+        resume=resume,
+        replicas=replicas,
         init=str(init_from) if init_from else None,
         verbose="auto" if sys.stdout.isatty() else 2,
     )
@@ -377,8 +409,12 @@ def evaluate(
     if json_path is not None:
         check_output_file(json_path)
     result = run_evaluation(
-        [model_dir, *others], data_dir, settings=style_settings.sampling(),
-        key_mask=style_settings.key_mask, seed=random_seed, style=config.generate.style,
+        [model_dir, *others],
+        data_dir,
+        settings=style_settings.sampling(),
+        key_mask=style_settings.key_mask,
+        seed=random_seed,
+        style=config.generate.style,
     )
     for line in format_report(result):
         click.echo(line)
@@ -391,8 +427,9 @@ def evaluate(
 
 @main.command()
 @click.option("--phrase", "phrase_file", type=click.Path(path_type=Path), help="The MIDI file to continue.")
-@click.option("--seed", "old_phrase_file", type=click.Path(path_type=Path), hidden=True,
-              help="The old name of --phrase.")
+@click.option(
+    "--seed", "old_phrase_file", type=click.Path(path_type=Path), hidden=True, help="The old name of --phrase."
+)
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="MIDI file to write.")
 @_setting_option("generate.model", "--model", "model_dir")
 @_setting_option("generate.bars", "--bars")
@@ -400,8 +437,13 @@ def evaluate(
 @_ranged("--temperature", kind=float, rule=TEMPERATURE, help="Override the style's temperature.")
 @_ranged("--tempo", kind=float, rule=TEMPO, help="Tempo of the output (default: the phrase file's).")
 @_setting_option("generate.key", "--key")
-@click.option("--variations", type=click.IntRange(1, 100), default=1, show_default=True,
-              help="Write this many alternative files (at most 100).")
+@click.option(
+    "--variations",
+    type=click.IntRange(1, 100),
+    default=1,
+    show_default=True,
+    help="Write this many alternative files (at most 100).",
+)
 @_setting_option("generate.random_seed", "--random-seed")
 @click.option("--plot", type=click.Path(path_type=Path), help="Also draw a piano roll to this .png, .svg or .pdf file.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
@@ -556,8 +598,11 @@ def play(midi_file: Path, to: str, backend: str, tempo: float | None) -> None:
 @main.command()
 @click.option("--from", "source", required=True, help="Port to record (name or part of it), e.g. 'NeuralTunes Out'.")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="MIDI file to write.")
-@click.option("--seconds", type=click.FloatRange(0, 86_400, min_open=True),
-              help="Stop after this long, at most 86400 (a day; default: at Ctrl-C).")
+@click.option(
+    "--seconds",
+    type=click.FloatRange(0, 86_400, min_open=True),
+    help="Stop after this long, at most 86400 (a day; default: at Ctrl-C).",
+)
 @_BACKEND
 @_user_errors
 def record(source: str, out: Path, seconds: float | None, backend: str) -> None:

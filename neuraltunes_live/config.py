@@ -101,8 +101,9 @@ def _setting(default: Any, help: str, rule: Rule | None = None, **range_or_choic
 @dataclass(frozen=True)
 class PrepareSettings:
     seed: int = _setting(1234, "Seed of the random train/validation/test split.")
-    validation_fraction: float = _setting(0.1, "Share of pieces held out for validation.", low=0, high=1,
-                                          high_open=True)
+    validation_fraction: float = _setting(
+        0.1, "Share of pieces held out for validation.", low=0, high=1, high_open=True
+    )
     test_fraction: float = _setting(0.1, "Share of pieces held out for the test set.", low=0, high=1, high_open=True)
     include_drums: bool = _setting(False, "Keep channel 10 (drums).")
     workers: int = _setting(0, "Import processes.", low=0, high=256, words="0 (one per core) to 256")
@@ -114,13 +115,16 @@ class StyleSettings:
     """How adventurous sampling is: one of the named styles."""
 
     temperature: float = _setting(1.0, "Below 1 plays safe, above 1 takes chances.", TEMPERATURE)
-    top_k: int = _setting(0, "Sample among the k likeliest events only.", low=0, high=None,
-                          words="0 (no limit) or more")
-    top_p: float = _setting(1.0, "Sample among the likeliest events making up this share.", low=0, high=1,
-                            low_open=True)
+    top_k: int = _setting(
+        0, "Sample among the k likeliest events only.", low=0, high=None, words="0 (no limit) or more"
+    )
+    top_p: float = _setting(
+        1.0, "Sample among the likeliest events making up this share.", low=0, high=1, low_open=True
+    )
     key_mask: bool = _setting(False, "Keep pitches in the key of the played phrase.")
-    max_repeats: int = _setting(4, "How often a note or figure may repeat in a row.", low=0, high=16,
-                                words="0 (off) to 16")
+    max_repeats: int = _setting(
+        4, "How often a note or figure may repeat in a row.", low=0, high=16, words="0 (off) to 16"
+    )
     keep_grid: bool = _setting(True, "Keep the played phrase's rhythmic grid.")
 
     def sampling(self, temperature: float | None = None) -> SamplingSettings:
@@ -217,9 +221,7 @@ class Config:
         default_factory=lambda: StyleSettings(temperature=1.25, top_p=1.0, max_repeats=3)
     )
     style_structured: StyleSettings = field(
-        default_factory=lambda: StyleSettings(
-            temperature=0.8, top_k=20, top_p=0.9, key_mask=True, max_repeats=4
-        )
+        default_factory=lambda: StyleSettings(temperature=0.8, top_k=20, top_p=0.9, key_mask=True, max_repeats=4)
     )
 
     def style(self, name: str) -> StyleSettings:
@@ -235,8 +237,11 @@ def settings() -> list[Setting]:
         kinds = typing.get_type_hints(cls)
         defaults = getattr(Config(), section)
         for f in dataclasses.fields(cls):
-            found.append(Setting(section, f.name, kinds[f.name], getattr(defaults, f.name), f.metadata["rule"],
-                                 f.metadata["help"]))
+            found.append(
+                Setting(
+                    section, f.name, kinds[f.name], getattr(defaults, f.name), f.metadata["rule"], f.metadata["help"]
+                )
+            )
     return found
 
 
@@ -278,9 +283,7 @@ def load_config(
     for origin, layer in layers:
         unknown = sorted(set(layer) - set(section_types))
         if unknown:
-            raise ConfigError(
-                f"{origin}: unknown section [{unknown[0]}]; known: {', '.join(section_types)}"
-            )
+            raise ConfigError(f"{origin}: unknown section [{unknown[0]}]; known: {', '.join(section_types)}")
     defaults = Config()
     sections = {}
     for section in section_types:
@@ -331,9 +334,7 @@ def _build(default: Any, section: str, values: dict[str, tuple[str, Any]]) -> An
     kwargs = {}
     for key, (origin, value) in values.items():
         if key not in settings:
-            raise ConfigError(
-                f"{origin}: unknown key {section}.{key}; known: {', '.join(sorted(settings))}"
-            )
+            raise ConfigError(f"{origin}: unknown key {section}.{key}; known: {', '.join(sorted(settings))}")
         definition = settings[key]
         kind = kinds[key]
         if isinstance(value, _EnvText):

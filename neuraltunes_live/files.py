@@ -26,7 +26,7 @@ def current_umask() -> int:
     return mask
 
 
-def replace_file(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+def replace_file(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write`` on a temporary file in ``path``'s folder, then rename it onto ``path``.
 
     Raises what ``write`` or the file system raised, after removing the

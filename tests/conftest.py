@@ -60,6 +60,7 @@ def save_midi(path: Path, *tracks, ticks_per_beat=480, type=1) -> Path:
 @pytest.fixture
 def melody_file(tmp_path):
     """A short valid melody: C D E F as quarter notes at 480 PPQ."""
+
     def make(name="melody.mid", pitches=(60, 62, 64, 65)):
         events = []
         for pitch in pitches:
@@ -114,8 +115,7 @@ def random_weights(arch, seed=0, scale=0.3):
 
     rng = np.random.default_rng(seed)
     return {
-        name: (rng.standard_normal(shape) * scale).astype(np.float32)
-        for name, shape in arch.weight_shapes().items()
+        name: (rng.standard_normal(shape) * scale).astype(np.float32) for name, shape in arch.weight_shapes().items()
     }
 
 

@@ -45,10 +45,17 @@ def test_prepare_needs_out():
 
 @pytest.mark.parametrize(
     "command, flag, dotted",
-    [("serve", "--tempo", "live.tempo"), ("serve", "--start", "live.start"), ("serve", "--bars", "live.bars"),
-     ("serve", "--backend", "live.backend"), ("generate", "--bars", "generate.bars"),
-     ("generate", "--style", "generate.style"), ("prepare", "--workers", "prepare.workers"),
-     ("generate", "--tempo", "live.tempo"), ("play", "--tempo", "live.tempo")],
+    [
+        ("serve", "--tempo", "live.tempo"),
+        ("serve", "--start", "live.start"),
+        ("serve", "--bars", "live.bars"),
+        ("serve", "--backend", "live.backend"),
+        ("generate", "--bars", "generate.bars"),
+        ("generate", "--style", "generate.style"),
+        ("prepare", "--workers", "prepare.workers"),
+        ("generate", "--tempo", "live.tempo"),
+        ("play", "--tempo", "live.tempo"),
+    ],
 )
 def test_an_option_takes_the_values_its_setting_allows(command, flag, dotted):
     from neuraltunes_live.config import setting
@@ -149,8 +156,10 @@ def test_play_reads_tempos_out_of_range_as_generate_does(tmp_path, us_per_beat, 
     from .conftest import midi_track, off, on, save_midi
     from .fakes import log_lines
 
-    path = save_midi(tmp_path / "odd.mid", midi_track((0, "set_tempo", {"tempo": us_per_beat}),
-                                                      on(0, 60), off(480, 60), on(0, 62), off(480, 62)))
+    path = save_midi(
+        tmp_path / "odd.mid",
+        midi_track((0, "set_tempo", {"tempo": us_per_beat}), on(0, 60), off(480, 60), on(0, 62), off(480, 62)),
+    )
     warnings = log_lines()
     times = [t for t, m in timed_messages(path) if m[0] == 0x90]
     assert times[1] - times[0] == pytest.approx(gap)  # a beat at 1000 or at 10 BPM

@@ -37,8 +37,10 @@ def test_shipped_config_file_is_valid_and_matches_the_defaults():
     "text, message",
     [
         ("[prepare]\nseed = 'x'\n", r"config.toml: prepare.seed must be a whole number, got 'x'"),
-        ("[prepare]\ntest_fraction = 1.5\n",
-         r"prepare.test_fraction must be from 0 up to \(not including\) 1, got 1.5"),
+        (
+            "[prepare]\ntest_fraction = 1.5\n",
+            r"prepare.test_fraction must be from 0 up to \(not including\) 1, got 1.5",
+        ),
         ("[prepare]\nseeed = 1\n", r"unknown key prepare.seeed; known: cache_dir, include_drums"),
         ("[prepar]\n", r"unknown section \[prepar\]; known: prepare, generate"),
         ("[prepare\n", r"not valid TOML"),

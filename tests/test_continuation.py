@@ -60,8 +60,11 @@ def test_every_sampled_note_is_complete_even_from_a_model_that_wants_no_duration
     after_pitch = [tokens[i + 1] for i in range(len(tokens) - 1) if PITCH_BASE <= tokens[i] < DURATION_BASE]
     assert after_pitch and all(DURATION_BASE <= t < DURATION_BASE + 96 for t in after_pitch)
     # ...and a duration never comes anywhere else.
-    assert all(PITCH_BASE <= tokens[i - 1] < DURATION_BASE for i in range(1, len(tokens))
-               if DURATION_BASE <= tokens[i] < DURATION_BASE + 96)
+    assert all(
+        PITCH_BASE <= tokens[i - 1] < DURATION_BASE
+        for i in range(1, len(tokens))
+        if DURATION_BASE <= tokens[i] < DURATION_BASE + 96
+    )
 
 
 def test_key_mask_keeps_notes_in_the_phrases_key():
@@ -71,8 +74,9 @@ def test_key_mask_keeps_notes_in_the_phrases_key():
     masked = continue_notes(model, phrase, bars=1, settings=GREEDY, rng=np.random.default_rng(0), key=True)
     assert set(free[:, PITCH]) == {61}
     assert len(masked) and not ({p % 12 for p in masked[:, PITCH]} & {1, 3, 6, 8, 10})
-    named = continue_notes(model, phrase, bars=1, settings=GREEDY, rng=np.random.default_rng(0),
-                           key=Key(2, False))  # D major holds C#
+    named = continue_notes(
+        model, phrase, bars=1, settings=GREEDY, rng=np.random.default_rng(0), key=Key(2, False)
+    )  # D major holds C#
     assert set(named[:, PITCH]) == {61}
 
 
@@ -93,16 +97,16 @@ def test_a_swung_phrase_is_answered_swung():
     settings = SamplingSettings(max_repeats=0, keep_grid=True)
     out = continue_notes(model, swung, bars=2, settings=settings, rng=np.random.default_rng(2))
     assert len(out) >= 8 and set((out[:, ONSET] % 12).tolist()) <= {0, 8}
-    free = continue_notes(model, swung, bars=2, settings=SamplingSettings(max_repeats=0),
-                          rng=np.random.default_rng(2))
+    free = continue_notes(model, swung, bars=2, settings=SamplingSettings(max_repeats=0), rng=np.random.default_rng(2))
     assert not set((free[:, ONSET] % 12).tolist()) <= {0, 8}  # without the grid it plays straight
 
 
 def test_a_model_that_wants_endless_chords_still_moves_on():
     # After every duration this model wants another pitch at the same tick.
     model = ScriptedModel(lambda t: duration(12) if PITCH_BASE <= t < DURATION_BASE else pitch(60), strength=8)
-    out = continue_notes(model, notes((0, 48, 12, 80)), bars=2, settings=SamplingSettings(),
-                         rng=np.random.default_rng(3))
+    out = continue_notes(
+        model, notes((0, 48, 12, 80)), bars=2, settings=SamplingSettings(), rng=np.random.default_rng(3)
+    )
     assert len(out) > 0
     for onset in np.unique(out[:, ONSET]):
         chord = out[out[:, ONSET] == onset, PITCH]

@@ -19,7 +19,13 @@ def test_temperature_curve_is_even_in_ratio_with_one_in_the_middle():
 def test_bars_and_style_ranges():
     assert [bars_of(v, 16) for v in (0, 8, 64, 127)] == [1, 2, 9, 16]
     assert [style_of(v) for v in (0, 42, 43, 85, 86, 127)] == [
-        "balanced", "balanced", "creative", "creative", "structured", "structured"]
+        "balanced",
+        "balanced",
+        "creative",
+        "creative",
+        "structured",
+        "structured",
+    ]
 
 
 def test_each_knob_changes_its_parameter_and_says_so():

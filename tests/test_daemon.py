@@ -27,7 +27,9 @@ class Rig:
         self.sent = []
         self.log = log_lines()
         self.daemon = Daemon(
-            model, config(**live), clock=self.clock,
+            model,
+            config(**live),
+            clock=self.clock,
             send=lambda m: self.sent.append((round(self.clock.now(), 6), m)),
             rng=np.random.default_rng(0),
         )

@@ -40,9 +40,15 @@ def test_monophonic_line_with_rest_encodes_to_expected_tokens():
     names = [token_name(t) for t in encode(line)]
     assert names == [
         "BOS",
-        "VELOCITY(4)", "PITCH(60)", "DURATION(12)",
-        "SHIFT(12)", "PITCH(62)", "DURATION(6)",
-        "SHIFT(12)", "PITCH(64)", "DURATION(12)",
+        "VELOCITY(4)",
+        "PITCH(60)",
+        "DURATION(12)",
+        "SHIFT(12)",
+        "PITCH(62)",
+        "DURATION(6)",
+        "SHIFT(12)",
+        "PITCH(64)",
+        "DURATION(12)",
         "EOS",
     ]
     assert np.array_equal(decode(encode(line)), line)
@@ -51,9 +57,7 @@ def test_monophonic_line_with_rest_encodes_to_expected_tokens():
 def test_chord_is_pitches_without_shift_low_to_high():
     chord = notes((0, 67, 24, V), (0, 60, 24, V), (0, 64, 12, V))
     names = [token_name(t) for t in encode(chord)]
-    assert names[2:8] == [
-        "PITCH(60)", "DURATION(24)", "PITCH(64)", "DURATION(12)", "PITCH(67)", "DURATION(24)"
-    ]
+    assert names[2:8] == ["PITCH(60)", "DURATION(24)", "PITCH(64)", "DURATION(12)", "PITCH(67)", "DURATION(24)"]
     assert np.array_equal(decode(encode(chord)), normalize(chord))
 
 
@@ -71,9 +75,7 @@ def test_velocity_token_only_when_the_bin_changes():
     soft, loud = int(BIN_VELOCITY[1]), int(BIN_VELOCITY[6])
     line = notes((0, 60, 3, soft), (3, 62, 3, soft), (6, 64, 3, loud), (9, 65, 3, loud))
     tokens = encode(line)
-    assert [token_name(t) for t in tokens if token_kind(t) == "velocity"] == [
-        "VELOCITY(1)", "VELOCITY(6)"
-    ]
+    assert [token_name(t) for t in tokens if token_kind(t) == "velocity"] == ["VELOCITY(1)", "VELOCITY(6)"]
     assert decode(tokens)[:, 3].tolist() == [soft, soft, loud, loud]
 
 
@@ -93,6 +95,7 @@ def test_gap_longer_than_one_shift_uses_several_shifts_exactly():
 
 
 # Normalization rules, one test each, in the order of the docstring.
+
 
 def test_rule1_pitches_out_of_range_move_by_octaves():
     wild = notes((0, 5, 1, V), (1, 20, 1, V), (2, 109, 1, V), (3, 127, 1, V))
@@ -126,9 +129,7 @@ def test_rule8_repeated_pitch_cuts_the_sounding_note():
     assert normalize(line).tolist() == [[0, 60, 6, V], [6, 60, 12, V]]
 
 
-note_rows = st.tuples(
-    st.integers(-20, 2000), st.integers(0, 127), st.integers(-5, 300), st.integers(0, 127)
-)
+note_rows = st.tuples(st.integers(-20, 2000), st.integers(0, 127), st.integers(-5, 300), st.integers(0, 127))
 
 
 @settings(max_examples=200, deadline=None)

@@ -24,11 +24,13 @@ class Rig:
         self.clock = FakeClock()
         self.sent = []
         self.timeline = FixedTempo(origin=0.0, bpm=bpm)
-        self.scheduler = Scheduler(self.clock, lambda m: self.sent.append((round(self.clock.now(), 6), m)),
-                                   NoteTracker(0), self.timeline)
+        self.scheduler = Scheduler(
+            self.clock, lambda m: self.sent.append((round(self.clock.now(), 6), m)), NoteTracker(0), self.timeline
+        )
         self.controls = Controls(ControlSettings(), live)
-        self.engine = Engine(model, self.scheduler, self.timeline, self.controls, styles, settings,
-                             np.random.default_rng(0))
+        self.engine = Engine(
+            model, self.scheduler, self.timeline, self.controls, styles, settings, np.random.default_rng(0)
+        )
 
     def run(self, inputs, until, step=0.005):
         inputs = sorted(inputs, key=lambda item: item[0])
@@ -108,8 +110,12 @@ def test_panic_silences_everything():
 def test_continuous_mode_keeps_playing_within_the_lookahead():
     # The loop guard off: the scripted model plays one note for ever.
     unguarded = {name: replace(style, max_repeats=0) for name, style in STYLES.items()}
-    rig = Rig(ScriptedModel(quarter_notes_of(67)), settings=LiveSettings(lookahead_beats=2),
-              live=LiveParameters(mode="continuous"), styles=unguarded)
+    rig = Rig(
+        ScriptedModel(quarter_notes_of(67)),
+        settings=LiveSettings(lookahead_beats=2),
+        live=LiveParameters(mode="continuous"),
+        styles=unguarded,
+    )
     rig.run(PHRASE, until=4.0)
     assert len(rig.notes_on()) == 4  # beats 4..7 at 2.0..3.5 s, still going
     assert rig.scheduler.last_beat() <= rig.timeline.beat_at(4.0) + 2 + 1
@@ -126,8 +132,7 @@ def test_the_temperature_knob_changes_how_varied_the_response_is():
 
 
 def test_junk_and_other_channels_do_not_interrupt_the_response():
-    rig = Rig(ScriptedModel(quarter_notes_of(67)), settings=LiveSettings(input_channel=1),
-              live=LiveParameters(bars=1))
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), settings=LiveSettings(input_channel=1), live=LiveParameters(bars=1))
     junk = [(2.2, (0x90, 200, 100)), (2.3, (0x91, 60, 100)), (2.4, (0x90, 60)), (2.6, (0xF8,))]
     rig.run(PHRASE + junk, until=6.0)
     assert rig.notes_on() == [(2.0, 67), (2.5, 67), (3.0, 67), (3.5, 67)]

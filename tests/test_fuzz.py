@@ -43,8 +43,9 @@ delivery = st.one_of(
     st.lists(byte, max_size=10).map(lambda body: [0xF0, *body]),  # SysEx, mostly without its F7
     st.lists(st.integers(0, 127), min_size=1, max_size=6),  # data bytes without status
     st.tuples(st.integers(0x80, 0xFF), st.lists(st.integers(0, 127), max_size=4)).map(lambda s: [s[0], *s[1]]),
-    st.tuples(st.sampled_from([0x90, 0x80, 0xB0]), st.integers(0, 127), st.sampled_from([0xF8, 0xFE]),
-              st.integers(0, 127)).map(list),  # a real-time byte inside a message
+    st.tuples(
+        st.sampled_from([0x90, 0x80, 0xB0]), st.integers(0, 127), st.sampled_from([0xF8, 0xFE]), st.integers(0, 127)
+    ).map(list),  # a real-time byte inside a message
     st.lists(st.integers(0, 127), min_size=4, max_size=8).map(lambda d: [0x90, *d]),  # running status
 )
 
@@ -174,9 +175,11 @@ CONFIG_KEYS = {
     "prepare": ["seed", "workers", "validation_fraction"],
 }
 toml_value = st.one_of(
-    st.integers(-(2**40), 2**40).map(str), st.floats(allow_nan=False, allow_infinity=False).map(repr),
-    st.booleans().map(lambda b: str(b).lower()), st.text(max_size=6).map(json.dumps),
-    st.sampled_from(["nan", "inf", "[1, 2]", "{a = 1}", "", "\"balanced\"", "0x10", "1979-05-27"]),
+    st.integers(-(2**40), 2**40).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.booleans().map(lambda b: str(b).lower()),
+    st.text(max_size=6).map(json.dumps),
+    st.sampled_from(["nan", "inf", "[1, 2]", "{a = 1}", "", '"balanced"', "0x10", "1979-05-27"]),
 )
 
 

@@ -63,8 +63,22 @@ def test_same_random_seed_same_file_and_variations_differ(seed_file, random_mode
 
 def test_plot_and_style_and_key(seed_file, random_model_dir, tmp_path):
     out, png = tmp_path / "o.mid", tmp_path / "roll.png"
-    result = run("--phrase", seed_file, "--out", out, "--model", random_model_dir, "--style", "structured",
-                 "--key", "D major", "--plot", png, "--temperature", 0.9)
+    result = run(
+        "--phrase",
+        seed_file,
+        "--out",
+        out,
+        "--model",
+        random_model_dir,
+        "--style",
+        "structured",
+        "--key",
+        "D major",
+        "--plot",
+        png,
+        "--temperature",
+        0.9,
+    )
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     piece = read_midi(out)
@@ -129,8 +143,9 @@ def test_out_naming_a_folder_is_one_line(seed_file, random_model_dir, tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_a_folder_that_cannot_be_written_is_one_line_before_any_work(seed_file, random_model_dir, tmp_path,
-                                                                      monkeypatch):
+def test_a_folder_that_cannot_be_written_is_one_line_before_any_work(
+    seed_file, random_model_dir, tmp_path, monkeypatch
+):
     # As the system answers for a read-only disk (EROFS) or a folder of someone else's.
     import neuraltunes_live.files as files
 

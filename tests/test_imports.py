@@ -74,8 +74,9 @@ def modules() -> dict[str, Path]:
 
 def _is_module(dotted: str) -> bool:
     relative = Path(*dotted.split(".")[1:])
-    return dotted.startswith(NAME + ".") and ((PACKAGE / relative).with_suffix(".py").is_file()
-                                               or (PACKAGE / relative).is_dir())
+    return dotted.startswith(NAME + ".") and (
+        (PACKAGE / relative).with_suffix(".py").is_file() or (PACKAGE / relative).is_dir()
+    )
 
 
 def imports(path: Path) -> tuple[set[str], set[str]]:
@@ -90,13 +91,15 @@ def imports(path: Path) -> tuple[set[str], set[str]]:
                 own.update(alias.name for alias in node.names if alias.name != "__version__")
                 continue
             # ``from a.b import c``: the module a.b.c where there is one, else a.b
-            names = [f"{node.module}.{alias.name}" if _is_module(f"{node.module}.{alias.name}") else node.module
-                     for alias in node.names]
+            names = [
+                f"{node.module}.{alias.name}" if _is_module(f"{node.module}.{alias.name}") else node.module
+                for alias in node.names
+            ]
         else:
             continue
         for name in names:
             if name.startswith(NAME + "."):
-                own.add(name[len(NAME) + 1:])
+                own.add(name[len(NAME) + 1 :])
             else:
                 libraries.add(name.split(".")[0])
     return libraries - {"__future__"}, own

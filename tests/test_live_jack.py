@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def jack_server():
     if shutil.which("jackd") is None or shutil.which("jack_wait") is None:
-        message = ("jackd is not installed (Debian/Ubuntu: sudo apt-get install jackd2); "
-                   "./quickstart.sh test installs it")
+        message = (
+            "jackd is not installed (Debian/Ubuntu: sudo apt-get install jackd2); ./quickstart.sh test installs it"
+        )
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -44,7 +45,9 @@ def jack_server():
     env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
     server = subprocess.Popen(
         ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "512"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         waited = subprocess.run(["jack_wait", "-w", "-t", "10"], env=env, capture_output=True, text=True)
@@ -76,9 +79,22 @@ class Serve:
         config_file.write_text(config)
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "neuraltunes_live", "serve", "--backend", "jack",
-             "--config", str(config_file), *args],
-            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "neuraltunes_live",
+                "serve",
+                "--backend",
+                "jack",
+                "--config",
+                str(config_file),
+                *args,
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.ready = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
@@ -188,8 +204,7 @@ def test_a_phrase_is_answered_on_the_tempo_grid_with_every_note_closed(jack_serv
 
 
 def test_the_temperature_knob_changes_how_varied_the_answer_is(jack_server, tmp_path):
-    serve = Serve(jack_server, tmp_path, "--tempo", "120", "--bars", "4", "--start", "immediate",
-                  "--random-seed", "5")
+    serve = Serve(jack_server, tmp_path, "--tempo", "120", "--bars", "4", "--start", "immediate", "--random-seed", "5")
     recorder, keyboard = Recorder(), Keyboard()
     answers = {}
     try:
@@ -228,8 +243,7 @@ def test_answers_to_a_c_major_melody_stay_in_c_major(jack_server, tmp_path):
     97.6 % of its notes in C major, the worst 83.8 %.)
     """
     beat = 60 / 180
-    serve = Serve(jack_server, tmp_path, "--tempo", "180", "--bars", "2", "--start", "immediate",
-                  "--random-seed", "21")
+    serve = Serve(jack_server, tmp_path, "--tempo", "180", "--bars", "2", "--start", "immediate", "--random-seed", "21")
     recorder, keyboard = Recorder(), Keyboard()
     takes = []
     try:
@@ -257,8 +271,9 @@ def test_the_daws_clock_sets_the_answers_tempo(jack_server, tmp_path):
     """The same phrase (in beats) under a clock at 60 and at 120 BPM: the same answer, twice as slow."""
 
     def answer(bpm):
-        serve = Serve(jack_server, tmp_path, "--clock", "external", "--tempo", "200", "--bars", "1",
-                      "--random-seed", "11")
+        serve = Serve(
+            jack_server, tmp_path, "--clock", "external", "--tempo", "200", "--bars", "1", "--random-seed", "11"
+        )
         recorder, keyboard = Recorder(), Keyboard()
         stop = threading.Event()
         spb = 60.0 / bpm
@@ -301,8 +316,7 @@ def test_the_daws_clock_sets_the_answers_tempo(jack_server, tmp_path):
 
 
 def test_sigterm_mid_answer_leaves_nothing_sounding(jack_server, tmp_path):
-    serve = Serve(jack_server, tmp_path, "--tempo", "120", "--bars", "8", "--start", "immediate",
-                  "--random-seed", "2")
+    serve = Serve(jack_server, tmp_path, "--tempo", "120", "--bars", "8", "--start", "immediate", "--random-seed", "2")
     recorder, keyboard = Recorder(), Keyboard()
     try:
         begin = keyboard.phrase(SCALE, 0.25)
@@ -335,8 +349,20 @@ def wait_for_line(serve, text, seconds=5.0):
 
 def test_an_input_port_that_vanishes_is_reconnected_when_it_returns(jack_server, tmp_path):
     keyboard = Keyboard(wanted="", own="Test Piano")
-    serve = Serve(jack_server, tmp_path, "--input", "Test Piano", "--tempo", "120", "--bars", "1",
-                  "--start", "immediate", "--random-seed", "4")
+    serve = Serve(
+        jack_server,
+        tmp_path,
+        "--input",
+        "Test Piano",
+        "--tempo",
+        "120",
+        "--bars",
+        "1",
+        "--start",
+        "immediate",
+        "--random-seed",
+        "4",
+    )
     recorder = Recorder()
     try:
         assert any("listening on 'Test Piano:Test Piano'" in line for line in serve.lines), serve.lines
@@ -375,7 +401,11 @@ def test_an_unknown_output_port_lists_the_ports_there_are(jack_server, tmp_path)
     try:
         result = subprocess.run(
             [sys.executable, "-m", "neuraltunes_live", "serve", "--backend", "jack", "--output", "Launchpad"],
-            env=jack_server, cwd=tmp_path, capture_output=True, text=True, timeout=30,
+            env=jack_server,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     finally:
         synth.close()
@@ -387,8 +417,7 @@ def test_an_unknown_output_port_lists_the_ports_there_are(jack_server, tmp_path)
 
 def test_junk_bytes_never_deafen_the_daemon(jack_server, tmp_path):
     """An unterminated SysEx (which deafens RtMidi's JACK input for good) and other junk, then a phrase."""
-    serve = Serve(jack_server, tmp_path, "--tempo", "120", "--bars", "1", "--start", "immediate",
-                  "--random-seed", "4")
+    serve = Serve(jack_server, tmp_path, "--tempo", "120", "--bars", "1", "--start", "immediate", "--random-seed", "4")
     recorder, keyboard = Recorder(), Keyboard()
     try:
         for junk in ([0xF0, 0x01], [0x90], [0x3C, 0x64], [0xF4, 0x01], [0xF0, 0x01, 0x90, 0x3C]):
@@ -418,13 +447,18 @@ def test_a_second_daemon_gets_ports_of_its_own_and_names_them(jack_server, tmp_p
     (tmp_path / "second").mkdir()
     second = Serve(jack_server, tmp_path / "second", *args)
     try:
-        assert any("listening on 'NeuralTunes In 2', playing to 'NeuralTunes Out 2'" in line
-                   for line in second.lines), second.lines
+        assert any(
+            "listening on 'NeuralTunes In 2', playing to 'NeuralTunes Out 2'" in line for line in second.lines
+        ), second.lines
         assert any("--to 'NeuralTunes In 2'" in line for line in second.lines), second.lines
         for name, serve in (("NeuralTunes In 2", second), ("NeuralTunes In", first)):
             played = subprocess.run(
                 [sys.executable, "-m", "neuraltunes_live", "play", str(phrase), "--to", name, "--backend", "jack"],
-                env=jack_server, cwd=ROOT, capture_output=True, text=True, timeout=30,
+                env=jack_server,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=30,
             )
             assert played.returncode == 0, played.stderr
             assert wait_for_line(serve, "heard 8 notes"), serve.lines

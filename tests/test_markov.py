@@ -78,6 +78,7 @@ def test_the_player_predicts_what_the_model_does_at_every_step():
 def test_the_player_continues_a_phrase():
     model = MarkovModel([scale_piece(60), scale_piece(62), scale_piece(65)], max_order=4)
     phrase = notes(*[(12 * i, p, 12, 72) for i, p in enumerate([60, 62, 64])])
-    out = continue_notes(MarkovPlayer(model, 4), phrase, bars=1, settings=SamplingSettings(temperature=0.1),
-                         rng=np.random.default_rng(0))
+    out = continue_notes(
+        MarkovPlayer(model, 4), phrase, bars=1, settings=SamplingSettings(temperature=0.1), rng=np.random.default_rng(0)
+    )
     assert len(out) and (out[:, 2] >= 1).all()

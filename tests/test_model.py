@@ -24,8 +24,9 @@ from neuraltunes_live.errors import ModelError
 from .conftest import random_weights
 
 ARCH = Architecture(embedding_dim=8, lstm_units=(16, 12), dense_units=(10,), relative_pitch=True)
-KEYED = Architecture(embedding_dim=8, lstm_units=(16, 12), relative_pitch=True, key_context=(0.6, 0.95),
-                     register_decay=0.8)
+KEYED = Architecture(
+    embedding_dim=8, lstm_units=(16, 12), relative_pitch=True, key_context=(0.6, 0.95), register_decay=0.8
+)
 
 
 @pytest.fixture(params=[ARCH, KEYED], ids=["plain", "key-context"])

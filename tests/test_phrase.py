@@ -22,8 +22,15 @@ def play(detector, events, spb=SPB):
 
 def test_a_phrase_ends_a_silence_after_the_last_key_is_up():
     detector = PhraseDetector(silence_beats=1, min_notes=2)
-    events = [(10.0, on(60)), (10.5, off(60)), (10.5, on(62, 64)), (11.25, off(62)),
-              (11.7, None), (11.75, None), (11.8, None)]
+    events = [
+        (10.0, on(60)),
+        (10.5, off(60)),
+        (10.5, on(62, 64)),
+        (11.25, off(62)),
+        (11.7, None),
+        (11.75, None),
+        (11.8, None),
+    ]
     (phrase,) = play(detector, events)
     assert phrase.started == 10.0 and phrase.decided == 11.75
     # Quarter note C, then D for a dotted quarter, on the 12-tick grid.
@@ -57,8 +64,18 @@ def test_a_long_phrase_is_cut_at_max_beats_with_held_keys_cut_too():
 
 def test_other_messages_and_channels_do_not_disturb_it():
     detector = PhraseDetector(channel=0, min_notes=2)
-    junk = [(0xF8,), (0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7), (0xE0, 0, 64), (0xD0, 50), (0xA0, 60, 30),
-            (0xC0, 5), (0xB0, 64, 127), (0x91, 60, 100), (0x90, 200, 100), ()]
+    junk = [
+        (0xF8,),
+        (0xF0, 0x7E, 0x7F, 0x06, 0x01, 0xF7),
+        (0xE0, 0, 64),
+        (0xD0, 50),
+        (0xA0, 60, 30),
+        (0xC0, 5),
+        (0xB0, 64, 127),
+        (0x91, 60, 100),
+        (0x90, 200, 100),
+        (),
+    ]
     events = [(0.0, on(60))]
     events += [(0.1 + 0.01 * i, message) for i, message in enumerate(junk)]
     events += [(0.5, off(60)), (0.5, on(62)), (1.0, off(62)), (1.5, None)]
@@ -68,8 +85,13 @@ def test_other_messages_and_channels_do_not_disturb_it():
 
 def test_velocity_zero_note_on_is_a_release_and_omni_hears_every_channel():
     detector = PhraseDetector(min_notes=2)
-    events = [(0.0, on(60, channel=3)), (0.5, on(60, 0, channel=3)), (0.5, on(67, channel=9)),
-              (1.0, off(67, channel=9)), (1.5, None)]
+    events = [
+        (0.0, on(60, channel=3)),
+        (0.5, on(60, 0, channel=3)),
+        (0.5, on(67, channel=9)),
+        (1.0, off(67, channel=9)),
+        (1.5, None),
+    ]
     (phrase,) = play(detector, events)
     np.testing.assert_array_equal(phrase.notes[:, :3], [[0, 60, 12], [12, 67, 12]])
 

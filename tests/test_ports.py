@@ -22,8 +22,11 @@ def test_failure_names_the_cause_and_what_to_do():
     assert "start one" in failure_advice({"jack": "JACK server not running?"})
 
 
-PORTS = ["Midi Through:Midi Through Port-0 14:0", "Keystation 49:Keystation 49 MIDI 1 20:0",
-         "NeuralTunes Out:NeuralTunes Out"]
+PORTS = [
+    "Midi Through:Midi Through Port-0 14:0",
+    "Keystation 49:Keystation 49 MIDI 1 20:0",
+    "NeuralTunes Out:NeuralTunes Out",
+]
 
 
 def test_a_port_is_found_by_its_name_or_a_unique_part_of_it():

@@ -234,8 +234,9 @@ def test_signal_while_writing_leaves_no_partial_folder(tmp_path, folder, signal_
 @pytest.mark.parametrize("flag", ["--random-seed", "--seed"])
 def test_the_split_seed_is_random_seed_and_the_old_name_still_works(tmp_path, folder, flag):
     out = tmp_path / "d"
-    result = CliRunner().invoke(main, ["prepare", str(folder), "--out", str(out), flag, "7", "--no-cache",
-                                       "--workers", "1"])
+    result = CliRunner().invoke(
+        main, ["prepare", str(folder), "--out", str(out), flag, "7", "--no-cache", "--workers", "1"]
+    )
     assert result.exit_code == 0, result.output
     assert dataset.read_manifest(out)["options"]["seed"] == 7
     assert ("note: --seed is now --random-seed" in result.output) == (flag == "--seed")
@@ -248,7 +249,10 @@ def test_stopping_prepare_prints_one_clean_line_and_no_worker_traceback(tmp_path
     env = dict(os.environ, NEURALTUNES_PREPARE_CACHE_DIR=str(tmp_path / "cache"))
     process = subprocess.Popen(
         [sys.executable, "-m", "neuraltunes_live", "prepare", "music21:bach", "--out", str(out), "--workers", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     time.sleep(6)  # the pool is importing by now
     process.send_signal(how)

@@ -221,7 +221,7 @@ def test_shifts_land_on_the_phrase_grid():
     assert after_the_offbeat[SHIFT_BASE + 4 - 1] and not after_the_offbeat[SHIFT_BASE + 8 - 1]
     # Only shifts are touched; without a grid every shift may follow.
     assert np.array_equal(on_the_beat[PITCH_BASE:], allowed_tokens(DURATION_BASE)[PITCH_BASE:])
-    assert allowed_tokens(DURATION_BASE)[SHIFT_BASE : PITCH_BASE].all()
+    assert allowed_tokens(DURATION_BASE)[SHIFT_BASE:PITCH_BASE].all()
 
 
 def test_a_chord_goes_up_and_stops_at_eight_notes():
@@ -230,4 +230,4 @@ def test_a_chord_goes_up_and_stops_at_eight_notes():
     assert mask[SHIFT_BASE] and mask[VELOCITY_BASE]
     full = allowed_tokens(DURATION_BASE, chord=(8, 80))
     assert not full[PITCH_BASE:DURATION_BASE].any() and not full[VELOCITY_BASE:].any()
-    assert full[SHIFT_BASE : PITCH_BASE].all()
+    assert full[SHIFT_BASE:PITCH_BASE].all()

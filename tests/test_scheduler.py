@@ -22,8 +22,9 @@ class StoppedThenRunning:
 def make(clock=None, timeline=None):
     clock = clock or FakeClock()
     sent = []
-    scheduler = Scheduler(clock, lambda m: sent.append((clock.now(), m)), NoteTracker(0),
-                          timeline or FixedTempo(origin=0.0, bpm=120))
+    scheduler = Scheduler(
+        clock, lambda m: sent.append((clock.now(), m)), NoteTracker(0), timeline or FixedTempo(origin=0.0, bpm=120)
+    )
     return scheduler, sent, clock
 
 

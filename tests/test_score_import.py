@@ -27,19 +27,20 @@ def test_tune_book_gives_one_piece_per_tune(tmp_path):
     first, second = read_score(path, name="book")
     assert (first.name, second.name) == ("book#1", "book#2")
     # The chord symbol "C" is not a note; the tied G is one half... whole note of 4 beats.
-    assert first.notes[:, :3].tolist() == [
-        [0, 60, 12], [12, 62, 12], [24, 64, 12], [36, 65, 12], [48, 67, 48]
-    ]
+    assert first.notes[:, :3].tolist() == [[0, 60, 12], [12, 62, 12], [24, 64, 12], [36, 65, 12], [48, 67, 48]]
     assert set(first.notes[:, 3].tolist()) == {SCORE_VELOCITY}
     # The grace note {a} is left out; the chord is three notes at one onset.
     assert second.notes[:, :3].tolist() == [
-        [0, 71, 12], [12, 74, 12], [24, 79, 12], [36, 67, 36], [36, 71, 36], [36, 74, 36]
+        [0, 71, 12],
+        [12, 74, 12],
+        [24, 79, 12],
+        [36, 67, 36],
+        [36, 71, 36],
+        [36, 74, 36],
     ]
 
 
-@pytest.mark.parametrize(
-    "content, reason", [("", "empty file"), ("X:1\nT:Nothing\nK:C\n", "no notes")]
-)
+@pytest.mark.parametrize("content, reason", [("", "empty file"), ("X:1\nT:Nothing\nK:C\n", "no notes")])
 def test_bad_scores_raise_with_a_reason(tmp_path, content, reason):
     path = tmp_path / "bad.abc"
     path.write_text(content)

@@ -35,8 +35,12 @@ TINY = dict(preset="tiny", batch_size=8, seq_len=16, verbose=0)
         (keras_model.resolved(keras_model.PRESETS["seed"].arch), False),
         (Architecture(embedding_dim=5, lstm_units=(7, 9, 6), dense_units=(11, 4)), True),
         (Architecture(embedding_dim=5, lstm_units=(7, 9), dense_units=(11,), relative_pitch=True), False),
-        (Architecture(embedding_dim=5, lstm_units=(7, 9), dense_units=(11,), key_context=(0.5, 0.99),
-                      register_decay=0.8), True),
+        (
+            Architecture(
+                embedding_dim=5, lstm_units=(7, 9), dense_units=(11,), key_context=(0.5, 0.99), register_decay=0.8
+            ),
+            True,
+        ),
     ],
     ids=["default", "default-unshared", "seed", "odd", "odd-relative", "odd-key"],
 )
@@ -181,8 +185,25 @@ def test_train_refuses_bad_input(tiny_data, tmp_path):
 def test_mirrored_over_two_logical_cpus(tiny_data, tmp_path):
     # Logical devices must be set before TensorFlow starts: a process of its own.
     out = tmp_path / "mirrored"
-    command = [sys.executable, "-m", "neuraltunes_live", "train", str(tiny_data), "--out", str(out),
-               "--preset", "tiny", "--epochs", "1", "--batch-size", "8", "--seq-len", "16", "--replicas", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "neuraltunes_live",
+        "train",
+        str(tiny_data),
+        "--out",
+        str(out),
+        "--preset",
+        "tiny",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--seq-len",
+        "16",
+        "--replicas",
+        "2",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "2 replica(s)" in result.stderr
@@ -258,8 +279,10 @@ def test_tf_config_is_refused_in_one_line_before_any_work(tiny_data, tmp_path, m
     # Two workers with TF_CONFIG were tried (MultiWorkerMirroredStrategy, both
     # on this machine): Keras 3's fit fails under it (keras-team/keras#20585),
     # so `train` says so instead of failing deep inside Keras.
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
-                                                "task": {"type": "worker", "index": 0}}))
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}}),
+    )
     with pytest.raises(TrainingError, match="TF_CONFIG is set, but training across machines does not work"):
         train(tiny_data, tmp_path / "m", TrainOptions(**TINY))
     assert list(tmp_path.iterdir()) == []

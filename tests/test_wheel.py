@@ -25,14 +25,17 @@ def installed(tmp_path_factory):
     where = tmp_path_factory.mktemp("wheel")
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(where / "dist")],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert built.returncode == 0, built.stderr[-2000:]
     [wheel] = (where / "dist").glob("neuraltunes_live-*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(where / "venv")], check=True, timeout=300)
     python = where / "venv" / "bin" / "python"
-    install = subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)],
-                             capture_output=True, text=True, timeout=900)
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", str(wheel)], capture_output=True, text=True, timeout=900
+    )
     assert install.returncode == 0, install.stderr[-2000:]
     return where / "venv" / "bin"
 
@@ -48,15 +51,36 @@ def test_the_installed_wheel_generates_with_its_own_model_from_any_folder(instal
     phrase = elsewhere / "phrase.mid"
     write_midi(notes_array([(12 * i, p, 10, 90) for i, p in enumerate([60, 62, 64, 65, 67])]), phrase)
     where = subprocess.run(
-        [str(installed / "python"), "-c",
-         "from neuraltunes_live.core.model import SHIPPED_MODEL; print(SHIPPED_MODEL)"],
-        cwd=elsewhere, env=clean_env(), capture_output=True, text=True, check=True,
+        [
+            str(installed / "python"),
+            "-c",
+            "from neuraltunes_live.core.model import SHIPPED_MODEL; print(SHIPPED_MODEL)",
+        ],
+        cwd=elsewhere,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert "site-packages" in where and not where.startswith(str(ROOT))
     result = subprocess.run(
-        [str(installed / "neuraltunes-live"), "generate", "--phrase", "phrase.mid", "--out", "answer.mid",
-         "--bars", "2", "--random-seed", "1"],
-        cwd=elsewhere, env=clean_env(), capture_output=True, text=True, timeout=120,
+        [
+            str(installed / "neuraltunes-live"),
+            "generate",
+            "--phrase",
+            "phrase.mid",
+            "--out",
+            "answer.mid",
+            "--bars",
+            "2",
+            "--random-seed",
+            "1",
+        ],
+        cwd=elsewhere,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert len(read_midi(elsewhere / "answer.mid").notes) > 5
@@ -68,7 +92,11 @@ def test_the_installed_wheel_serves_with_its_own_model(installed, tmp_path):
     env = dict(clean_env(), JACK_DEFAULT_SERVER="no-such-server-here", JACK_NO_START_SERVER="1")
     result = subprocess.run(
         [str(installed / "neuraltunes-live"), "serve", "--backend", "jack"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 1, result.stderr
     assert "Error: cannot open MIDI" in result.stderr and "model" not in result.stderr.lower()

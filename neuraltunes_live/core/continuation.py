@@ -11,7 +11,7 @@ and everything played since) and blends it into every prediction.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -65,9 +65,9 @@ class PrimeCache:
 
     def reset(self) -> None:
         self._tokens = np.empty(0, dtype=np.int64)
-        self._snapshots: list[tuple[int, np.ndarray, object]] = []  # (length, last logits, state)
+        self._snapshots: list[tuple[int, np.ndarray, Any]] = []  # (length, last logits, state)
 
-    def _best(self, tokens: np.ndarray) -> tuple[int, np.ndarray | None, object]:
+    def _best(self, tokens: np.ndarray) -> tuple[int, Any, Any]:
         common = min(len(self._tokens), len(tokens))
         mismatch = np.flatnonzero(self._tokens[:common] != tokens[:common])
         if len(mismatch):
@@ -77,7 +77,7 @@ class PrimeCache:
                 return length, logits, state
         return 0, None, None
 
-    def prime(self, tokens: np.ndarray, *, keep: bool = True) -> tuple[np.ndarray, object]:
+    def prime(self, tokens: np.ndarray, *, keep: bool = True) -> tuple[np.ndarray, Any]:
         """Last logits and state after ``tokens``, priming only what is not cached."""
         tokens = np.asarray(tokens, dtype=np.int64)
         length, logits, state = self._best(tokens)
@@ -102,8 +102,8 @@ class Continuer:
         self.decoder = Decoder()
         self.guard = LoopGuard()
         self.grid: frozenset[int] | None = None  # the phrase's rhythmic grid
-        self.logits: np.ndarray | None = None
-        self.state = None
+        self.logits: Any = None  # the next event's logits, once primed
+        self.state: Any = None  # the model's state, once primed
         self.last_token = BOS
         self.offset = 0  # add to the decoder's clock for the phrase's own ticks
         self.chord: tuple[int, int] = (0, -1)  # notes started at the current tick, and the highest

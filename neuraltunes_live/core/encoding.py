@@ -121,9 +121,7 @@ def normalize(notes: np.ndarray) -> np.ndarray:
     notes[:, DURATION] = np.maximum(notes[:, DURATION], 1)
 
     # Rule 4: sort so the longest, loudest note of an (onset, pitch) comes first.
-    order = np.lexsort(
-        (-notes[:, VELOCITY], -notes[:, DURATION], notes[:, PITCH], notes[:, ONSET])
-    )
+    order = np.lexsort((-notes[:, VELOCITY], -notes[:, DURATION], notes[:, PITCH], notes[:, ONSET]))
     notes = notes[order]
     same = (np.diff(notes[:, ONSET]) == 0) & (np.diff(notes[:, PITCH]) == 0)
     notes = notes[np.concatenate([[True], ~same])]
@@ -246,9 +244,7 @@ def transpose(tokens: np.ndarray, semitones: int) -> np.ndarray:
     """Tokens moved by ``semitones``; ValueError if a pitch would leave the range."""
     low, high = transposition_range(tokens)
     if not low <= semitones <= high:
-        raise ValueError(
-            f"cannot transpose by {semitones}: pitches allow {low}..{high} semitones"
-        )
+        raise ValueError(f"cannot transpose by {semitones}: pitches allow {low}..{high} semitones")
     out = np.array(tokens, copy=True)
     mask = pitch_tokens(out)
     out[mask] = out[mask] + semitones

@@ -288,7 +288,7 @@ def blended_bits(counts: MatchCounts, settings: MemorySettings) -> float:
 
 
 #: Concentrations tried for each order: 2^-3 .. 2^10, and 2^20, which turns the order off in effect.
-GRID = tuple(float(2.0 ** e) for e in np.arange(-3, 10.5, 0.5)) + (2.0**20,)
+GRID = tuple(float(2.0**e) for e in np.arange(-3, 10.5, 0.5)) + (2.0**20,)
 
 
 def fit_concentrations(counts: MatchCounts, min_order: int, max_order: int, sweeps: int = 3) -> MemorySettings:

@@ -121,9 +121,9 @@ class KeyContext(NamedTuple):
         profiles = self.profiles * decay + weight * onehot
         midi = (pitch + MIN_PITCH).astype(np.float32)
         keep = np.where(played, register_decay, 1.0).astype(np.float32)[..., None]
-        register = self.register * keep + played[..., None] * np.stack(
-            [midi, np.ones_like(midi)], axis=-1
-        ).astype(np.float32)
+        register = self.register * keep + played[..., None] * np.stack([midi, np.ones_like(midi)], axis=-1).astype(
+            np.float32
+        )
         return KeyContext(profiles.astype(np.float32), register.astype(np.float32))
 
     def normalised(self) -> np.ndarray:
@@ -140,9 +140,7 @@ class KeyContext(NamedTuple):
         """
         last = np.asarray(last)
         profiles = self.normalised()
-        turned = np.take_along_axis(
-            profiles, ROTATIONS[PITCH_CLASS[np.maximum(last, 0)]][..., None, :], axis=-1
-        )
+        turned = np.take_along_axis(profiles, ROTATIONS[PITCH_CLASS[np.maximum(last, 0)]][..., None, :], axis=-1)
         weight = self.register[..., 1]
         heard = weight > 0
         mean = np.where(heard, self.register[..., 0] / np.maximum(weight, _TINY), REGISTER_CENTRE)
@@ -295,10 +293,11 @@ class LSTMModel:
         self._layers: list[tuple[np.ndarray, np.ndarray, int]] = []
         self._decays = np.asarray(arch.key_context, np.float32)
         self._decays_column = self._decays[:, None]
-        self._context_kernel: np.ndarray | None = None
+        self._context_kernel: np.ndarray | None = None  # rows of the key context's features, if any
         for i, units in enumerate(arch.lstm_units):
-            perm = np.concatenate([np.arange(0, 2 * units), np.arange(3 * units, 4 * units),
-                                   np.arange(2 * units, 3 * units)])
+            perm = np.concatenate(
+                [np.arange(0, 2 * units), np.arange(3 * units, 4 * units), np.arange(2 * units, 3 * units)]
+            )
             scale = np.where(np.arange(4 * units) < 3 * units, 0.5, 1.0).astype(np.float32)
             kernel = w[f"lstm{i}_kernel"][:, perm] * scale
             recurrent = w[f"lstm{i}_recurrent"][:, perm] * scale
@@ -337,10 +336,7 @@ class LSTMModel:
 
     def initial_state(self, batch: int | None = None) -> State:
         shape = (lambda u: (u,)) if batch is None else (lambda u: (batch, u))
-        layers = tuple(
-            (np.zeros(shape(u), np.float32), np.zeros(shape(u), np.float32))
-            for u in self.arch.lstm_units
-        )
+        layers = tuple((np.zeros(shape(u), np.float32), np.zeros(shape(u), np.float32)) for u in self.arch.lstm_units)
         last = np.full(() if batch is None else (batch,), -1, np.int64)
         return State(layers, last, KeyContext.empty(len(self.arch.key_context), batch))
 
@@ -375,6 +371,7 @@ class LSTMModel:
         logits = out[..., : self.arch.vocab_size]
         if self._key is not None:
             weights = out[..., self._key :]
+            assert profiles is not None, "a model with a key context is stepped with its profiles"
             if h.ndim == 1:
                 by_class = profiles @ weights
             else:
@@ -383,7 +380,7 @@ class LSTMModel:
         if self._relative is None:
             return logits
         scores = out[..., self._relative[0] : self._relative[1]]  # scores by interval, −87..+87
-        if h.ndim == 1:
+        if isinstance(last, int):
             if last >= 0:
                 logits[PITCH_BASE:DURATION_BASE] += scores[PITCHES - 1 - last : 2 * PITCHES - 1 - last]
             return logits
@@ -420,6 +417,7 @@ class LSTMModel:
         features[:-2] = normalised[:, ROTATIONS[pc]].ravel()
         features[-2] = (midi - mean) / REGISTER_UNIT
         features[-1] = (mean - REGISTER_CENTRE) / REGISTER_UNIT
+        assert self._context_kernel is not None, "called for models with a key context only"
         return KeyContext(profiles, register), features @ self._context_kernel, _key_matrix(normalised)
 
     def step(self, token: int, state: State) -> tuple[np.ndarray, State]:
@@ -492,9 +490,7 @@ class LSTMModel:
             new_state.append((h, c))
             below_width = units
         logits = self._head(outputs, last, profiles)
-        final = State(
-            tuple(new_state), last[:, -1] if seq.shape[1] else np.asarray(state.last_pitch), context
-        )
+        final = State(tuple(new_state), last[:, -1] if seq.shape[1] else np.asarray(state.last_pitch), context)
         if not batched:
             one = KeyContext(context.profiles[0], context.register[0])
             return logits[0], State(tuple((h[0], c[0]) for h, c in final.layers), final.last_pitch[0], one)
@@ -578,7 +574,7 @@ def write_model_dir(folder: Path, arch: Architecture, weights: dict[str, np.ndar
         if array.shape != shapes[name]:
             raise ValueError(f"weight {name} has shape {array.shape}, expected {shapes[name]}")
     with open(folder / WEIGHTS_FILE, "wb") as out:
-        np.savez(out, **arrays)
+        np.savez(out, **arrays)  # type: ignore[arg-type]  # NumPy's stub reads **kwds as allow_pickle
     config = {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
@@ -606,9 +602,7 @@ def model_dir_or_default(setting: str | Path | None) -> Path:
     if setting:
         return Path(setting)
     if not SHIPPED_MODEL.is_dir():
-        raise ModelError(
-            f"no model given and the shipped model is not at {SHIPPED_MODEL}; pass --model DIR"
-        )
+        raise ModelError(f"no model given and the shipped model is not at {SHIPPED_MODEL}; pass --model DIR")
     return SHIPPED_MODEL
 
 
@@ -628,8 +622,7 @@ def read_model_info(model_dir: str | Path) -> dict:
         raise ModelError(f"{path}: not a neuraltunes-live model description")
     if info.get("format_version") != MODEL_FORMAT_VERSION:
         raise ModelError(
-            f"{folder}: model format {info.get('format_version')}, this version reads "
-            f"{MODEL_FORMAT_VERSION}"
+            f"{folder}: model format {info.get('format_version')}, this version reads {MODEL_FORMAT_VERSION}"
         )
     if info.get("encoding_version") != ENCODING_VERSION:
         raise ModelError(
@@ -650,9 +643,7 @@ def load_model(model_dir: str | Path) -> LSTMModel:
     except ValueError as err:
         raise ModelError(f"{folder / CONFIG_FILE}: {err}") from err
     if arch.vocab_size != VOCAB_SIZE:
-        raise ModelError(
-            f"{folder}: vocabulary of {arch.vocab_size} events, this encoding has {VOCAB_SIZE}"
-        )
+        raise ModelError(f"{folder}: vocabulary of {arch.vocab_size} events, this encoding has {VOCAB_SIZE}")
     path = folder / WEIGHTS_FILE
     shapes = arch.weight_shapes()
     try:
@@ -670,9 +661,7 @@ def load_model(model_dir: str | Path) -> LSTMModel:
     for name, shape in shapes.items():
         array = weights[name]
         if array.shape != shape or array.dtype.kind != "f":
-            raise ModelError(
-                f"{path}: {name} is {array.dtype} {array.shape}, the architecture needs float {shape}"
-            )
+            raise ModelError(f"{path}: {name} is {array.dtype} {array.shape}, the architecture needs float {shape}")
         if not np.all(np.isfinite(array)):
             raise ModelError(f"{path}: {name} holds NaN or infinite values")
     memory = None

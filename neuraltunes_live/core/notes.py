@@ -52,9 +52,7 @@ def quantize(
     onsets = np.rint(np.asarray(onsets_beats, dtype=np.float64) * TICKS_PER_BEAT)
     ends = np.rint(np.asarray(ends_beats, dtype=np.float64) * TICKS_PER_BEAT)
     durations = np.maximum(ends - onsets, 1)
-    notes = np.stack(
-        [onsets, np.asarray(pitches), durations, np.asarray(velocities)], axis=1
-    ).astype(np.int32)
+    notes = np.stack([onsets, np.asarray(pitches), durations, np.asarray(velocities)], axis=1).astype(np.int32)
     return sort_notes(notes.reshape(-1, 4))
 
 

@@ -45,6 +45,7 @@ from neuraltunes_live.core.notes import TICKS_PER_BEAT
 
 MAX_FIGURE = 48  # longest figure (in notes) the loop guard looks for
 
+
 @functools.lru_cache(maxsize=64)
 def _key_mask(key: Key) -> np.ndarray:
     mask = np.ones(VOCAB_SIZE, dtype=bool)
@@ -235,9 +236,7 @@ def _in_nucleus(weights: np.ndarray, j: int, total: float, settings: SamplingSet
     return True
 
 
-def sample(
-    logits: np.ndarray, mask: np.ndarray, settings: SamplingSettings, rng: np.random.Generator
-) -> int:
+def sample(logits: np.ndarray, mask: np.ndarray, settings: SamplingSettings, rng: np.random.Generator) -> int:
     """One token drawn from ``probabilities(logits, mask, settings)``.
 
     This runs for every event, live, so it avoids sorting: a token is drawn

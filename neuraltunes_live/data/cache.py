@@ -59,6 +59,7 @@ def store(cache_dir: Path, key: str, pieces: list[Piece]) -> None:
     meta = {"names": [p.name for p in pieces], "tempi": [p.tempo_bpm for p in pieces]}
     bounds = np.concatenate([[0], np.cumsum([len(p.notes) for p in pieces])]).astype(np.int64)
     notes = np.concatenate([p.notes for p in pieces]).astype(np.int32).reshape(-1, 4)
+
     def write(out) -> None:
         np.savez(
             out,

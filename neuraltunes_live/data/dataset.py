@@ -137,9 +137,7 @@ def write_split(path: Path, token_arrays: list[np.ndarray], note_counts: list[in
     """Write one split's pieces as ``tokens``/``offsets``/``notes`` arrays."""
     lengths = [len(tokens) for tokens in token_arrays]
     offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
-    tokens = (
-        np.concatenate(token_arrays).astype(np.int16) if token_arrays else np.zeros(0, np.int16)
-    )
+    tokens = np.concatenate(token_arrays).astype(np.int16) if token_arrays else np.zeros(0, np.int16)
     with open(path, "wb") as out:
         np.savez(out, tokens=tokens, offsets=offsets, notes=np.array(note_counts, dtype=np.int64))
 

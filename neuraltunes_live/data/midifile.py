@@ -40,9 +40,7 @@ DRUM_CHANNEL = 9
 MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
 
 
-def read_midi(
-    path: str | os.PathLike, *, name: str | None = None, include_drums: bool = False
-) -> Piece:
+def read_midi(path: str | os.PathLike, *, name: str | None = None, include_drums: bool = False) -> Piece:
     """Notes of a MIDI file on the grid; ImportFailed says why not."""
     path = Path(path)
     name = path.stem if name is None else name
@@ -77,9 +75,7 @@ def parse_midi(data: bytes, *, name: str = "", include_drums: bool = False) -> P
     return piece_from_midifile(_midifile(data), name=name, include_drums=include_drums)
 
 
-def piece_from_midifile(
-    midi: "mido.MidiFile", *, name: str = "", include_drums: bool = False
-) -> Piece:
+def piece_from_midifile(midi: "mido.MidiFile", *, name: str = "", include_drums: bool = False) -> Piece:
     division = midi.ticks_per_beat  # never 0: ``_midifile`` refuses that header
 
     rows: list[tuple[int, int, int, int]] = []  # start tick, end tick, pitch, velocity
@@ -119,9 +115,7 @@ def piece_from_midifile(
         starts, ends = table[:, 0] / division, table[:, 1] / division
     else:
         seconds_per_tick = _smpte_seconds_per_tick(division)
-        tempo = TempoMap.from_second_changes(
-            (t * seconds_per_tick, us) for t, us in tempo_changes
-        )
+        tempo = TempoMap.from_second_changes((t * seconds_per_tick, us) for t, us in tempo_changes)
         to_beats = np.vectorize(tempo.seconds_to_beats, otypes=[np.float64])
         starts = to_beats(table[:, 0] * seconds_per_tick)
         ends = to_beats(table[:, 1] * seconds_per_tick)
@@ -149,9 +143,7 @@ def _track(notes: np.ndarray, channel: int, scale: int) -> "mido.MidiTrack":
     last = 0
     for tick, on, pitch, velocity in events:
         kind = "note_on" if on else "note_off"
-        track.append(
-            mido.Message(kind, channel=channel, note=pitch, velocity=velocity, time=tick - last)
-        )
+        track.append(mido.Message(kind, channel=channel, note=pitch, velocity=velocity, time=tick - last))
         last = tick
     track.append(mido.MetaMessage("end_of_track", time=0))
     return track
@@ -164,9 +156,7 @@ def midifile_from_notes(
 
     At one tick, note-offs go before note-ons, so a repeated note sounds again.
     """
-    return midifile_from_parts(
-        [("", notes)], tempo_bpm=tempo_bpm, channel=channel, ticks_per_beat=ticks_per_beat
-    )
+    return midifile_from_parts([("", notes)], tempo_bpm=tempo_bpm, channel=channel, ticks_per_beat=ticks_per_beat)
 
 
 def midifile_from_parts(
@@ -213,9 +203,7 @@ def save_midifile(midi: "mido.MidiFile", path: str | os.PathLike) -> None:
     replace_file(path, lambda out: midi.save(file=out))
 
 
-def timed_messages(
-    path: Path, tempo_bpm: float | None = None
-) -> list[tuple[float, tuple[int, ...]]]:
+def timed_messages(path: Path, tempo_bpm: float | None = None) -> list[tuple[float, tuple[int, ...]]]:
     """The channel messages of a MIDI file with their times in seconds.
 
     With ``tempo_bpm`` the file is played at that tempo (its own tempo changes

@@ -117,7 +117,7 @@ def import_file(job: FileJob, include_drums: bool, cache_dir: Path | None) -> Fi
         key = cache.entry_key(job.path, {"include_drums": include_drums}) if cache_dir else None
     except OSError as err:
         return FileResult(job.label, [], f"cannot read file: {err.strerror or err}")
-    if key:
+    if key and cache_dir:
         hit = cache.load(cache_dir, key)
         if hit is not None:
             return FileResult(job.label, hit, cached=True)
@@ -130,7 +130,7 @@ def import_file(job: FileJob, include_drums: bool, cache_dir: Path | None) -> Fi
         return FileResult(job.label, [], str(err))
     except Exception as err:  # an importer bug must not cost the other files
         return FileResult(job.label, [], f"import failed: {type(err).__name__}: {err}")
-    if key:
+    if key and cache_dir:
         cache.store(cache_dir, key, pieces)
     return FileResult(job.label, pieces)
 
@@ -298,9 +298,7 @@ def _manifest(
         "ticks_per_beat": TICKS_PER_BEAT,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "sources": list(sources),
-        "options": {
-            k: v for k, v in asdict(options).items() if k not in ("workers", "cache_dir")
-        },
+        "options": {k: v for k, v in asdict(options).items() if k not in ("workers", "cache_dir")},
         "counts": counts,
         "pieces": {name: [data.names[i] for i in data.members(name)] for name in data.split},
         "duplicates": [{"piece": data.names[a], "same_as": data.names[b]} for a, b in data.duplicates],
@@ -339,14 +337,8 @@ def iter_summary(report: PrepareReport) -> Iterator[str]:
     c = report.counts
     s = report.splits
     yield f"Prepared {report.out_dir} in {report.seconds:.1f} s"
-    yield (
-        f"  files      {c['files']} read, {c['files_cached']} from cache, "
-        f"{c['files_skipped']} skipped"
-    )
-    yield (
-        f"  pieces     {c['pieces']} kept of {c['pieces_found']} "
-        f"({c['duplicates_removed']} duplicates removed)"
-    )
+    yield (f"  files      {c['files']} read, {c['files_cached']} from cache, {c['files_skipped']} skipped")
+    yield (f"  pieces     {c['pieces']} kept of {c['pieces_found']} ({c['duplicates_removed']} duplicates removed)")
     yield (
         f"  tunes      {c['tunes']} ({c['pieces_sharing_a_tune']} pieces share a tune "
         "with another; each tune stays in one split)"

@@ -109,11 +109,7 @@ def corpus_files(source: str) -> list[tuple[str, Path]]:
         return [(f"{CORPUS_PREFIX}{name}/{_relative(p, root / name)}", p) for p in sorted(paths)]
     if pattern:
         raise ImportFailed(f"{source}: no score file in music21:{name} matches {pattern!r}")
-    known = sorted(
-        entry.name
-        for entry in root.iterdir()
-        if entry.is_dir() and not entry.name.startswith(("_", "."))
-    )
+    known = sorted(entry.name for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(("_", ".")))
     raise ImportFailed(f"{source}: no such corpus; music21 has {', '.join(known)}")
 
 

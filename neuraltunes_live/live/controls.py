@@ -84,20 +84,23 @@ class Controls:
                 fired = pressed and not self._panic_down
                 self._panic_down = pressed
                 return "panic" if fired else None
+            now = self._current
             if controller == m.temperature:
-                change = {"temperature": temperature_of(value, m.temperature_low, m.temperature_high)}
+                name, updated = (
+                    "temperature",
+                    replace(now, temperature=temperature_of(value, m.temperature_low, m.temperature_high)),
+                )
             elif controller == m.bars:
-                change = {"bars": bars_of(value, m.max_bars)}
+                name, updated = "bars", replace(now, bars=bars_of(value, m.max_bars))
             elif controller == m.style:
-                change = {"style": style_of(value)}
+                name, updated = "style", replace(now, style=style_of(value))
             elif controller == m.mode:
-                change = {"mode": MODES[value >= 64]}
+                name, updated = "mode", replace(now, mode=MODES[value >= 64])
             else:
                 return None
-            (name, new), = change.items()
-            if getattr(self._current, name) == new:
+            if updated == now:
                 return None
-            self._current = replace(self._current, **change)
+            self._current = updated
             return name
 
 

@@ -134,8 +134,7 @@ class Daemon:
         live = self.controls.current
         length = "until stopped" if live.mode == "continuous" else f"{live.bars} bars"
         logger.info(
-            f"heard {len(phrase.notes)} notes; answering ({live.style}, temperature "
-            f"x{live.temperature:.2f}, {length})"
+            f"heard {len(phrase.notes)} notes; answering ({live.style}, temperature x{live.temperature:.2f}, {length})"
         )
 
     def _control(self, t: float, what: str) -> None:
@@ -211,8 +210,9 @@ class Daemon:
         except Exception as err:  # one bad message or answer must not stop the daemon
             self.engine.stop_response(silence=True)
             # An error here is a bug: the traceback goes to the log with it.
-            logger.error(f"error while {what} ({type(err).__name__}: {err}); answer silenced, still listening",
-                         exc_info=True)
+            logger.error(
+                f"error while {what} ({type(err).__name__}: {err}); answer silenced, still listening", exc_info=True
+            )
 
     def _generator_loop(self) -> None:
         while not self.generator_stop.is_set():

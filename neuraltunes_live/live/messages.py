@@ -56,7 +56,7 @@ def split(data: bytes | tuple[int, ...] | list[int]) -> Split:
     raw = list(data)
     if any(not isinstance(b, int) or not 0 <= b <= 255 for b in raw):
         return Split([], "not bytes")
-    real_time = [(b,) for b in raw if b in REAL_TIME]
+    real_time: list[Message] = [(b,) for b in raw if b in REAL_TIME]
     rest = [b for b in raw if b not in REAL_TIME]
     if not rest:
         return Split(real_time, None if raw else "an empty message")
@@ -109,6 +109,7 @@ class DropCounter:
     def due(self, t: float) -> str | None:
         if not self._count or (self._logged_at is not None and t - self._logged_at < self.every):
             return None
+        assert self._last is not None  # counted, so one was kept
         data, why = self._last
         count, self._count, self._logged_at = self._count, 0, t
         many = f"{count} malformed MIDI messages" if count > 1 else "a malformed MIDI message"

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from neuraltunes_live.errors import PortError
 from neuraltunes_live.live.messages import Message
@@ -145,7 +145,7 @@ def _make(kind: str, backend: str, client: str):
         return cls(rtapi=api, name=client)
 
 
-def open_backend(requested: str, kind: str, client: str) -> tuple[str, object]:
+def open_backend(requested: str, kind: str, client: str) -> tuple[str, Any]:
     """An rtmidi MidiIn/MidiOut on the first backend that works: (backend, object)."""
     if requested not in APIS and requested != "auto":
         raise PortError(f"unknown MIDI backend {requested!r}; backends: auto, {', '.join(APIS)}")
@@ -247,9 +247,7 @@ class MidiInput(_Port):
 
     direction = "input"
 
-    def __init__(
-        self, backend: str, wanted: str, receive: Callable[[Message], None], own: str = VIRTUAL_INPUT
-    ):
+    def __init__(self, backend: str, wanted: str, receive: Callable[[Message], None], own: str = VIRTUAL_INPUT):
         super().__init__(backend, wanted, own)
         self.receive = receive
         # Sysex is dropped by the MIDI system; clock is kept (external tempo).

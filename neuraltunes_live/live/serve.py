@@ -71,19 +71,20 @@ def serve(config: Config) -> None:
     # together) must not cut the shutdown short.
     with _handling_signals(flags):
         with MidiOutput(live.backend, live.output) as output:
-            daemon = Daemon(
-                model, config, clock=SystemClock(), send=output.send, rng=np.random.default_rng(seed)
-            )
+            daemon = Daemon(model, config, clock=SystemClock(), send=output.send, rng=np.random.default_rng(seed))
             with open_input(output.backend, live.input, daemon.receive) as midi_input:
                 daemon.start()
                 try:
                     ready = time.perf_counter() - began
                     tempo = "the DAW's MIDI clock" if live.clock == "external" else f"{live.tempo:g} BPM"
                     memory = "with" if model.memory is not None else "without"
-                    logger.info(f"model {model_dir} ({model.arch.parameter_count():,} parameters, {memory} piece "
-                        f"memory), random seed {seed}")
-                    logger.info(f"{output.backend}: listening on '{midi_input.opened.name}', "
-                        f"playing to '{output.opened.name}'")
+                    logger.info(
+                        f"model {model_dir} ({model.arch.parameter_count():,} parameters, {memory} piece "
+                        f"memory), random seed {seed}"
+                    )
+                    logger.info(
+                        f"{output.backend}: listening on '{midi_input.opened.name}', playing to '{output.opened.name}'"
+                    )
                     for line in routing_help(output.backend, midi_input.opened.name, output.opened.name):
                         logger.info(line)
                     logger.info(f"ready in {ready:.2f} s: {live.mode} mode at {tempo}; Ctrl-C stops")
@@ -114,8 +115,9 @@ class PortWatch:
     fake ports and a fake daemon.
     """
 
-    def __init__(self, daemon, midi_input, output, flags: "_Flags", model_dir: Path,
-                 load: Callable[[Path], object] = load_model):
+    def __init__(
+        self, daemon, midi_input, output, flags: "_Flags", model_dir: Path, load: Callable[[Path], object] = load_model
+    ):
         self.daemon, self.midi_input, self.output = daemon, midi_input, output
         self.flags, self.model_dir, self.load = flags, model_dir, load
         self.input_lost = self.output_lost = False

@@ -108,7 +108,7 @@ def _scores(
             starts[index] = is_start.sum()
             hits[index] = np.count_nonzero(best_pitch[is_start] == targets[is_start])
     notes = split.notes.astype(np.float64)
-    return [PieceScores(*tally, notes) for tally in tallies]
+    return [PieceScores(bits, events, starts, hits, notes) for bits, events, starts, hits in tallies]
 
 
 def markov_scores(markov: MarkovModel, split: Split, order: int) -> PieceScores:
@@ -141,6 +141,7 @@ def markov_with_memory(markov: MarkovModel, order: int, validation: Split, test:
 
     Not a goal: it shows how much of a model's lead is its memory of the piece.
     """
+
     def target_probabilities(split: Split) -> tuple[list[np.ndarray], list[np.ndarray]]:
         pieces = split.pieces()
         p = np.exp2(markov.log2_probabilities(pieces)[order])
@@ -165,7 +166,6 @@ def choose_markov_order(markov: MarkovModel, validation: Split) -> tuple[int, li
 
 
 # --- continuation statistics -------------------------------------------------
-
 
 
 def pitch_class_entropy(notes: np.ndarray) -> float:
@@ -269,8 +269,11 @@ class Continuations:
     statistics: dict[str, StatisticRange]  # by name, as ``STATISTICS``; empty when no piece was long enough
 
     def to_json(self) -> dict:
-        figures = {"pieces": self.pieces, "opening_bars": self.opening_bars,
-                   "continuation_bars": self.continuation_bars}
+        figures = {
+            "pieces": self.pieces,
+            "opening_bars": self.opening_bars,
+            "continuation_bars": self.continuation_bars,
+        }
         return {**figures, **{name: dataclasses.asdict(r) for name, r in self.statistics.items()}}
 
 
@@ -285,8 +288,14 @@ def continuation_statistics(
     used = 0
     for opening, following in openings(split):
         generated = continue_notes(
-            model, opening, bars=CONTINUATION_BARS, settings=settings, rng=rng,
-            beats_per_bar=BEATS_PER_BAR, key=key, start_tick=opening_end,
+            model,
+            opening,
+            bars=CONTINUATION_BARS,
+            settings=settings,
+            rng=rng,
+            beats_per_bar=BEATS_PER_BAR,
+            key=key,
+            start_tick=opening_end,
         )
         generated = generated[generated[:, ONSET] >= opening_end]
         used += 1
@@ -471,8 +480,9 @@ def format_report(result: Evaluation) -> list[str]:
         f"{'model':<40} {'bits/note':>10} {'bits/event':>11} {'next-note acc':>14}",
     ]
     for model in result.models:
-        lines.append(row(f"{model.model} ({model.preset}{' + memory' if model.piece_memory else ''})",
-                         _rounded(model.scores)))
+        lines.append(
+            row(f"{model.model} ({model.preset}{' + memory' if model.piece_memory else ''})", _rounded(model.scores))
+        )
     lines.append(row(f"Markov, interpolated, order {result.markov_order}", _rounded(result.markov)))
     if result.network_alone or result.markov_memory_bits_per_note is not None:
         lines += ["", "Without and with the piece memory (what the piece itself played after the same events):"]

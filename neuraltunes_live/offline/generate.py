@@ -31,6 +31,7 @@ MAX_VARIATIONS = 100
 #: What ``--plot`` can draw into.
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
+
 def key_choice(key_setting: str, style: StyleSettings) -> Key | bool:
     """What to mask pitches to: a named Key, True (the seed's key) or False (nothing)."""
     text = key_setting.strip().lower()
@@ -100,8 +101,13 @@ def generate(
     for index, path in enumerate(paths):
         rng = np.random.default_rng([random_seed, index])
         continuation = continue_notes(
-            model, piece.notes, bars=bars, settings=settings, rng=rng,
-            beats_per_bar=beats_per_bar, key=key,
+            model,
+            piece.notes,
+            bars=bars,
+            settings=settings,
+            rng=rng,
+            beats_per_bar=beats_per_bar,
+            key=key,
         )
         parts = [("phrase", piece.notes), ("continuation", continuation)]
         with output_errors(path):

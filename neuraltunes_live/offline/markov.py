@@ -15,6 +15,7 @@ collision needs about 4·10⁹ distinct contexts to become likely.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,7 +135,7 @@ class MarkovModel:
         candidates = np.broadcast_to(np.arange(VOCAB_SIZE), (len(positions), VOCAB_SIZE))
         return self._probabilities(hashes, candidates)[order]
 
-    def next_distribution(self, context: list[int] | np.ndarray, order: int) -> np.ndarray:
+    def next_distribution(self, context: Sequence[int] | np.ndarray, order: int) -> np.ndarray:
         """P(next token | the last ``order`` tokens of ``context``) over the vocabulary.
 
         Before the context's start come PADs, as before every training piece.

@@ -44,9 +44,7 @@ def plot_history(rows: list[dict[str, float]], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def piano_roll(
-    parts: list[tuple[str, np.ndarray]], path: Path, title: str = "", beats_per_bar: int = 4
-) -> None:
+def piano_roll(parts: list[tuple[str, np.ndarray]], path: Path, title: str = "", beats_per_bar: int = 4) -> None:
     """Notes as bars on a pitch/time grid, one colour per part, as a PNG."""
     plt = _pyplot()
     colours = ["#4C72B0", "#DD8452", "#55A868", "#C44E52"]

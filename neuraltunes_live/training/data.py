@@ -95,9 +95,7 @@ def training_dataset(
 ) -> tf.data.Dataset:
     spec = tf.TensorSpec(shape=(batch_size, seq_len), dtype=tf.int32)
     dataset = tf.data.Dataset.from_generator(
-        lambda: training_batches(
-            split, seq_len=seq_len, batch_size=batch_size, seed=seed, initial_epoch=initial_epoch
-        ),
+        lambda: training_batches(split, seq_len=seq_len, batch_size=batch_size, seed=seed, initial_epoch=initial_epoch),
         output_signature=(spec, spec),
     )
     return _sharded(dataset.prefetch(2))

@@ -94,8 +94,14 @@ def resolved(arch: Architecture) -> Architecture:
     """The architecture with a one-hot embedding's width filled in."""
     if arch.one_hot:
         return Architecture(
-            arch.vocab_size, arch.lstm_units, arch.dense_units, True, arch.vocab_size, arch.relative_pitch,
-            arch.key_context, arch.register_decay,
+            arch.vocab_size,
+            arch.lstm_units,
+            arch.dense_units,
+            True,
+            arch.vocab_size,
+            arch.relative_pitch,
+            arch.key_context,
+            arch.register_decay,
         )
     return arch
 
@@ -340,8 +346,12 @@ def grown_weights(weights: dict[str, np.ndarray], arch: Architecture) -> dict[st
     for name, shape in shapes.items():
         if name in weights and weights[name].shape == shape:
             grown[name] = weights[name]
-        elif name == "lstm0_kernel" and name in weights and weights[name].shape[1:] == shape[1:] \
-                and weights[name].shape[0] < shape[0]:
+        elif (
+            name == "lstm0_kernel"
+            and name in weights
+            and weights[name].shape[1:] == shape[1:]
+            and weights[name].shape[0] < shape[0]
+        ):
             extra = np.zeros((shape[0] - weights[name].shape[0], shape[1]), np.float32)
             grown[name] = np.vstack([weights[name], extra])
         elif name.startswith("key_") and name not in weights:

@@ -24,9 +24,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from neuraltunes_live.core.memory_fit import fit_piece_memory
-from neuraltunes_live.core.model import LSTMModel, load_model, write_model_dir
+from neuraltunes_live.core.model import Architecture, LSTMModel, load_model, write_model_dir
 from neuraltunes_live.data.dataset import read_manifest, read_split
 from neuraltunes_live.errors import TrainingError
 from neuraltunes_live.files import check_output_dir, output_errors, replace_folder
@@ -109,10 +110,10 @@ def _check_run(work: Path, run: dict, resume: bool) -> None:
 class _Network:
     """The Keras network being trained and what its steps share."""
 
-    net: object
-    arch: object  # the runtime's Architecture, resolved
-    preset: object
-    strategy: object
+    net: Any  # keras.Model
+    arch: Architecture  # the runtime's, resolved
+    preset: Any  # training.model.Preset
+    strategy: Any  # tf.distribute.Strategy
     steps: int  # per epoch
     initial_epoch: int  # epochs already run (a resumed run)
     best_so_far: float | None  # their best validation loss
@@ -291,8 +292,14 @@ def _fit(network: _Network, options: TrainOptions, train_split, valid_split, wor
 
 
 def _model_info(
-    network: _Network, options: TrainOptions, rows: list[dict[str, float]], best: int, seconds: float,
-    manifest: dict, train_pieces: int, validation_pieces: int,
+    network: _Network,
+    options: TrainOptions,
+    rows: list[dict[str, float]],
+    best: int,
+    seconds: float,
+    manifest: dict,
+    train_pieces: int,
+    validation_pieces: int,
 ) -> dict:
     """What ``model.json`` says of the model: how it was trained, on what, and how well."""
     import keras
