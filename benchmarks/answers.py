@@ -58,6 +58,7 @@ from neuraltunes_live.core.keys import estimate_key  # noqa: E402
 from neuraltunes_live.core.model import load_model  # noqa: E402
 from neuraltunes_live.core.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT  # noqa: E402
 from neuraltunes_live.data.dataset import read_split  # noqa: E402
+from neuraltunes_live.live.engine import answer_offset  # noqa: E402
 from neuraltunes_live.offline import answers as judge  # noqa: E402
 from neuraltunes_live.offline.evaluate import (  # noqa: E402
     BEATS_PER_BAR,
@@ -96,8 +97,8 @@ def live_answer(model, phrase: Phrase, settings, key_mask: bool, rng, bars: int)
     rows, offset = [], None
     while True:
         onset, pitch, duration, velocity = continuer.next_note(lambda: settings)
-        if offset is None:
-            offset = start_beat * TICKS_PER_BEAT - (onset // TICKS_PER_BEAT) * TICKS_PER_BEAT
+        if offset is None:  # placed as the engine places it
+            offset = round(answer_offset(start_beat, onset, "beat") * TICKS_PER_BEAT)
         if onset + offset >= stop:
             break
         rows.append((onset + offset, pitch, duration, velocity))

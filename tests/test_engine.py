@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from neuraltunes_live.config import Config, ControlSettings, LiveSettings
+from neuraltunes_live.core.notes import TICKS_PER_BEAT
 from neuraltunes_live.live.clock import FakeClock
 from neuraltunes_live.live.controls import Controls, LiveParameters
 from neuraltunes_live.live.engine import Engine
@@ -136,3 +137,18 @@ def test_junk_and_other_channels_do_not_interrupt_the_response():
     junk = [(2.2, (0x90, 200, 100)), (2.3, (0x91, 60, 100)), (2.4, (0x90, 60)), (2.6, (0xF8,))]
     rig.run(PHRASE + junk, until=6.0)
     assert rig.notes_on() == [(2.0, 67), (2.5, 67), (3.0, 67), (3.5, 67)]
+
+
+@pytest.mark.parametrize(
+    "start_beat, onset, start, beat",
+    [
+        (8.0, 0, "beat", 8.0),
+        (8.0, 3 * TICKS_PER_BEAT // 2, "beat", 8.5),
+        (8.0, 5 * TICKS_PER_BEAT // 2, "beat", 8.5),
+        (8.25, 5 * TICKS_PER_BEAT // 2, "immediate", 8.25),
+    ],
+)
+def test_an_answer_starts_in_its_start_beat_where_the_model_placed_it(start_beat, onset, start, beat):
+    from neuraltunes_live.live.engine import answer_offset
+
+    assert answer_offset(start_beat, onset, start) + onset / TICKS_PER_BEAT == beat

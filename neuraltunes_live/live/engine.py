@@ -37,6 +37,17 @@ from neuraltunes_live.live.scheduler import Scheduler, Timeline
 START_GRACE_SECONDS = 0.015
 
 
+def answer_offset(start_beat: float, first_onset: int, start: str) -> float:
+    """The beat to add to the continuation's own beats (its ticks / ``TICKS_PER_BEAT``) to place the answer.
+
+    The first note falls in ``start_beat``, where in the beat the model placed
+    it; with ``start = "immediate"`` it sounds on ``start_beat`` itself.
+    """
+    if start == "immediate":
+        return start_beat - first_onset / TICKS_PER_BEAT
+    return start_beat - math.floor(first_onset / TICKS_PER_BEAT)
+
+
 @dataclass
 class _Response:
     number: int
@@ -191,11 +202,7 @@ class Engine:
                 response.next_note = response.continuer.next_note(self.sampling)
             onset, pitch, duration, velocity = response.next_note
             if response.offset_beats is None:
-                if self.settings.start == "immediate":
-                    response.offset_beats = response.start_beat - onset / TICKS_PER_BEAT
-                else:
-                    # The first note in the start beat, where in the beat the model placed it.
-                    response.offset_beats = response.start_beat - math.floor(onset / TICKS_PER_BEAT)
+                response.offset_beats = answer_offset(response.start_beat, onset, self.settings.start)
             beat = response.offset_beats + onset / TICKS_PER_BEAT
             if response.end_beat is not None and beat >= response.end_beat:
                 self.response = None  # the response is complete; its notes are queued
