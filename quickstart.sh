@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up neuraltunes-live in ./.venv and run it.
 #
-#   ./quickstart.sh serve [ARGS...]   set up, then start the live daemon
+#   ./quickstart.sh serve [ARGS...]   set up what playing needs (no TensorFlow), then start the live daemon
 #   ./quickstart.sh test  [ARGS...]   set up with the test extras, then run the whole test suite
 #
 # It installs what it needs: the Python packages into .venv, and on
@@ -57,9 +57,13 @@ setup() {  # setup EXTRAS
     fi
   fi
 
-  # Reinstall only when pyproject.toml or the extras asked for change.
+  # Reinstall only when pyproject.toml or the extras asked for change; the
+  # test set holds the runtime, so `serve` after `test` installs nothing.
   stamp=".venv/.installed-$( (cat pyproject.toml; echo "$extras") | cksum | cut -d' ' -f1)"
-  if [ ! -e "$stamp" ]; then
+  local dev_stamp=".venv/.installed-$( (cat pyproject.toml; echo dev) | cksum | cut -d' ' -f1)"
+  local spec=".[$extras]"
+  [ "$extras" = runtime ] && spec="."
+  if [ ! -e "$stamp" ] && ! { [ "$extras" = runtime ] && [ -e "$dev_stamp" ]; }; then
     # python-rtmidi has no ready-built wheel for newer Pythons: pip compiles it,
     # which needs a C++ compiler and the ALSA and JACK headers.
     if [ "$(uname -s)" = Linux ] &&
@@ -70,9 +74,9 @@ setup() {  # setup EXTRAS
           die "python-rtmidi must be compiled for this Python: install build-essential pkg-config libasound2-dev libjack-jackd2-dev (sudo apt-get install ...), or install Python 3.12"
       fi
     fi
-    say "installing neuraltunes-live[$extras] into .venv (first run takes a minute or two)"
+    say "installing neuraltunes-live ($extras) into .venv (first run takes a minute or two)"
     .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-    .venv/bin/python -m pip install --quiet --editable ".[$extras]" ||
+    .venv/bin/python -m pip install --quiet --editable "$spec" ||
       die "pip could not install the Python packages (see above); check the network and try again"
     rm -f .venv/.installed-*
     touch "$stamp"
@@ -89,6 +93,38 @@ need_jack() {  # need_jack WHY: jackd and jack_wait on the PATH, installed if we
       else die "$1: install JACK (brew install jack)"
       fi ;;
     *) die "$1: install JACK (jackd and jack_wait)" ;;
+  esac
+}
+
+has_soundfont() {
+  local place
+  for place in /usr/share/sounds/sf2/FluidR3_GM.sf2 /usr/share/sounds/sf2/default-GM.sf2 \
+    /usr/share/sounds/sf2/TimGM6mb.sf2 /usr/share/soundfonts/default.sf2 /usr/share/soundfonts/FluidR3_GM.sf2 \
+    /opt/homebrew/share/soundfonts/default.sf2 /usr/local/share/soundfonts/default.sf2; do
+    [ -f "$place" ] && return 0
+  done
+  return 1
+}
+
+has_fluidsynth() {
+  .venv/bin/python -c 'import fluidsynth' >/dev/null 2>&1
+}
+
+need_synth() {  # need_synth MODE: FluidSynth and a General MIDI SoundFont; MODE "must" stops without them
+  has_fluidsynth && has_soundfont && return 0
+  local what="the built-in synth needs FluidSynth and a General MIDI SoundFont"
+  case "$(uname -s)" in
+    Linux)
+      apt_install libfluidsynth3 timgm6mb-soundfont && return 0
+      [ "$1" = must ] && die "$what: install them (sudo apt-get install libfluidsynth3 timgm6mb-soundfont)"
+      say "$what (sudo apt-get install libfluidsynth3 timgm6mb-soundfont); without them it plays MIDI only" ;;
+    Darwin)
+      if command -v brew >/dev/null 2>&1; then say "installing FluidSynth: brew install fluid-synth"
+        brew install fluid-synth >/dev/null && has_soundfont && return 0
+      fi
+      [ "$1" = must ] && die "$what: brew install fluid-synth, and pass a SoundFont with --soundfont FILE.sf2"
+      say "$what: brew install fluid-synth, and pass a SoundFont with --soundfont FILE.sf2" ;;
+    *) [ "$1" = must ] && die "$what" || say "$what" ;;
   esac
 }
 
@@ -123,6 +159,7 @@ case "$command" in
   test)
     need_jack "the real-MIDI-port tests run over a JACK server with the dummy driver"
     setup dev
+    need_synth must
     export PYTHONDONTWRITEBYTECODE=1
     # The linter, the formatter's check and the type checker first (settings in
     # pyproject.toml): a finding stops the run.
@@ -135,7 +172,9 @@ case "$command" in
     exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
     ;;
   serve)
-    setup dev
+    # What playing needs, no more: no TensorFlow, no music21 (those come with `test`).
+    setup runtime
+    need_synth may
     if [ "$(uname -s)" = Linux ] && [ ! -e /dev/snd/seq ] && ! { command -v jack_wait >/dev/null 2>&1 && jack_running; }; then
       serve_with_jack "$@"
     fi

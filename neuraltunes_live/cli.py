@@ -446,6 +446,10 @@ def evaluate(
 )
 @_setting_option("generate.random_seed", "--random-seed")
 @click.option("--plot", type=click.Path(path_type=Path), help="Also draw a piano roll to this .png, .svg or .pdf file.")
+@click.option(
+    "--wav", type=click.Path(path_type=Path), help="Also render it to audio: this .wav file (built-in synth)."
+)
+@_setting_option("synth.soundfont", "--soundfont")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
 @_user_errors
 def generate(
@@ -461,6 +465,8 @@ def generate(
     variations: int,
     random_seed: int | None,
     plot: Path | None,
+    wav: Path | None,
+    soundfont: str | None,
     config_path: Path | None,
 ) -> None:
     """Continue the MIDI file given with --phrase and write OUT."""
@@ -477,6 +483,7 @@ def generate(
             "generate.style": style,
             "generate.key": key,
             "generate.random_seed": random_seed,
+            "synth.soundfont": soundfont,
         },
     )
     settings = config.generate
@@ -496,12 +503,17 @@ def generate(
         variations=variations,
         random_seed=settings.random_seed,
         plot=plot,
+        wav=wav,
+        synth=config.synth,
     )
     for item in written:
         click.echo(
             f"Wrote {item.path}: {item.seed_notes} seed notes, then {item.notes} notes over "
             f"{item.bars} bars at {item.tempo_bpm:g} BPM."
         )
+    for item in written:
+        if item.wav is not None:
+            click.echo(f"Wrote {item.wav}: {item.wav_seconds:.1f} s of audio.")
     if plot is not None:
         click.echo(f"Wrote {plot}")
     click.echo(f"Style {settings.style}, random seed {used_seed} (pass --random-seed {used_seed} to repeat).")
@@ -520,6 +532,10 @@ def generate(
 @_setting_option("live.bars", "--bars")
 @_setting_option("live.style", "--style")
 @_setting_option("live.random_seed", "--random-seed")
+@_setting_option("live.synth", "--synth/--no-synth")
+@_setting_option("live.synth_input", "--synth-input/--no-synth-input")
+@_setting_option("synth.soundfont", "--soundfont")
+@_setting_option("synth.driver", "--synth-driver")
 @_user_errors
 def serve(
     config_path: Path | None,
@@ -534,6 +550,10 @@ def serve(
     bars: int | None,
     style: str | None,
     random_seed: int | None,
+    synth: bool | None,
+    synth_input: bool | None,
+    soundfont: str | None,
+    synth_driver: str | None,
 ) -> None:
     """Listen for phrases and answer them, live, until Ctrl-C (or SIGTERM).
 
@@ -557,6 +577,10 @@ def serve(
             "live.bars": bars,
             "live.style": style,
             "live.random_seed": random_seed,
+            "live.synth": True if synth_input else synth,
+            "live.synth_input": synth_input,
+            "synth.soundfont": soundfont,
+            "synth.driver": synth_driver,
         },
     )
     _log_to_stderr(clock=True)
@@ -582,16 +606,37 @@ def ports(backend: str) -> None:
 
 @main.command()
 @click.argument("midi_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--to", "to", required=True, help="Port to play into (name or part of it), e.g. 'NeuralTunes In'.")
+@click.option("--to", "to", help="Port to play into (name or part of it), e.g. 'NeuralTunes In'.")
+@click.option("--synth", is_flag=True, help="Also hear it through the built-in synth (without --to: only that).")
+@_setting_option("synth.soundfont", "--soundfont")
+@_setting_option("synth.driver", "--synth-driver")
 @_BACKEND
 @_ranged("--tempo", kind=float, rule=TEMPO, help="Play at this tempo (default: the file's).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
 @_user_errors
-def play(midi_file: Path, to: str, backend: str, tempo: float | None) -> None:
-    """Play MIDI_FILE into a port, in time: a keyboard for trying the daemon."""
+def play(
+    midi_file: Path,
+    to: str | None,
+    synth: bool,
+    soundfont: str | None,
+    synth_driver: str | None,
+    backend: str,
+    tempo: float | None,
+    config_path: Path | None,
+) -> None:
+    """Play MIDI_FILE into a port in time (a keyboard for trying the daemon), or through the synth."""
+    from neuraltunes_live.config import load_config
     from neuraltunes_live.offline.playback import play as run_play
 
+    if to is None and not synth:
+        raise click.UsageError("Missing option '--to' (or --synth): where to play the file.")
+    settings = (
+        load_config(config_path, overrides={"synth.soundfont": soundfont, "synth.driver": synth_driver}).synth
+        if synth
+        else None
+    )
     _log_to_stderr(clock=True)
-    sent = run_play(midi_file, to, backend, tempo)
+    sent = run_play(midi_file, to, backend, tempo, synth=settings)
     click.echo(f"Sent {sent} messages.")
 
 

@@ -36,6 +36,7 @@ CLOCKS = ("internal", "external")
 MODES = ("call", "continuous")
 STARTS = ("beat", "bar", "immediate")
 ON_PLAY = ("interrupt", "overlap")
+SYNTH_DRIVERS = ("auto", "jack", "pipewire", "pulseaudio", "alsa", "coreaudio")
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,8 @@ class LiveSettings:
     input_channel: int = _setting(0, "The channel listened to.", CHANNEL)
     output_channel: int = _setting(1, "The channel answers are sent on.", low=1, high=16)
     passthrough: bool = _setting(False, "Also send the player's notes to the output.")
+    synth: bool = _setting(False, "Also play the answers through the built-in SoundFont synth.")
+    synth_input: bool = _setting(False, "Play the player's own notes through the synth too.")
     random_seed: int = _setting(-1, "Repeat a session's choices exactly.", SEED)
 
     def channel(self) -> int | None:
@@ -187,6 +190,17 @@ class LiveSettings:
     def grid(self) -> str:
         """Where bars count from: the phrase's first note, or the DAW's bar 1 (external clock)."""
         return "clock" if self.clock == "external" else "phrase"
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    """The built-in SoundFont synth (``serve --synth``, ``generate --wav``, ``play --synth``)."""
+
+    soundfont: str = _setting("", "General MIDI SoundFont (.sf2) to play with (default: the system's).")
+    driver: str = _setting(
+        "auto", "Audio output of the synth (auto: JACK with JACK MIDI, else the system's).", choices=SYNTH_DRIVERS
+    )
+    gain: float = _setting(0.4, "Loudness of the synth.", low=0.01, high=2)
 
 
 @dataclass(frozen=True)
@@ -214,6 +228,7 @@ class Config:
     generate: GenerateSettings = field(default_factory=GenerateSettings)
     live: LiveSettings = field(default_factory=LiveSettings)
     controls: ControlSettings = field(default_factory=ControlSettings)
+    synth: SynthSettings = field(default_factory=SynthSettings)
     style_balanced: StyleSettings = field(
         default_factory=lambda: StyleSettings(temperature=0.8, top_p=0.9, max_repeats=4)
     )

@@ -35,3 +35,7 @@ class PortError(NeuralTunesError):
 
 class OutputError(NeuralTunesError):
     """A file or folder cannot be written where asked; the message names it and why."""
+
+
+class SynthError(NeuralTunesError):
+    """The built-in synth cannot play: no SoundFont, no FluidSynth, or no audio output; says what to do."""

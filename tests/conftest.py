@@ -128,3 +128,22 @@ def random_model_dir(tmp_path_factory):
     arch = Architecture(embedding_dim=8, lstm_units=(16, 12))
     write_model_dir(folder, arch, random_weights(arch), {"preset": "random"})
     return folder
+
+
+@pytest.fixture(scope="session")
+def soundfont():
+    """The system's General MIDI SoundFont, with FluidSynth to play it; skipped without (failed under CI)."""
+    import os
+
+    from neuraltunes_live.errors import SynthError
+    from neuraltunes_live.live.synth import find_soundfont
+
+    try:
+        import fluidsynth  # noqa: F401
+
+        return find_soundfont()
+    except (ImportError, OSError, SynthError) as err:
+        message = f"the synth tests need FluidSynth and a SoundFont ({err}); ./quickstart.sh test installs them"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)

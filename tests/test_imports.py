@@ -38,6 +38,7 @@ HOMES = {
     "rtmidi": {"live.ports"},
     "jack": {"live.ports"},
     "music21": {"data.score_import"},
+    "fluidsynth": {"live.synth"},
     "matplotlib": {"offline.plot"},
     "tensorflow": {"training.data", "training.train", "training.model"},
     "keras": {"training.data", "training.train", "training.model"},

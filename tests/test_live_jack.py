@@ -465,3 +465,57 @@ def test_a_second_daemon_gets_ports_of_its_own_and_names_them(jack_server, tmp_p
         assert sum("heard" in line for line in first.lines + second.lines) == 2
     finally:
         assert second.stop() == 0 and first.stop() == 0
+
+
+class Listener:
+    """A JACK client whose two audio inputs hear the built-in synth; keeps each period's peak level."""
+
+    def __init__(self, sources=("NeuralTunes Synth:left", "NeuralTunes Synth:right")):
+        import jack
+
+        self.clock = SystemClock()
+        self.client = jack.Client("Test Listener", no_start_server=True)
+        self.ports = [self.client.inports.register(f"in_{i}") for i in range(2)]
+        self.peaks: list[tuple[float, float]] = []
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+        for source, port in zip(sources, self.ports):
+            self.client.connect(source, port)
+
+    def _process(self, frames):
+        self.peaks.append((self.clock.now(), max(float(np.abs(port.get_array()).max()) for port in self.ports)))
+
+    def loudest(self, begin, end):
+        return max((peak for t, peak in self.peaks if begin <= t < end), default=0.0)
+
+    def close(self):
+        self.client.deactivate()
+        self.client.close()
+
+
+def test_the_synth_sounds_while_an_answer_plays_and_is_silent_after_sigterm(jack_server, soundfont, tmp_path):
+    serve = Serve(
+        jack_server, tmp_path, "--synth", "--tempo", "120", "--bars", "2", "--start", "immediate", "--random-seed", "8"
+    )
+    assert any("synth: the answers through" in line and "to jack" in line for line in serve.lines), serve.lines
+    listener, recorder, keyboard = Listener(), Recorder(), Keyboard()
+    try:
+        before = listener.clock.now()
+        wait(0.3)
+        quiet = listener.loudest(before, listener.clock.now())
+        begin = keyboard.phrase(SCALE, 0.25)
+        wait(2.0 + 0.5 + 4.0)  # the phrase, half a second of silence, two bars
+        answer = recorder.note_ons(after=begin + 2.0)
+        stopped = listener.clock.now()
+        code = serve.stop()
+        wait(0.3)
+        after = listener.loudest(listener.clock.now() - 0.2, listener.clock.now() + 1)
+    finally:
+        keyboard.close()
+        recorder.close()
+        listener.close()
+    assert code == 0, serve.lines
+    assert len(answer) >= 2, serve.lines
+    assert quiet == 0.0  # nothing before the answer (the player's notes are not sent to it without --synth-input)
+    assert listener.loudest(answer[0][0], stopped) > 0.01  # -40 dBFS: heard while the answer plays
+    assert after == 0.0

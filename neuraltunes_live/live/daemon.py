@@ -70,6 +70,7 @@ class Daemon:
         rng: np.random.Generator,
         on_sent: Callable[[Sent], None] | None = None,
         realtime: bool = True,
+        hear: Callable[[Message], None] | None = None,
     ):
         live = config.live
         self.realtime = realtime
@@ -77,6 +78,8 @@ class Daemon:
         self.send = send
         self.output_channel = live.output_channel - 1
         self.passthrough = live.passthrough
+        #: Where the player's notes go besides the engine (the synth's ``--synth-input``), on their own channel.
+        self.hear = hear
         self.follower = ClockFollower() if live.clock == "external" else None
         timeline = self.follower if self.follower is not None else FixedTempo(clock.now(), live.tempo)
         self.tracker = NoteTracker(self.output_channel)
@@ -173,6 +176,8 @@ class Daemon:
         self.engine.handle(t, message)
         if self.passthrough:
             self._pass(message)
+        elif self.hear is not None and self.engine.detector.note(message) is not None:
+            self.hear(message)
 
     def _pass(self, message: Message) -> None:
         """Send the player's note through the output's one tracker, as the player's."""

@@ -22,10 +22,12 @@ import numpy as np
 
 from neuraltunes_live.config import Config
 from neuraltunes_live.core.model import load_model, model_dir_or_default
-from neuraltunes_live.errors import NeuralTunesError
+from neuraltunes_live.errors import NeuralTunesError, SynthError
 from neuraltunes_live.live.clock import SystemClock
 from neuraltunes_live.live.daemon import Daemon
+from neuraltunes_live.live.messages import Message
 from neuraltunes_live.live.ports import JackMidiInput, MidiInput, MidiOutput, open_input
+from neuraltunes_live.live.synth import SoundFontSynth
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +72,12 @@ def serve(config: Config) -> None:
     # ports are shut: a second signal (Ctrl-C and a service manager's SIGTERM
     # together) must not cut the shutdown short.
     with _handling_signals(flags):
-        with MidiOutput(live.backend, live.output) as output:
-            daemon = Daemon(model, config, clock=SystemClock(), send=output.send, rng=np.random.default_rng(seed))
+        with MidiOutput(live.backend, live.output) as output, _synth_for(config, output.backend) as synth:
+            send, hear = output.send, None
+            if synth is not None:
+                send = _both(output.send, synth.send)
+                hear = synth.send if live.synth_input and not live.passthrough else None
+            daemon = Daemon(model, config, clock=SystemClock(), send=send, rng=np.random.default_rng(seed), hear=hear)
             with open_input(output.backend, live.input, daemon.receive) as midi_input:
                 daemon.start()
                 try:
@@ -87,11 +93,43 @@ def serve(config: Config) -> None:
                     )
                     for line in routing_help(output.backend, midi_input.opened.name, output.opened.name):
                         logger.info(line)
+                    if synth is not None:
+                        heard = " and your notes" if hear is not None or live.passthrough else ""
+                        logger.info(f"synth: the answers{heard} through {synth.soundfont.name} to {synth.driver}")
                     logger.info(f"ready in {ready:.2f} s: {live.mode} mode at {tempo}; Ctrl-C stops")
                     _watch(daemon, midi_input, output, flags, model_dir)
                 finally:
                     daemon.stop()  # every note closed, before the ports close
         logger.info("stopped; every note was closed")
+
+
+def _both(first: Callable[[Message], None], second: Callable[[Message], None]) -> Callable[[Message], None]:
+    def send(message: Message) -> None:
+        first(message)
+        second(message)
+
+    return send
+
+
+@contextlib.contextmanager
+def _synth_for(config: Config, backend: str) -> Iterator[SoundFontSynth | None]:
+    """The built-in synth when ``[live] synth`` asks for it; None (with a warning) when it cannot play.
+
+    The MIDI output works either way. Closed last, after every note was ended.
+    """
+    if not config.live.synth:
+        yield None
+        return
+    settings = config.synth
+    driver = "jack" if settings.driver == "auto" and backend == "jack" else settings.driver
+    try:
+        synth = SoundFontSynth(settings.soundfont or None, driver=driver, gain=settings.gain)
+    except SynthError as err:
+        logger.warning(f"{err}; playing MIDI only")
+        yield None
+        return
+    with synth:
+        yield synth
 
 
 @contextlib.contextmanager

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from neuraltunes_live.config import StyleSettings
+from neuraltunes_live.config import StyleSettings, SynthSettings
 from neuraltunes_live.core.continuation import continue_notes
 from neuraltunes_live.core.keys import Key, parse_key
 from neuraltunes_live.core.model import load_model
 from neuraltunes_live.core.sampling import SamplingSettings
-from neuraltunes_live.data.midifile import read_midi, write_midi
+from neuraltunes_live.data.midifile import read_midi, timed_messages, write_midi
 from neuraltunes_live.errors import ImportFailed, NeuralTunesError
 from neuraltunes_live.files import check_output_file, output_errors
+from neuraltunes_live.live.synth import SAMPLE_RATE, find_soundfont, render_timed, write_wav
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class Generated:
     notes: int
     bars: int
     tempo_bpm: float
+    wav: Path | None = None
+    wav_seconds: float = 0.0
 
 
 def generate(
@@ -76,8 +79,10 @@ def generate(
     variations: int,
     random_seed: int,
     plot: Path | None = None,
+    wav: Path | None = None,
+    synth: SynthSettings | None = None,
 ) -> tuple[list[Generated], int]:
-    """Write the continuations; returns what was written and the random seed used."""
+    """Write the continuations (and, with ``wav``, their audio); returns what was written and the seed used."""
     if not 1 <= variations <= MAX_VARIATIONS:
         raise NeuralTunesError(f"--variations must be from 1 to {MAX_VARIATIONS}, got {variations}")
     paths = variation_paths(out, variations)
@@ -85,6 +90,12 @@ def generate(
         check_output_file(path)
     if plot is not None:
         check_output_file(plot, PLOT_SUFFIXES)
+    wavs = variation_paths(wav, variations) if wav is not None else [None] * variations
+    for each in wavs:
+        if each is not None:
+            check_output_file(each, (".wav",))
+    if wav is not None:
+        find_soundfont((synth or SynthSettings()).soundfont or None)  # before any work: one line if there is none
     try:
         piece = read_midi(seed_file)
     except ImportFailed as err:
@@ -112,7 +123,9 @@ def generate(
         parts = [("phrase", piece.notes), ("continuation", continuation)]
         with output_errors(path):
             write_midi(parts, path, tempo_bpm=tempo)
-        written.append(Generated(path, len(piece.notes), len(continuation), bars, tempo))
+        audio = wavs[index]
+        seconds = _render(path, audio, synth or SynthSettings()) if audio is not None else 0.0
+        written.append(Generated(path, len(piece.notes), len(continuation), bars, tempo, audio, seconds))
         if plot is not None and index == 0:
             from neuraltunes_live.offline.plot import piano_roll
 
@@ -124,3 +137,11 @@ def generate(
                     beats_per_bar=beats_per_bar,
                 )
     return written, random_seed
+
+
+def _render(midi: Path, out: Path, settings: SynthSettings) -> float:
+    """The MIDI file just written, played by the built-in synth into ``out``; returns its seconds."""
+    frames = render_timed(timed_messages(midi), settings.soundfont or None, gain=settings.gain)
+    with output_errors(out):
+        write_wav(out, frames)
+    return len(frames) / SAMPLE_RATE

@@ -1,44 +1,63 @@
-"""Trying the daemon without hardware: ``play`` is a virtual keyboard (a MIDI file sent in time to a port)
-and ``record`` a MIDI recorder. The real-port tests use both.
+"""Trying the daemon without hardware: ``play`` is a virtual keyboard (a MIDI file sent in time to a port,
+or heard through the built-in synth) and ``record`` a MIDI recorder. The real-port tests use both.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from pathlib import Path
+from typing import Callable
 
+from neuraltunes_live.config import SynthSettings
 from neuraltunes_live.data.midifile import timed_messages, write_timed_messages
 from neuraltunes_live.files import check_output_file, output_errors
 from neuraltunes_live.live.clock import SystemClock
 from neuraltunes_live.live.messages import Message, split
 from neuraltunes_live.live.ports import MidiOutput, open_input
+from neuraltunes_live.live.synth import SoundFontSynth
 
 logger = logging.getLogger(__name__)
 
 
-def play(path: Path, to: str, backend: str, tempo_bpm: float | None) -> int:
-    """Send a MIDI file to port ``to`` in time; returns the messages sent."""
+def play(path: Path, to: str | None, backend: str, tempo_bpm: float | None, synth: SynthSettings | None = None) -> int:
+    """Send a MIDI file in time to port ``to`` and/or (``synth``) the built-in synth; returns messages sent."""
     messages = timed_messages(path, tempo_bpm)
     clock = SystemClock()
     sounding: set[tuple[int, int]] = set()
     sent = 0
-    with MidiOutput(backend, to, own="NeuralTunes Player") as output:
-        logger.info(f"playing {path} ({len(messages)} messages) to '{output.opened.name}'")
+    with contextlib.ExitStack() as outputs:
+        sends: list[Callable[[Message], None]] = []
+        if to is not None:
+            output = outputs.enter_context(MidiOutput(backend, to, own="NeuralTunes Player"))
+            sends.append(output.send)
+            logger.info(f"playing {path} ({len(messages)} messages) to '{output.opened.name}'")
+        if synth is not None:
+            driver = "jack" if synth.driver == "auto" and backend == "jack" else synth.driver
+            sound = outputs.enter_context(
+                SoundFontSynth(synth.soundfont or None, driver=driver, gain=synth.gain, name="NeuralTunes Player Synth")
+            )
+            sends.append(sound.send)
+            logger.info(f"playing {path} through {sound.soundfont.name} to {sound.driver}")
         start = clock.now() + 0.05
         try:
             for t, message in messages:
                 clock.sleep_until(start + t)
-                output.send(message)
+                for send in sends:
+                    send(message)
                 sent += 1
                 kind, channel = message[0] & 0xF0, message[0] & 0x0F
                 if kind == 0x90 and message[2] > 0:
                     sounding.add((channel, message[1]))
                 elif kind in (0x80, 0x90):
                     sounding.discard((channel, message[1]))
+            if synth is not None:
+                clock.sleep_until(clock.now() + 1.0)  # the last notes' release
         finally:  # interrupted: end what was started
             for channel, pitch in sorted(sounding):
-                output.send((0x80 | channel, pitch, 0))
+                for send in sends:
+                    send((0x80 | channel, pitch, 0))
     return sent
 
 
