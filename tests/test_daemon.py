@@ -22,7 +22,7 @@ def config(**live):
 
 
 class Rig:
-    def __init__(self, model, **live):
+    def __init__(self, model, hear=None, **live):
         self.clock = FakeClock()
         self.sent = []
         self.log = log_lines()
@@ -32,6 +32,7 @@ class Rig:
             clock=self.clock,
             send=lambda m: self.sent.append((round(self.clock.now(), 6), m)),
             rng=np.random.default_rng(0),
+            hear=hear,
         )
 
     def run(self, inputs, until, step=0.005):
@@ -52,6 +53,18 @@ class Rig:
 
 
 PHRASE = [(0.0, on(60)), (0.45, off(60)), (0.5, on(62)), (0.95, off(62)), (1.0, on(64)), (1.45, off(64))]
+
+
+def test_the_players_notes_reach_the_synth_input_as_played_and_nothing_else():
+    heard = []
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), hear=heard.append, bars=1, input_channel=1)
+    knob_and_other_channel = [(0.2, (0xB0, 21, 64)), (0.3, (0x91, 70, 90)), (0.35, (0x81, 70, 0))]
+    rig.run(PHRASE + knob_and_other_channel, until=5.0)
+    assert heard == [m for _, m in PHRASE]  # the answer goes to send, not here
+    assert rig.note_ons() == [(2.0, 67), (2.5, 67), (3.0, 67), (3.5, 67)]
+    with_passthrough = []  # the player's notes already go to the output (and the synth behind it) once
+    Rig(ScriptedModel(quarter_notes_of(67)), hear=with_passthrough.append, passthrough=True).run(PHRASE, until=2.0)
+    assert with_passthrough == []
 
 
 def test_answers_on_the_output_channel_and_passes_the_players_notes_through():

@@ -175,7 +175,7 @@ class SoundFontSynth:
         if frames <= 0:
             return np.zeros((0, 2), np.int16)
         with self._lock:
-            return np.asarray(self._synth.get_samples(frames), np.int16).reshape(-1, 2)
+            return np.asarray(self._synth.get_samples(int(frames)), np.int16).reshape(-1, 2)
 
     def close(self) -> None:
         if self.closed:

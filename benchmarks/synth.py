@@ -1,0 +1,202 @@
+"""The sound path: how late the built-in synth sounds a note-on, and what share of a core it takes.
+
+One run, one table:
+
+- **Latency**, from the moment a note-on is handed to the synth (``send``)
+  to its first audible sample (above -50 dBFS) in the audio the synth
+  produced, p50 / p99 / max over the notes:
+
+  * *over JACK* (the way ``serve --synth`` plays with JACK MIDI): the synth
+    renders in its JACK client, a second JACK client in this process hears it,
+    and the note-on's moment is read in JACK frames (``frame_time``). A JACK
+    server with the dummy driver is started for each period size.
+  * *rendered in blocks*: no audio driver; note-ons arrive at random moments
+    and the synth renders fixed blocks, as a driver with that period would
+    (the part of the latency that is the synth's own, without the driver's
+    buffering).
+  * *rendered to the sample* (``generate --wav``): each event at its frame.
+
+- **CPU share**: the time it takes to render an answer of the shipped model
+  (16 bars at 120 BPM), over the answer's length; one core.
+
+    python benchmarks/synth.py [--notes 100] [--periods 128,256,512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from neuraltunes_live.core.continuation import continue_notes  # noqa: E402
+from neuraltunes_live.core.model import SHIPPED_MODEL, load_model  # noqa: E402
+from neuraltunes_live.core.notes import TICKS_PER_BEAT, notes_array  # noqa: E402
+from neuraltunes_live.core.sampling import SamplingSettings  # noqa: E402
+from neuraltunes_live.live.synth import SAMPLE_RATE, SoundFontSynth, find_soundfont, render_timed  # noqa: E402
+
+AUDIBLE = 100  # int16, -50 dBFS
+PITCHES = [48, 55, 60, 64, 67, 72, 76, 79]
+
+
+def percentiles(values: list[float]) -> str:
+    a = np.asarray(values)
+    return f"{np.percentile(a, 50):.2f} / {np.percentile(a, 99):.2f} / {a.max():.2f}"
+
+
+def block_latency(notes: int, block: int, rng: np.random.Generator) -> list[float]:
+    """Note-ons at random moments between blocks of ``block`` frames: milliseconds to the first audible sample."""
+    out = []
+    with SoundFontSynth() as synth:
+        for i in range(notes):
+            synth.render(block * rng.integers(20, 40))  # the last note dies away first
+            arrival = rng.uniform(0, block)  # frames into the block being played out when it arrives
+            synth.send((0x90, PITCHES[i % len(PITCHES)], 100))
+            rendered = synth.render(block * 8)
+            level = np.abs(rendered.astype(np.int32)).max(axis=1)
+            first = int(np.argmax(level > AUDIBLE))
+            out.append((block - arrival + first) * 1000 / SAMPLE_RATE)  # heard from the next block on
+            synth.send((0x80, PITCHES[i % len(PITCHES)], 0))
+    return out
+
+
+def exact_latency(notes: int) -> list[float]:
+    messages = []
+    for i in range(notes):
+        messages += [
+            (0.5 * i, (0x90, PITCHES[i % len(PITCHES)], 100)),
+            (0.5 * i + 0.3, (0x80, PITCHES[i % len(PITCHES)], 0)),
+        ]
+    frames = render_timed(messages)
+    level = np.abs(frames.astype(np.int32)).max(axis=1)
+    out = []
+    for t, message in messages:
+        if message[0] == 0x90:
+            at = round(t * SAMPLE_RATE)
+            out.append(int(np.argmax(level[at:] > AUDIBLE)) * 1000 / SAMPLE_RATE)
+    return out
+
+
+def jack_latency(notes: int, period: int) -> list[float] | str:
+    """Over a JACK server with the dummy driver: note-on handed to the synth, to sound heard by another client."""
+    if shutil.which("jackd") is None:
+        return "no jackd"
+    import jack
+
+    name = f"ntlive-bench-{os.getpid()}-{period}"
+    env_before = os.environ.get("JACK_DEFAULT_SERVER")
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    server = subprocess.Popen(
+        ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", str(SAMPLE_RATE), "-p", str(period)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True, check=True)
+        heard: list[tuple[int, np.ndarray]] = []
+        listener = jack.Client("Bench Listener", no_start_server=True)
+        ports = [listener.inports.register(f"in_{i}") for i in range(2)]
+
+        @listener.set_process_callback
+        def process(frames):
+            level = np.maximum(np.abs(ports[0].get_array()), np.abs(ports[1].get_array()))
+            heard.append((listener.last_frame_time, level.copy()))
+
+        listener.activate()
+        out = []
+        with SoundFontSynth(driver="jack", name="Bench Synth") as synth:
+            for side, port in zip(("left", "right"), ports):
+                listener.connect(f"Bench Synth:{side}", port)
+            time.sleep(0.3)
+            rng = np.random.default_rng(1)
+            for i in range(notes):
+                time.sleep(rng.uniform(0.25, 0.35))
+                sent = listener.frame_time
+                synth.send((0x90, PITCHES[i % len(PITCHES)], 100))
+                time.sleep(0.15)
+                synth.send((0x80, PITCHES[i % len(PITCHES)], 0))
+                first = next(
+                    (
+                        start + int(np.argmax(level > AUDIBLE / 32768))
+                        for start, level in list(heard)
+                        if start + len(level) > sent
+                        and (level > AUDIBLE / 32768).any()
+                        and start + int(np.argmax(level > AUDIBLE / 32768)) >= sent
+                    ),
+                    None,
+                )
+                if first is not None:
+                    out.append((first - sent) * 1000 / SAMPLE_RATE)
+                heard.clear()
+        listener.deactivate()
+        listener.close()
+        return out
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
+        if env_before is None:
+            os.environ.pop("JACK_DEFAULT_SERVER", None)
+        else:
+            os.environ["JACK_DEFAULT_SERVER"] = env_before
+
+
+def cpu_share() -> tuple[float, float, int]:
+    """(render seconds, audio seconds, notes) for 16 bars of the shipped model's answer at 120 BPM."""
+    model = load_model(SHIPPED_MODEL)
+    phrase = notes_array(
+        [(i * TICKS_PER_BEAT // 2, p, TICKS_PER_BEAT // 2, 90) for i, p in enumerate([62, 66, 69, 74, 73, 71, 69, 66])]
+    )
+    answer = continue_notes(
+        model, phrase, bars=16, settings=SamplingSettings(0.8, top_p=0.9), rng=np.random.default_rng(3)
+    )
+    answer = answer[answer[:, 0] >= 4 * TICKS_PER_BEAT]
+    seconds = 0.5 / TICKS_PER_BEAT  # 120 BPM
+    messages = []
+    for onset, pitch, duration, velocity in answer.tolist():
+        messages += [(onset * seconds, (0x90, pitch, velocity)), ((onset + duration) * seconds, (0x80, pitch, 0))]
+    began = time.perf_counter()
+    frames = render_timed(messages, tail=0.0)
+    return time.perf_counter() - began, len(frames) / SAMPLE_RATE, len(answer)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--notes", type=int, default=100)
+    parser.add_argument("--periods", default="128,256,512")
+    args = parser.parse_args()
+    periods = [int(p) for p in args.periods.split(",")]
+    soundfont = find_soundfont()
+    rng = np.random.default_rng(0)
+    rows = []
+    for period in periods:
+        result = jack_latency(args.notes, period)
+        shown = result if isinstance(result, str) else f"{percentiles(result)} ({len(result)} notes)"
+        rows.append((f"over JACK, period {period} ({period * 1000 / SAMPLE_RATE:.1f} ms), dummy driver", shown))
+    for block in periods:
+        rows.append((f"rendered in blocks of {block}", percentiles(block_latency(args.notes, block, rng))))
+    rows.append(("rendered to the sample (generate --wav)", percentiles(exact_latency(args.notes))))
+    render, audio, notes = cpu_share()
+    print(f"Sound path, FluidSynth with {soundfont.name}, {SAMPLE_RATE} Hz, {os.cpu_count()} cores")
+    print()
+    print("| path | note-on to sound, ms: p50 / p99 / max |")
+    print("|---|---|")
+    for name, shown in rows:
+        print(f"| {name} | {shown} |")
+    print()
+    print(
+        f"CPU: rendering 16 bars of an answer ({notes} notes, {audio:.1f} s of audio) took {render * 1000:.0f} ms: "
+        f"{100 * render / audio:.2f} % of one core."
+    )
+
+
+if __name__ == "__main__":
+    main()
