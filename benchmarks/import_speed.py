@@ -1,14 +1,16 @@
-"""MIDI import throughput: our mido path against music21's MIDI parsing.
+"""MIDI import throughput: ours (symusic, mido where needed) against our mido path and music21's MIDI parsing.
 
-Both read the same MIDI files, one process each, in one run. The files are
-written once by music21 from its corpus (four-part Bach chorales and
-single-line fiddle tunes), or taken from ``--folder``. "Ours" is
-``read_midi``: parse, pair notes, quantize onto the grid. "music21" is what
-the seed projects did per file: ``converter.parse`` and a walk over
-``flatten().notes`` collecting pitches. Each file is timed on its own; the
-table gives totals, throughput and per-file latency percentiles.
+All three read the same MIDI files in one run. The files are written once
+by music21 from its corpus (four-part Bach chorales and single-line fiddle
+tunes), or taken from ``--folder``. "Ours" is ``read_midi``: symusic's C++
+parser where it can vouch for the notes, mido for the rest (the table says
+how many), then pairing and the grid. "mido" is the same rules through mido
+alone (``read_midi`` before symusic). "music21" is what the seed projects did
+per file: ``converter.parse`` and a walk over ``flatten().notes`` collecting
+pitches. Each file is timed on its own; the table gives totals, throughput
+and per-file latency percentiles, the median of ``--repeats`` runs.
 
-    python benchmarks/import_speed.py [--chorales 40] [--tunes 40] [--folder DIR]
+    python benchmarks/import_speed.py [--chorales 40] [--tunes 40] [--folder DIR] [--no-music21]
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from neuraltunes_live.data.midifile import MIDI_SUFFIXES, read_midi  # noqa: E402
+from neuraltunes_live.data.midifile import (  # noqa: E402
+    MIDI_SUFFIXES,
+    fast_piece,
+    piece_from_midifile,
+    read_midi,
+    read_midifile,
+)
 
 
 def make_files(folder: Path, chorales: int, tunes: int) -> list[Path]:
@@ -48,6 +56,10 @@ def make_files(folder: Path, chorales: int, tunes: int) -> list[Path]:
 
 def ours(path: Path) -> int:
     return len(read_midi(path).notes)
+
+
+def mido_alone(path: Path) -> int:
+    return len(piece_from_midifile(read_midifile(path)).notes)
 
 
 def music21_way(path: Path) -> int:
@@ -89,6 +101,7 @@ def main() -> None:
     parser.add_argument("--tunes", type=int, default=40)
     parser.add_argument("--folder", type=Path, help="MIDI files to read instead of corpus ones")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each; the median run is shown")
+    parser.add_argument("--no-music21", action="store_true", help="leave music21 out (slow on thousands of files)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -97,14 +110,19 @@ def main() -> None:
         else:
             print(f"Writing {args.chorales} chorales and {args.tunes} tunes as MIDI with music21 ...", file=sys.stderr)
             paths = make_files(Path(scratch), args.chorales, args.tunes)
-        music21_way(paths[0])  # import music21 and warm it before timing
-        ours(paths[0])
+        methods = [("ours (symusic)", ours), ("mido (before)", mido_alone)]
+        if not args.no_music21:
+            methods.append(("music21 (seeds' way)", music21_way))
+        for _, method in methods:
+            method(paths[0])  # import each library and warm it before timing
+        fast = sum(fast_piece(path.read_bytes()) is not None for path in paths)
         rows = {}
-        for name, method in (("ours (mido)", ours), ("music21 (seeds' way)", music21_way)):
+        for name, method in methods:
             runs = [measure(method, paths) for _ in range(args.repeats)]
             rows[name] = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
 
-    base = rows["music21 (seeds' way)"]["seconds"]
+    print(f"{len(paths)} files; symusic read {fast}, mido the other {len(paths) - fast}.")
+    base = rows[methods[-1][0]]["seconds"]
     header = (
         f"{'method':<22}{'files':>6}{'notes':>8}{'total s':>9}{'files/s':>9}{'notes/s':>10}"
         f"{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'speed-up':>9}"

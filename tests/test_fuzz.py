@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,7 +29,7 @@ from neuraltunes_live.config import load_config
 from neuraltunes_live.core.model import Architecture, load_model, write_model_dir
 from neuraltunes_live.core.notes import notes_array
 from neuraltunes_live.data.midifile import midifile_from_parts, parse_midi
-from neuraltunes_live.errors import NeuralTunesError
+from neuraltunes_live.errors import ImportFailed, NeuralTunesError
 from neuraltunes_live.live.messages import split
 
 from .conftest import random_weights
@@ -35,6 +37,11 @@ from .fakes import ScriptedModel, quarter_notes_of
 from .test_daemon import PHRASE, Rig
 
 LIVE_CASES, FILE_CASES, MODEL_CASES, CONFIG_CASES = 150, 300, 150, 300
+#: More cases for a deeper run: NTLIVE_FUZZ_SCALE=10 multiplies them all.
+_SCALE = int(os.environ.get("NTLIVE_FUZZ_SCALE", "1"))
+LIVE_CASES, FILE_CASES, MODEL_CASES, CONFIG_CASES = (
+    n * _SCALE for n in (LIVE_CASES, FILE_CASES, MODEL_CASES, CONFIG_CASES)
+)
 FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 byte = st.integers(0, 255)
@@ -198,3 +205,81 @@ def test_a_mutated_config_file_loads_or_gives_one_clean_error(tmp_path_factory, 
         load_config(path, env={})
     except NeuralTunesError as err:
         assert "\n" not in str(err)
+
+
+def _mido_piece(data: bytes, include_drums: bool):
+    from neuraltunes_live.data.midifile import _midifile, piece_from_midifile
+
+    try:
+        return piece_from_midifile(_midifile(data), include_drums=include_drums)
+    except ImportFailed as err:
+        return str(err)
+
+
+def _same(fast, slow) -> None:
+    assert not isinstance(slow, str), slow  # symusic read a file mido's path refuses
+    np.testing.assert_array_equal(fast.notes, slow.notes)
+    assert (fast.tempo_bpm, fast.warnings) == (slow.tempo_bpm, slow.warnings)
+
+
+event = st.one_of(
+    st.tuples(st.just("note_on"), st.integers(0, 15), st.integers(0, 127), st.integers(0, 127)),
+    st.tuples(st.just("note_off"), st.integers(0, 15), st.integers(0, 127), st.integers(0, 127)),
+    st.tuples(st.just("set_tempo"), st.just(0), st.integers(0, 3_000_000), st.just(0)),
+    st.tuples(st.just("program_change"), st.integers(0, 15), st.integers(0, 127), st.just(0)),
+)
+
+
+@st.composite
+def random_midi(draw):
+    """A file of random note, tempo and program events on a few channels and pitches (so keys collide)."""
+    import mido
+
+    midi = mido.MidiFile(type=draw(st.sampled_from([0, 1, 2])), ticks_per_beat=draw(st.sampled_from([96, 480, 7])))
+    channels, pitches = draw(st.sampled_from([[0], [0, 1], [0, 9], list(range(16))])), [60, 62, draw(byte) % 128]
+    for _ in range(1 if midi.type == 0 else draw(st.integers(1, 3))):
+        track = mido.MidiTrack()
+        for kind, channel, value, velocity in draw(st.lists(event, max_size=30)):
+            time = draw(st.sampled_from([0, 0, 1, 5, 120, 480]))
+            if kind == "set_tempo":
+                track.append(mido.MetaMessage("set_tempo", tempo=value, time=time))
+            elif kind == "program_change":
+                track.append(mido.Message(kind, channel=channels[channel % len(channels)], program=value, time=time))
+            else:
+                pitch = pitches[value % len(pitches)]
+                track.append(
+                    mido.Message(
+                        kind, channel=channels[channel % len(channels)], note=pitch, velocity=velocity, time=time
+                    )
+                )
+        midi.tracks.append(track)
+    buffer = io.BytesIO()
+    midi.save(file=buffer)
+    return buffer.getvalue()
+
+
+@settings(max_examples=FILE_CASES, **FUZZ)
+@given(random_midi(), st.booleans())
+def test_the_fast_reader_gives_exactly_what_the_rules_give(data, include_drums):
+    from neuraltunes_live.data.midifile import fast_piece
+
+    fast = fast_piece(data, include_drums=include_drums)
+    if fast is not None:
+        _same(fast, _mido_piece(data, include_drums))
+
+
+@settings(max_examples=FILE_CASES, **FUZZ)
+@given(mutated_midi())
+def test_the_fast_reader_on_a_mutated_file_agrees_or_leaves_it_to_mido(data):
+    from neuraltunes_live.data.midifile import fast_piece
+
+    fast = fast_piece(data)
+    if fast is not None:
+        _same(fast, _mido_piece(data, False))
+
+
+def test_the_fast_reader_reads_ordinary_files_itself():
+    from neuraltunes_live.data.midifile import fast_piece
+
+    read = [fast_piece(data) is not None for data in MIDI_FILES]
+    assert all(read), read  # real pieces (chorale parts, tunes, a melody with chords) never need mido

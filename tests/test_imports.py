@@ -35,6 +35,7 @@ HOMES = {
     "numpy": None,  # anywhere
     "click": {"cli"},
     "mido": {"data.midifile"},
+    "symusic": {"data.midifile"},
     "rtmidi": {"live.ports"},
     "jack": {"live.ports"},
     "music21": {"data.score_import"},

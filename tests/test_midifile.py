@@ -1,4 +1,8 @@
-"""MIDI file import and export through mido, malformed files included."""
+"""MIDI file import and export, malformed files included.
+
+Every import test runs twice: as ``read_midi`` reads (symusic where it can
+vouch for its notes, else mido) and through mido alone, so both hold the rules.
+"""
 
 import numpy as np
 import pytest
@@ -13,6 +17,23 @@ from .conftest import midi_track, notes, off, on, save_midi, tempo
 
 PPQ = 480
 TICK = PPQ // 12  # MIDI ticks per grid tick
+
+
+@pytest.fixture(autouse=True, params=["as read", "mido alone"])
+def reader(request, monkeypatch):
+    if request.param == "mido alone":
+        from neuraltunes_live.data import midifile
+
+        monkeypatch.setattr(midifile, "fast_piece", lambda *args, **kwargs: None)
+    return request.param
+
+
+def test_ordinary_files_are_read_by_symusic(melody_file, tmp_path, reader):
+    from neuraltunes_live.data.midifile import fast_piece
+
+    repeats = save_midi(tmp_path / "r.mid", midi_track(on(0, 60), off(PPQ, 60), on(0, 60), off(PPQ, 60)))
+    for path in (melody_file(), repeats):
+        assert (fast_piece(path.read_bytes()) is not None) == (reader == "as read")
 
 
 def pitches_and_times(piece):
@@ -101,6 +122,15 @@ def test_overlapping_same_pitch_ends_the_first_note(tmp_path):
     assert pitches_and_times(read_midi(path)) == [[0, 60, 12], [12, 60, 12]]
 
 
+def test_a_repeated_note_written_note_on_first_keeps_its_length(tmp_path):
+    # The note-on of the repeat comes before the first note's note-off at the same tick: that
+    # note-off is the first note's, so the repeat lasts until its own.
+    repeat = midi_track(on(0, 60), on(PPQ, 60), off(0, 60), off(PPQ, 60))
+    assert pitches_and_times(read_midi(save_midi(tmp_path / "r.mid", repeat))) == [[0, 60, 12], [12, 60, 12]]
+    usual = midi_track(on(0, 60), off(PPQ, 60), on(0, 60), off(PPQ, 60))
+    assert pitches_and_times(read_midi(save_midi(tmp_path / "u.mid", usual))) == [[0, 60, 12], [12, 60, 12]]
+
+
 def test_zero_length_note_keeps_one_tick(tmp_path):
     path = save_midi(tmp_path / "z.mid", midi_track(on(0, 60), off(0, 60), on(PPQ, 62), off(PPQ, 62)))
     assert pitches_and_times(read_midi(path)) == [[0, 60, 1], [12, 62, 12]]
@@ -182,3 +212,12 @@ def test_write_midi_leaves_no_partial_file_on_failure(tmp_path):
     with pytest.raises(ValueError):
         write_midi(notes((0, 200, 12, 64)), target)  # pitch 200 cannot be written
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_note_past_a_million_beats_is_damage_not_music(tmp_path):
+    # A delta time of five bytes (more than the standard's four) ends the note 15 * 2**28 ticks on.
+    body = bytes([0, 0x90, 60, 90, 0x8F, 0x80, 0x80, 0x80, 0x00, 0x80, 60, 0, 0, 0xFF, 0x2F, 0])
+    header = b"MThd" + (6).to_bytes(4, "big") + bytes([0, 0, 0, 1, 1, 0xE0])
+    data = header + b"MTrk" + len(body).to_bytes(4, "big") + body
+    with pytest.raises(ImportFailed, match="a note lies past beat 1,000,000"):
+        parse_midi(data)

@@ -57,6 +57,10 @@ def quantize(
 
 
 def sort_notes(notes: np.ndarray) -> np.ndarray:
-    """Notes in canonical order: by onset, then pitch from low to high."""
-    order = np.lexsort((notes[:, PITCH], notes[:, ONSET]))
+    """Notes in canonical order: by onset, then pitch from low to high (then duration and velocity).
+
+    The order is total, so two readers of one file that find the same notes
+    give the same array, whatever order they found them in.
+    """
+    order = np.lexsort((notes[:, VELOCITY], notes[:, DURATION], notes[:, PITCH], notes[:, ONSET]))
     return notes[order]

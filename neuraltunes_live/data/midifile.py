@@ -1,4 +1,4 @@
-"""Standard MIDI files in and out, through mido (the only module that reads them).
+"""Standard MIDI files in and out: symusic reads them fast, mido where it must, and writes them.
 
 Reading follows these rules:
 
@@ -9,8 +9,10 @@ Reading follows these rules:
   its notes are instruments, not pitches.
 - ``note_on`` with velocity 0 is a note-off (running status is mido's job).
 - A note-on for a pitch already sounding on that channel ends the sounding note
-  there and starts the new one; a note-off with no note sounding is ignored;
-  a note never switched off ends at the end of its track.
+  there and starts the new one; a note-off at that same tick, after the new
+  note-on, is the ended note's own (a repeated note written note-on first) and
+  is passed over; a note-off with no note sounding is ignored; a note never
+  switched off ends at the end of its track.
 - Time in a PPQ file is ``tick / ticks_per_beat`` beats, whatever the tempo
   map says (tempo changes move seconds, not beats); in an SMPTE file ticks are
   seconds, turned into beats through the file's tempo map. Then notes go onto
@@ -21,13 +23,16 @@ Reading follows these rules:
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import mido
 import numpy as np
+import symusic
 
 from neuraltunes_live.core.notes import TICKS_PER_BEAT, Piece, quantize
 from neuraltunes_live.core.tempo import DEFAULT_TEMPO_US, TempoMap, bpm_to_us, clamped_tempo
@@ -37,14 +42,19 @@ from neuraltunes_live.files import replace_file
 logger = logging.getLogger(__name__)
 
 DRUM_CHANNEL = 9
+#: No note of a file is read past this beat (a day and more at 120 BPM): later times are damage.
+MAX_BEATS = 1_000_000
 MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
 
 
 def read_midi(path: str | os.PathLike, *, name: str | None = None, include_drums: bool = False) -> Piece:
     """Notes of a MIDI file on the grid; ImportFailed says why not."""
     path = Path(path)
-    name = path.stem if name is None else name
-    return piece_from_midifile(read_midifile(path), name=name, include_drums=include_drums)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ImportFailed(f"cannot read file: {err.strerror or err}") from err
+    return parse_midi(data, name=path.stem if name is None else name, include_drums=include_drums)
 
 
 def read_midifile(path: str | os.PathLike) -> "mido.MidiFile":
@@ -71,8 +81,196 @@ def _midifile(data: bytes) -> "mido.MidiFile":
 
 
 def parse_midi(data: bytes, *, name: str = "", include_drums: bool = False) -> Piece:
-    """Notes of MIDI file bytes on the grid; ImportFailed says why not."""
+    """Notes of MIDI file bytes on the grid; ImportFailed says why not.
+
+    symusic's C++ parser reads the file when ``fast_piece`` can vouch that its
+    notes are the ones the rules give; otherwise (and for every error) mido does.
+    """
+    piece = fast_piece(data, name=name, include_drums=include_drums)
+    if piece is not None:
+        return piece
     return piece_from_midifile(_midifile(data), name=name, include_drums=include_drums)
+
+
+# --- the fast path: symusic ----------------------------------------------------
+#
+# symusic pairs a note-off with the earliest sounding note of its key (first in,
+# first out) and drops a note never switched off; the rules above end a note
+# at the next note-on of its key, and at the end of its track. So before
+# symusic reads a file, every track gets two note-offs for every key at its
+# very end (after End of Track's delta time): a note never switched off ends
+# there. After it, a key whose notes overlap within a track (where first in,
+# first out and the rules part) sends the file to mido, and so does a key with
+# two notes ending on one tick: a third note left sounding at the end, which
+# symusic would drop, always leaves two that end on the track's last tick. A repeated note (one ending on the tick
+# the next begins) reads the same both ways, in either order of its events. What symusic cannot
+# tell (SMPTE time, odd chunk structure, two tempos at the start, drums-only
+# files, a channel's program changing mid-track) goes to mido as well, and so
+# does every error, so its message is the one mido's path gives.
+
+
+@functools.lru_cache(maxsize=64)
+def _end_offs(channels: int) -> bytes:
+    """Two note-offs for every key of the channels given (a bit each), then End of Track.
+
+    The first event takes the delta time of the End of Track they replace.
+    """
+    events = b"".join(
+        bytes((0, 0x80 | channel, pitch, 0))
+        for _ in range(2)
+        for channel in range(16)
+        if channels >> channel & 1
+        for pitch in range(128)
+    )
+    return (events + b"\x00\xff\x2f\x00")[1:]
+
+
+_END_OF_TRACK = b"\xff\x2f\x00"
+#: Data bytes after each channel status byte (0 for the others).
+_DATA_BYTES = [0] * 128 + [2] * 64 + [1] * 32 + [2] * 16 + [0] * 16
+#: The payload lengths mido decodes each meta event of fixed size with; another length it reads otherwise.
+_META_LENGTHS = {0x00: (0, 2), 0x20: (1,), 0x21: (1,), 0x2F: (0,), 0x51: (3,), 0x58: (4,), 0x59: (2,)}
+#: Meta events both parsers read alike: those above, texts and sequencer-specific data.
+_PLAIN_METAS = frozenset(_META_LENGTHS) | frozenset(range(0x01, 0x10)) | {0x7F}
+
+
+def _plain_track(body: bytes) -> int | None:
+    """The channels a track's messages use (a bit each) if its events fill it exactly, each one read
+    alike by mido and symusic; None if not.
+
+    A walk over the events, reading nothing into objects: delta times of up to
+    four bytes, channel messages with data bytes below 128 (running status too,
+    but not straight after a meta event, where parsers differ), meta events of
+    the sizes mido expects, and nothing else. SysEx, system messages, an End
+    of Track before the end, or an event running past the chunk leave the file
+    to mido.
+    """
+    i, end, running, data_bytes, channels = 0, len(body), 0, _DATA_BYTES, 0
+    try:
+        while i < end:
+            if body[i] & 0x80:  # a delta time of more than one byte
+                start = i
+                while body[i] & 0x80:
+                    i += 1
+                if i - start > 3:
+                    return None  # longer than the standard's four bytes: the parsers differ
+            i += 1
+            status = body[i]
+            if status < 0xF0:
+                if status & 0x80:
+                    running = status
+                    channels |= 1 << (status & 0x0F)
+                    i += 1
+                elif running <= 0:
+                    return None  # running status with none set, or straight after a meta event
+                count = data_bytes[running]
+                if body[i] & 0x80 or count == 2 and body[i + 1] & 0x80:
+                    return None  # a data byte above 127
+                i += count
+            elif status == 0xFF:
+                kind, i = body[i + 1], i + 2
+                length, start = 0, i
+                while body[i] & 0x80:
+                    length = (length << 7) | (body[i] & 0x7F)
+                    i += 1
+                length = (length << 7) | body[i]
+                if i - start > 3 or kind not in _PLAIN_METAS:
+                    return None
+                i += 1 + length
+                running = -abs(running)  # kept by mido, dropped by others: not used before a new status
+                if kind in _META_LENGTHS and (
+                    length not in _META_LENGTHS[kind]
+                    or kind == 0x2F
+                    and i != end
+                    or kind == 0x59
+                    and (8 <= body[i - 2] <= 0xF8 or body[i - 1] > 1)  # a key mido cannot name
+                ):
+                    return None
+            else:
+                return None
+    except IndexError:
+        return None
+    return channels if i == end else None
+
+
+def _with_end_offs(data: bytes) -> bytes | None:
+    """The file with two note-offs for every key at the end of every track; None where mido should read it."""
+    if len(data) < 14 or data[:4] != b"MThd":
+        return None
+    header = int.from_bytes(data[4:8], "big")
+    if header < 6 or len(data) < 8 + header:
+        return None
+    fmt, count, division = (int.from_bytes(data[8 + 2 * i : 10 + 2 * i], "big") for i in range(3))
+    if fmt > 2 or division == 0 or division & 0x8000:
+        return None
+    parts, position, tracks = [data[: 8 + header]], 8 + header, 0
+    while position < len(data):
+        if position + 8 > len(data):
+            return None
+        kind, length = data[position : position + 4], int.from_bytes(data[position + 4 : position + 8], "big")
+        end = position + 8 + length
+        if end > len(data):
+            return None
+        body = data[position + 8 : end]
+        channels = _plain_track(body) if kind == b"MTrk" and body.endswith(_END_OF_TRACK) else None
+        if channels is None:
+            return None  # another kind of chunk, or a track to read event by event
+        body = body[:-3] + _end_offs(channels)
+        tracks += 1
+        parts.append(kind + len(body).to_bytes(4, "big") + body)
+        position = end
+    return b"".join(parts) if tracks == count and tracks > 0 else None
+
+
+def fast_piece(data: bytes, *, name: str = "", include_drums: bool = False) -> Piece | None:
+    """The notes by symusic, or None when the file is for mido to read (see above)."""
+    ended = _with_end_offs(data)
+    if ended is None:
+        return None
+    try:
+        score: Any = symusic.Score.from_midi(ended, ttype="tick", sanitize_data=True)  # its stubs lack .tracks
+    except Exception:  # symusic refuses it: mido's path says why
+        return None
+    seen: dict[tuple[str, bool], int] = {}
+    columns: list[dict[str, np.ndarray]] = []
+    for track in score.tracks:
+        if seen.setdefault((track.name, track.is_drum), track.program) != track.program:
+            return None  # a program change split a channel's notes in two
+        if not track.is_drum or include_drums:
+            columns.append(track.notes.numpy())
+    if not columns or not sum(len(c["time"]) for c in columns):
+        return None  # no notes (or only drums): mido's path words the error
+    time = np.concatenate([c["time"] for c in columns]).astype(np.int64)
+    end = time + np.concatenate([c["duration"] for c in columns])
+    pitch = np.concatenate([c["pitch"] for c in columns]).astype(np.int64)
+    velocity = np.concatenate([c["velocity"] for c in columns]).astype(np.int64)
+    # One key: a pitch in one of symusic's tracks (a track's channel).
+    key = np.repeat(np.arange(len(columns)), [len(c["time"]) for c in columns]) * 128 + pitch
+    order = np.lexsort((time, key))
+    same = key[order][1:] == key[order][:-1]
+    if np.any(same & (time[order][1:] < end[order][:-1])):
+        return None  # overlapping notes of one key: first in, first out is not the rule
+    order = np.lexsort((end, key))
+    if np.any((key[order][1:] == key[order][:-1]) & (end[order][1:] == end[order][:-1])):
+        return None  # two notes of one key ending together (both end note-offs taken: a third may be dropped)
+    tempos = score.tempos.numpy()
+    if np.count_nonzero(tempos["time"] == 0) > 1 and len(set(tempos["mspq"][tempos["time"] == 0].tolist())) > 1:
+        return None
+    division = int.from_bytes(data[12:14], "big")  # ticks per beat; _with_end_offs let no other kind through
+    warnings: list[str] = []
+    changes = []
+    for tick, us in zip(tempos["time"].tolist(), tempos["mspq"].tolist()):
+        kept, why = clamped_tempo(us)
+        if why and why not in warnings:
+            warnings.append(why)
+        changes.append((tick / division, kept))
+    if len(warnings) > 1:
+        return None  # their order is the file's, which symusic does not keep
+    tempo = TempoMap.from_beat_changes(changes)
+    if end.max() / division > MAX_BEATS or time.min() < 0:
+        return None  # a damaged time (symusic keeps ticks in 32 bits): mido's path says what is wrong
+    notes = quantize(time / division, end / division, pitch, velocity)
+    return Piece(name=name, notes=notes, tempo_bpm=round(tempo.initial_bpm, 3), warnings=tuple(warnings))
 
 
 def piece_from_midifile(midi: "mido.MidiFile", *, name: str = "", include_drums: bool = False) -> Piece:
@@ -85,6 +283,7 @@ def piece_from_midifile(midi: "mido.MidiFile", *, name: str = "", include_drums:
     for track in midi.tracks:
         tick = 0
         sounding: dict[tuple[int, int], tuple[int, int]] = {}
+        struck_again: dict[tuple[int, int], int] = {}  # key -> tick where a note-on ended its sounding note
         for msg in track:
             tick += msg.time
             kind = msg.type
@@ -93,10 +292,15 @@ def piece_from_midifile(midi: "mido.MidiFile", *, name: str = "", include_drums:
                     drums_skipped += kind == "note_on"
                     continue
                 key = (msg.channel, msg.note)
+                pressed = kind == "note_on" and msg.velocity > 0
+                if not pressed and struck_again.pop(key, None) == tick:
+                    continue  # the earlier note's note-off, written after the repeat's note-on at its tick
                 started = sounding.pop(key, None)
                 if started is not None:
                     rows.append((started[0], tick, msg.note, started[1]))
-                if kind == "note_on" and msg.velocity > 0:
+                    if pressed:
+                        struck_again[key] = tick
+                if pressed:
                     sounding[key] = (tick, msg.velocity)
             elif kind == "set_tempo":
                 us, why = clamped_tempo(msg.tempo)
@@ -119,6 +323,8 @@ def piece_from_midifile(midi: "mido.MidiFile", *, name: str = "", include_drums:
         to_beats = np.vectorize(tempo.seconds_to_beats, otypes=[np.float64])
         starts = to_beats(table[:, 0] * seconds_per_tick)
         ends = to_beats(table[:, 1] * seconds_per_tick)
+    if len(ends) and not ends.max() <= MAX_BEATS:
+        raise ImportFailed(f"a note lies past beat {MAX_BEATS:,} (a damaged time value?)")
     notes = quantize(starts, ends, table[:, 2], table[:, 3])
     return Piece(name=name, notes=notes, tempo_bpm=round(tempo.initial_bpm, 3), warnings=tuple(warnings))
 
