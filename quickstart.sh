@@ -76,8 +76,11 @@ setup() {  # setup EXTRAS
     fi
     say "installing neuraltunes-live ($extras) into .venv (first run takes a minute or two)"
     .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-    .venv/bin/python -m pip install --quiet --editable "$spec" ||
+    # pip's own chatter (build warnings) goes to a log, shown only if it fails.
+    if ! .venv/bin/python -m pip install --quiet --editable "$spec" >.venv/pip.log 2>&1; then
+      cat .venv/pip.log >&2
       die "pip could not install the Python packages (see above); check the network and try again"
+    fi
     rm -f .venv/.installed-*
     touch "$stamp"
   fi
