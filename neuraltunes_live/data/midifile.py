@@ -145,7 +145,7 @@ def _plain_track(body: bytes) -> int | None:
     of Track before the end, or an event running past the chunk leave the file
     to mido.
     """
-    i, end, running, data_bytes, channels = 0, len(body), 0, _DATA_BYTES, 0
+    i, end, running, data_bytes, channels, status, kind = 0, len(body), 0, _DATA_BYTES, 0, 0, 0
     try:
         while i < end:
             if body[i] & 0x80:  # a delta time of more than one byte
@@ -190,7 +190,8 @@ def _plain_track(body: bytes) -> int | None:
                 return None
     except IndexError:
         return None
-    return channels if i == end else None
+    # The last event read must be the End of Track that the end offs replace.
+    return channels if i == end and status == 0xFF and kind == 0x2F else None
 
 
 def _with_end_offs(data: bytes) -> bytes | None:
