@@ -529,7 +529,8 @@ def generate(
 @_setting_option("live.clock", "--clock")
 @_setting_option("live.mode", "--mode")
 @_setting_option("live.start", "--start")
-@_setting_option("live.bars", "--bars")
+@_setting_option("live.length", "--length")
+@_setting_option("live.bars", "--bars", help="Answer length in bars; implies --length fixed.")
 @_setting_option("live.style", "--style")
 @_setting_option("live.random_seed", "--random-seed")
 @_setting_option("live.synth", "--synth/--no-synth")
@@ -547,6 +548,7 @@ def serve(
     clock: str | None,
     mode: str | None,
     start: str | None,
+    length: str | None,
     bars: int | None,
     style: str | None,
     random_seed: int | None,
@@ -574,6 +576,7 @@ def serve(
             "live.clock": clock,
             "live.mode": mode,
             "live.start": start,
+            "live.length": "fixed" if bars is not None and length is None else length,
             "live.bars": bars,
             "live.style": style,
             "live.random_seed": random_seed,

@@ -34,6 +34,7 @@ STYLES = ("balanced", "creative", "structured")
 BACKENDS = ("auto", "alsa", "jack", "coremidi", "winmm")
 CLOCKS = ("internal", "external")
 MODES = ("call", "continuous")
+LENGTHS = ("follow", "fixed")
 STARTS = ("beat", "bar", "immediate")
 ON_PLAY = ("interrupt", "overlap")
 SYNTH_DRIVERS = ("auto", "jack", "pipewire", "pulseaudio", "alsa", "coreaudio")
@@ -171,10 +172,22 @@ class LiveSettings:
     silence_beats: float = _setting(1.0, "Beats of silence that end a phrase.", low=0.125, high=16)
     max_phrase_beats: float = _setting(32.0, "The longest phrase, in beats.", low=1, high=256)
     min_notes: int = _setting(2, "Fewer notes than this are not answered.", low=1, high=64)
-    bars: int = _setting(4, "Answer length in bars.", low=1, high=64)
+    length: str = _setting(
+        "follow",
+        "follow: an answer as many whole bars long as the call (1 to [controls] max_bars); fixed: `bars` bars.",
+        choices=LENGTHS,
+    )
+    bars: int = _setting(4, "Answer length in bars, with length = fixed (the bars knob sets it too).", low=1, high=64)
     style: str = _setting("balanced", "Style of sampling.", choices=STYLES)
     temperature: float = _setting(1.0, "A factor on the style's temperature.", TEMPERATURE)
     lookahead_beats: float = _setting(4.0, "How far ahead notes are sampled, in beats.", low=0.5, high=16)
+    output_offset_ms: float = _setting(
+        0.0,
+        "Send answers this much later (or, negative, earlier) than their beat: the DAW's latency.",
+        low=-500,
+        high=500,
+        words="from -500 to 500 ms",
+    )
     input_channel: int = _setting(0, "The channel listened to.", CHANNEL)
     output_channel: int = _setting(1, "The channel answers are sent on.", low=1, high=16)
     passthrough: bool = _setting(False, "Also send the player's notes to the output.")

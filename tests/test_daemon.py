@@ -17,7 +17,10 @@ from .fakes import note_on as on
 
 
 def config(**live):
+    """The default config with ``[live]`` changed; a ``bars`` given means answers of that length, as ``--bars``."""
     base = Config()
+    if "bars" in live:
+        live.setdefault("length", "fixed")
     return dataclasses.replace(base, live=dataclasses.replace(base.live, **live))
 
 
@@ -248,3 +251,17 @@ def test_the_daemon_gives_the_process_its_thread_switch_interval_back():
     assert sys.getswitchinterval() < before
     rig.daemon.stop()
     assert sys.getswitchinterval() == before
+
+
+@pytest.mark.parametrize("offset_ms", [20.0, -20.0])
+def test_the_output_offset_moves_every_answer_note_and_nothing_else(offset_ms):
+    plain = Rig(ScriptedModel(quarter_notes_of(67)), bars=1, passthrough=True)
+    plain.run(PHRASE, until=5.0)
+    moved = Rig(ScriptedModel(quarter_notes_of(67)), bars=1, passthrough=True, output_offset_ms=offset_ms)
+    moved.run(PHRASE, until=5.0)
+    answer = lambda rig: [(t, m) for t, m in rig.sent if t >= 1.9]  # noqa: E731
+    played = lambda rig: [(t, m) for t, m in rig.sent if t < 1.9]  # noqa: E731
+    assert played(moved) == played(plain)  # the player's own notes pass through as played
+    assert len(answer(moved)) == len(answer(plain)) == 8
+    for (t0, m0), (t1, m1) in zip(answer(plain), answer(moved)):
+        assert m1 == m0 and t1 == pytest.approx(t0 + offset_ms / 1000, abs=0.006)  # the rig steps 5 ms

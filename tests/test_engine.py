@@ -152,3 +152,24 @@ def test_an_answer_starts_in_its_start_beat_where_the_model_placed_it(start_beat
     from neuraltunes_live.live.engine import answer_offset
 
     assert answer_offset(start_beat, onset, start) + onset / TICKS_PER_BEAT == beat
+
+
+def test_an_answer_that_follows_the_call_lasts_as_many_bars_as_it(monkeypatch):
+    from neuraltunes_live.live.engine import follow_bars
+    from neuraltunes_live.live.phrase import Phrase
+
+    def phrase(beats):  # quarter notes, the last let go a little early
+        rows = [(i * TICKS_PER_BEAT, 60, TICKS_PER_BEAT - (2 if i == beats - 1 else 0), 80) for i in range(beats)]
+        return Phrase(np.array(rows, dtype=np.int32), 0.0, 0.0)
+
+    assert [follow_bars(phrase(n), 4, 16) for n in (1, 3, 4, 5, 8, 9)] == [1, 1, 1, 2, 2, 3]
+    assert follow_bars(phrase(100), 4, 16) == 16 and follow_bars(phrase(6), 3, 16) == 2
+
+    # Through the engine: an 8-beat call is answered for two bars, and the bars knob fixes the length.
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), live=LiveParameters(length="follow", bars=1))
+    call = [(i * 0.5, on(60 + i)) for i in range(8)] + [(i * 0.5 + 0.4, off(60 + i)) for i in range(8)]
+    rig.run(call, until=4.0 + 0.5 + 4.0 + 1.0)
+    ons = [t for t, m in rig.sent if m[0] == 0x90 and m[2] > 0]
+    assert len(ons) == 8 and ons[0] == pytest.approx(4.5) and ons[-1] == pytest.approx(8.0)  # 2 bars at 120 BPM
+    assert rig.controls.handle((0xB0, 22, 0)) == "bars"
+    assert rig.controls.current.length == "fixed" and rig.controls.current.bars == 1

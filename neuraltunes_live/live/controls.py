@@ -35,10 +35,11 @@ class LiveParameters:
     bars: int = 4
     style: str = "balanced"
     mode: str = "call"
+    length: str = "fixed"  # "follow": as long as the call; the bars knob makes it "fixed"
 
     @classmethod
     def starting(cls, live: LiveSettings) -> "LiveParameters":
-        return cls(temperature=live.temperature, bars=live.bars, style=live.style, mode=live.mode)
+        return cls(temperature=live.temperature, bars=live.bars, style=live.style, mode=live.mode, length=live.length)
 
 
 def temperature_of(value: int, low: float, high: float) -> float:
@@ -91,7 +92,7 @@ class Controls:
                     replace(now, temperature=temperature_of(value, m.temperature_low, m.temperature_high)),
                 )
             elif controller == m.bars:
-                name, updated = "bars", replace(now, bars=bars_of(value, m.max_bars))
+                name, updated = "bars", replace(now, bars=bars_of(value, m.max_bars), length="fixed")
             elif controller == m.style:
                 name, updated = "style", replace(now, style=style_of(value))
             elif controller == m.mode:
@@ -112,7 +113,7 @@ def describe(live: LiveParameters) -> dict[str, str]:
     """Each live parameter as the log shows it."""
     return {
         "temperature": f"temperature x{live.temperature:.2f}",
-        "bars": f"{live.bars} bars",
+        "bars": f"{live.bars} bars" if live.length == "fixed" else "as long as the call",
         "style": f"style {live.style}",
         "mode": f"mode {live.mode}",
     }

@@ -83,7 +83,9 @@ class Daemon:
         self.follower = ClockFollower() if live.clock == "external" else None
         timeline = self.follower if self.follower is not None else FixedTempo(clock.now(), live.tempo)
         self.tracker = NoteTracker(self.output_channel)
-        self.scheduler = Scheduler(clock, send, self.tracker, timeline, on_sent=on_sent)
+        self.scheduler = Scheduler(
+            clock, send, self.tracker, timeline, on_sent=on_sent, offset=live.output_offset_ms / 1000
+        )
         self.controls = Controls(config.controls, LiveParameters.starting(live))
         self.engine = Engine(
             model,
@@ -135,7 +137,11 @@ class Daemon:
 
     def _answering(self, number: int, phrase: Phrase, start_beat: float) -> None:
         live = self.controls.current
-        length = "until stopped" if live.mode == "continuous" else f"{live.bars} bars"
+        response = self.engine.response
+        length = "until stopped"
+        if response is not None and response.end_beat is not None:
+            bars = round((response.end_beat - response.start_beat) / self.engine.settings.beats_per_bar)
+            length = f"{bars} bars" + (", as long as the call" if live.length == "follow" else "")
         logger.info(
             f"heard {len(phrase.notes)} notes; answering ({live.style}, temperature x{live.temperature:.2f}, {length})"
         )

@@ -27,7 +27,7 @@ import numpy as np
 
 from neuraltunes_live.config import LiveSettings, StyleSettings
 from neuraltunes_live.core.continuation import MAX_PRIME_NOTES, Continuer, PrimeCache, StepModel, phrase_tokens
-from neuraltunes_live.core.notes import TICKS_PER_BEAT
+from neuraltunes_live.core.notes import DURATION, ONSET, TICKS_PER_BEAT
 from neuraltunes_live.core.sampling import SamplingSettings
 from neuraltunes_live.live.controls import Controls
 from neuraltunes_live.live.messages import Message
@@ -35,6 +35,17 @@ from neuraltunes_live.live.phrase import Phrase, PhraseDetector
 from neuraltunes_live.live.scheduler import Scheduler, Timeline
 
 START_GRACE_SECONDS = 0.015
+
+
+def follow_bars(phrase: Phrase, beats_per_bar: int, most: int) -> int:
+    """How many bars an answer that follows the call lasts: the call's whole bars, 1 to ``most``.
+
+    The call is counted from its first note's beat to its last note's end,
+    so a two-bar phrase whose last note is let go a little early is still two bars.
+    """
+    notes = phrase.notes
+    beats = float((notes[:, ONSET] + notes[:, DURATION]).max()) / TICKS_PER_BEAT if len(notes) else 0.0
+    return min(max(1, math.ceil(beats / beats_per_bar - 1e-9)), most)
 
 
 def answer_offset(start_beat: float, first_onset: int, start: str) -> float:
@@ -183,7 +194,12 @@ class Engine:
         self.cache.reset()
         self._cached_notes = 0
         live = self.controls.current
-        end = None if live.mode == "continuous" else start + live.bars * self.settings.beats_per_bar
+        bars = (
+            live.bars
+            if live.length == "fixed"
+            else follow_bars(phrase, self.settings.beats_per_bar, self.controls.map.max_bars)
+        )
+        end = None if live.mode == "continuous" else start + bars * self.settings.beats_per_bar
         self.response = _Response(self._responses, continuer, None, start, end)
         if self.on_response is not None:
             self.on_response(self._responses, phrase, start)

@@ -85,8 +85,12 @@ class Scheduler:
         *,
         max_wait: float = 0.005,
         on_sent: Callable[[Sent], None] | None = None,
+        offset: float = 0.0,
     ):
         self.clock = clock
+        #: Seconds added to every deadline (``output_offset_ms``): later for a positive offset, earlier
+        #: for a negative one, so answers land on the DAW's grid after its monitoring latency.
+        self.offset = offset
         self.send = send
         self.tracker = tracker
         self.timeline = timeline
@@ -149,6 +153,8 @@ class Scheduler:
                 return False
             event = self._heap[0]
             deadline = self.timeline.time_of(event.beat)
+            if deadline is not None:
+                deadline += self.offset
         now = self.clock.now()
         if deadline is None:  # time stopped: look again shortly
             self.clock.sleep_until(now + self.max_wait)
