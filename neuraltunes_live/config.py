@@ -35,6 +35,7 @@ BACKENDS = ("auto", "alsa", "jack", "coremidi", "winmm")
 CLOCKS = ("internal", "external")
 MODES = ("call", "continuous")
 LENGTHS = ("follow", "fixed")
+TAKE_EFFECT = ("bar", "now")
 STARTS = ("beat", "bar", "immediate")
 ON_PLAY = ("interrupt", "overlap")
 SYNTH_DRIVERS = ("auto", "jack", "pipewire", "pulseaudio", "alsa", "coreaudio")
@@ -225,6 +226,12 @@ class ControlSettings:
     style: int = _setting(23, "Knob for the style.", CONTROLLER)
     mode: int = _setting(24, "Knob for call and response or continuous.", CONTROLLER)
     panic: int = _setting(25, "Button that silences everything.", CONTROLLER)
+    keep: int = _setting(26, "Button held to loop the last answer.", CONTROLLER)
+    again: int = _setting(27, "Button for another take of the answer to the last phrase.", CONTROLLER)
+    undo: int = _setting(28, "Button that goes back to the take before.", CONTROLLER)
+    takes_effect: str = _setting(
+        "bar", "When keep, again and undo act: at the next bar line, or now.", choices=TAKE_EFFECT
+    )
     channel: int = _setting(0, "The channel knobs are read on.", CHANNEL)
     temperature_low: float = _setting(0.5, "The temperature factor at 0.", TEMPERATURE)
     temperature_high: float = _setting(2.0, "The temperature factor at 127.", TEMPERATURE)
@@ -418,7 +425,16 @@ def _check_together(config: Config) -> None:
             "controls.temperature_low must be below controls.temperature_high, got "
             f"{controls.temperature_low:g} and {controls.temperature_high:g}"
         )
-    knobs = (controls.temperature, controls.bars, controls.style, controls.mode, controls.panic)
+    knobs = (
+        controls.temperature,
+        controls.bars,
+        controls.style,
+        controls.mode,
+        controls.panic,
+        controls.keep,
+        controls.again,
+        controls.undo,
+    )
     numbers = [n for n in knobs if n >= 0]
     if len(numbers) != len(set(numbers)):
         raise ConfigError(f"[controls] gives one controller number to two knobs: {numbers}")

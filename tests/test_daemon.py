@@ -265,3 +265,14 @@ def test_the_output_offset_moves_every_answer_note_and_nothing_else(offset_ms):
     assert len(answer(moved)) == len(answer(plain)) == 8
     for (t0, m0), (t1, m1) in zip(answer(plain), answer(moved)):
         assert m1 == m0 and t1 == pytest.approx(t0 + offset_ms / 1000, abs=0.006)  # the rig steps 5 ms
+
+
+def test_take_buttons_are_logged_and_a_panic_mid_loop_leaves_nothing_sounding():
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), bars=1)
+    knobs = [(2.5, (0xB0, 27, 127)), (2.6, (0xB0, 27, 0)), (6.2, (0xB0, 26, 127)), (9.1, (0xB0, 25, 127))]
+    rig.run(PHRASE + knobs, until=11.0)
+    assert "again: a new take of the answer (take 2 of 2)" in rig.log
+    assert "keep: the last answer loops until let go (take 2 of 2)" in rig.log
+    assert "panic: answer stopped, every note closed" in rig.log
+    assert [t for t, _ in rig.note_ons() if t >= 8.0] == [8.0, 8.5, 9.0]  # the loop, until the panic
+    assert rig.daemon.tracker.sounding == frozenset() and rig.daemon.scheduler.pending() == 0

@@ -41,9 +41,9 @@ class Rig:
                 t, message = inputs.pop(0)
                 self.engine.handle(t, message)
             self.engine.tick(now)
-            before = self.clock.now()
+            before, sent = self.clock.now(), len(self.sent)
             self.scheduler.run_once()
-            if self.clock.now() == before:
+            if self.clock.now() == before and len(self.sent) == sent:  # nothing due now: time moves on
                 self.clock.advance(step)
 
     def notes_on(self):
@@ -173,3 +173,34 @@ def test_an_answer_that_follows_the_call_lasts_as_many_bars_as_it(monkeypatch):
     assert len(ons) == 8 and ons[0] == pytest.approx(4.5) and ons[-1] == pytest.approx(8.0)  # 2 bars at 120 BPM
     assert rig.controls.handle((0xB0, 22, 0)) == "bars"
     assert rig.controls.current.length == "fixed" and rig.controls.current.bars == 1
+
+
+def test_again_undo_and_keep_play_takes_on_the_bar_lines_and_leave_nothing_sounding():
+    """1-bar answers at 120 BPM to a phrase answered from beat 4 (2.0 s): bar lines every 2 s from there."""
+    from neuraltunes_live.config import ControlSettings
+
+    knobs = ControlSettings()
+    rig = Rig(ScriptedModel(quarter_notes_of(67), strength=2.0), live=LiveParameters(bars=1))
+    press = lambda t, cc, v=127: (t, (0xB0, cc, v))  # noqa: E731
+    rig.run(
+        PHRASE
+        + [press(2.6, knobs.again), press(2.7, knobs.again, 0)]  # in take 1: take 2 from the next bar (4.0 s)
+        + [press(6.5, knobs.undo), press(6.6, knobs.undo, 0)]  # after take 2: take 1 again at 8.0 s
+        + [press(10.5, knobs.keep)]  # held: take 1 round and round from 12.0 s ...
+        + [press(15.2, knobs.keep, 0)],  # ... until let go: the loop stops at 16.0 s
+        until=20.0,
+    )
+
+    def bar(start):  # note-ons in the 2 s from ``start``, as (seconds into the bar, pitch)
+        return [(round(t - start, 6), p) for t, p in rig.notes_on() if start <= t < start + 2.0]
+
+    take1, take2 = bar(2.0), bar(4.0)
+    assert take1 and take2 and take2 != take1  # a new take sampled, not a copy
+    assert bar(6.0) == []  # take 2 was one bar; undo waited for the bar line
+    assert bar(8.0) == take1  # undo: take 1 played again as it was
+    assert bar(10.0) == []
+    assert bar(12.0) == take1 and bar(14.0) == take1  # keep: two rounds before it was let go
+    assert bar(16.0) == [] and bar(18.0) == []
+    assert rig.engine.takes and rig.engine.take_index == 0
+    assert all(t <= 16.0 for t, m in rig.sent if m[0] & 0xF0 == 0x80 and t > 14.0)  # the last round ends by 16.0
+    assert rig.scheduler.tracker.sounding == frozenset() and rig.scheduler.pending() == 0

@@ -122,3 +122,21 @@ def test_thread_loop_silences_on_stop():
     worker.join(timeout=5)
     assert not worker.is_alive()
     assert [m for _, m in sent] == [(0x90, 60, 90), (0x80, 60, 0), (0xB0, 64, 0), (0xB0, 123, 0)]
+
+
+def test_cut_ends_a_response_at_a_beat_and_leaves_the_rest():
+    scheduler, sent, _ = make()
+    scheduler.submit(0.0, 60, 3.0, 100, response=1)  # sounds across the cut: its note-off moves to beat 2
+    scheduler.submit(1.0, 62, 0.5, 90, response=1)  # before the cut: untouched
+    scheduler.submit(2.0, 64, 1.0, 80, response=1)  # at the cut: dropped
+    scheduler.submit(2.5, 67, 1.0, 70, response=2)  # another response: untouched
+    scheduler.cut(1, 2.0)
+    scheduler.run_until_idle()
+    assert sent == [
+        (0.0, (0x90, 60, 100)),
+        (0.5, (0x90, 62, 90)),
+        (0.75, (0x80, 62, 0)),
+        (1.0, (0x80, 60, 0)),
+        (1.25, (0x90, 67, 70)),
+        (1.75, (0x80, 67, 0)),
+    ]

@@ -61,7 +61,7 @@ class Controls:
         self.map = knobs
         self._channel = knobs.knob_channel()
         self._current = initial
-        self._panic_down = False
+        self._down: set[int] = set()  # buttons held (64 and up)
         self._lock = threading.Lock()
 
     @property
@@ -70,7 +70,8 @@ class Controls:
             return self._current
 
     def handle(self, message: Message) -> str | None:
-        """Apply one message; returns the parameter changed, "panic", or None."""
+        """Apply one message; returns the parameter changed, a button pressed ("panic", "keep",
+        "again", "undo"), "release" when keep is let go, or None."""
         if len(message) < 3 or message[0] & 0xF0 != 0xB0:
             return None
         if self._channel is not None and message[0] & 0x0F != self._channel:
@@ -80,11 +81,18 @@ class Controls:
             return None
         m = self.map
         with self._lock:
-            if controller == m.panic:
-                pressed = value >= 64
-                fired = pressed and not self._panic_down
-                self._panic_down = pressed
-                return "panic" if fired else None
+            buttons = {m.panic: "panic", m.keep: "keep", m.again: "again", m.undo: "undo"}
+            if controller in buttons and controller >= 0:
+                pressed, was = value >= 64, controller in self._down
+                if pressed:
+                    self._down.add(controller)
+                else:
+                    self._down.discard(controller)
+                if pressed and not was:
+                    return buttons[controller]
+                if was and not pressed and buttons[controller] == "keep":
+                    return "release"
+                return None
             now = self._current
             if controller == m.temperature:
                 name, updated = (

@@ -31,7 +31,7 @@ from neuraltunes_live.core.continuation import StepModel
 from neuraltunes_live.live.clock import Clock
 from neuraltunes_live.live.clockfollow import ClockFollower
 from neuraltunes_live.live.controls import Controls, KnobLog, LiveParameters
-from neuraltunes_live.live.engine import Engine
+from neuraltunes_live.live.engine import Engine, SampledAnswer
 from neuraltunes_live.live.messages import DropCounter, Message, split
 from neuraltunes_live.live.notetracker import PLAYER, NoteTracker
 from neuraltunes_live.live.phrase import Phrase
@@ -40,6 +40,13 @@ from neuraltunes_live.live.scheduler import FixedTempo, Scheduler, Sent
 logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.002
+#: What the take buttons do, as the log says it.
+TAKE_BUTTONS = {
+    "keep": "keep: the last answer loops until let go",
+    "release": "keep let go: the loop stops",
+    "again": "again: a new take of the answer",
+    "undo": "undo: back to the take before",
+}
 #: Python hands the GIL between threads every 5 ms by default; the scheduler
 #: thread must not wait that long behind the generator.
 SWITCH_INTERVAL = 0.0002
@@ -139,7 +146,7 @@ class Daemon:
         live = self.controls.current
         response = self.engine.response
         length = "until stopped"
-        if response is not None and response.end_beat is not None:
+        if isinstance(response, SampledAnswer) and response.end_beat is not None:
             bars = round((response.end_beat - response.start_beat) / self.engine.settings.beats_per_bar)
             length = f"{bars} bars" + (", as long as the call" if live.length == "follow" else "")
         logger.info(
@@ -149,6 +156,11 @@ class Daemon:
     def _control(self, t: float, what: str) -> None:
         if what == "panic":
             logger.info("panic: answer stopped, every note closed")
+            return
+        if what in TAKE_BUTTONS:
+            engine = self.engine
+            takes = f"take {engine.take_index + 1} of {len(engine.takes)}" if engine.takes else "nothing answered yet"
+            logger.info(f"{TAKE_BUTTONS[what]} ({takes})")
             return
         self.knobs.changed(t)
         if what == "mode":

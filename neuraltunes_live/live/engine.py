@@ -20,7 +20,7 @@ sounds at once and the rest keep their distance from it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -60,13 +60,34 @@ def answer_offset(start_beat: float, first_onset: int, start: str) -> float:
 
 
 @dataclass
-class _Response:
+class Take:
+    """An answer as it was played: notes in beats from its start, and its length in beats."""
+
+    notes: list[tuple[float, int, float, int]] = field(default_factory=list)  # beat, pitch, duration, velocity
+    length: float = 0.0
+
+
+@dataclass
+class SampledAnswer:
     number: int
     continuer: Continuer
     offset_beats: float | None  # timeline beat of the phrase's tick 0, once known
     start_beat: float
     end_beat: float | None  # None: continuous
     next_note: tuple[int, int, int, int] | None = None
+    take: Take = field(default_factory=Take)  # what it played, for again, undo and keep
+
+
+@dataclass
+class Replay:
+    """A take played again from ``start_beat``: once (undo) or round and round (keep)."""
+
+    number: int
+    take: Take
+    start_beat: float
+    loop: bool
+    index: int = 0
+    cycle: int = 0
 
 
 class Engine:
@@ -101,8 +122,15 @@ class Engine:
             min_notes=settings.min_notes,
             channel=settings.channel(),
         )
-        self.response: _Response | None = None
+        self.response: SampledAnswer | Replay | None = None
         self._responses = 0
+        #: The last phrase answered, the takes of its answer (again adds one, undo steps back) and
+        #: which is playing; ``keep`` while the keep button is held.
+        self.last_phrase: Phrase | None = None
+        self.takes: list[Take] = []
+        self.take_index = -1
+        self.keep = False
+        self.grid_origin = 0.0  # the beat the first answer to the last phrase started on: takes' bar lines
         self.cache = PrimeCache(model)
         self._cached_notes = 0  # notes of the phrase in progress already primed
 
@@ -122,7 +150,10 @@ class Engine:
         """One input message, at clock time ``t``."""
         changed = self.controls.handle(message)
         if changed in ("panic", "mode"):
+            self.keep = False
             self.stop_response(silence=True)
+        elif changed in ("keep", "release", "again", "undo"):
+            getattr(self, f"_{changed}")(t)
         if changed is not None and self.on_control is not None:
             self.on_control(t, changed)
         note = self.detector.note(message)
@@ -200,12 +231,14 @@ class Engine:
             else follow_bars(phrase, self.settings.beats_per_bar, self.controls.map.max_bars)
         )
         end = None if live.mode == "continuous" else start + bars * self.settings.beats_per_bar
-        self.response = _Response(self._responses, continuer, None, start, end)
+        self.response = SampledAnswer(self._responses, continuer, None, start, end)
+        self.response.take.length = bars * self.settings.beats_per_bar
+        self.last_phrase, self.takes, self.take_index, self.grid_origin = phrase, [self.response.take], 0, start
         if self.on_response is not None:
             self.on_response(self._responses, phrase, start)
 
     def generate_ahead(self, t: float) -> None:
-        """Sample and schedule notes until the queue reaches ``lookahead_beats`` ahead."""
+        """Sample (or replay) and schedule notes until the queue reaches ``lookahead_beats`` ahead."""
         response = self.response
         if response is None:
             return
@@ -213,6 +246,9 @@ class Engine:
         if now is None:
             return  # the external clock is stopped
         horizon = now + self.settings.lookahead_beats
+        if isinstance(response, Replay):
+            self._replay_ahead(response, horizon)
+            return
         while True:
             if response.next_note is None:
                 response.next_note = response.continuer.next_note(self.sampling)
@@ -222,8 +258,101 @@ class Engine:
             beat = response.offset_beats + onset / TICKS_PER_BEAT
             if response.end_beat is not None and beat >= response.end_beat:
                 self.response = None  # the response is complete; its notes are queued
+                if self.keep:  # held: it goes round again from its end
+                    self._start_replay(response.take, response.end_beat, loop=True)
                 return
             if beat > horizon:
                 return
             self.scheduler.submit(beat, pitch, duration / TICKS_PER_BEAT, velocity, response.number)
+            response.take.notes.append((beat - response.start_beat, pitch, duration / TICKS_PER_BEAT, velocity))
             response.next_note = None
+
+    # --- takes: keep, again, undo ------------------------------------------------
+
+    def _replay_ahead(self, replay: Replay, horizon: float) -> None:
+        notes, length = replay.take.notes, replay.take.length
+        while True:
+            if replay.index >= len(notes):
+                if not replay.loop or not notes or length <= 0:
+                    self.response = None
+                    return
+                replay.cycle, replay.index = replay.cycle + 1, 0
+            offset, pitch, duration, velocity = notes[replay.index]
+            beat = replay.start_beat + replay.cycle * length + offset
+            if beat > horizon:
+                return
+            # A note ends with its take: a loop's next round strikes it again.
+            self.scheduler.submit(beat, pitch, min(duration, length - offset), velocity, replay.number)
+            replay.index += 1
+
+    def _start_replay(self, take: Take, beat: float, *, loop: bool) -> None:
+        self._responses += 1
+        self.response = Replay(self._responses, take, beat, loop)
+
+    def _acts_at(self, t: float) -> float | None:
+        """The beat keep, again and undo act on: the next bar line of the answers' grid, or now."""
+        now = self.timeline.beat_at(t)
+        if now is None or self.controls.map.takes_effect == "now" or not self.takes:
+            return now
+        bar, origin = self.settings.beats_per_bar, self.grid_origin
+        return origin + math.ceil((now - origin) / bar - 1e-9) * bar
+
+    def _cut_at(self, beat: float) -> None:
+        """End what plays at ``beat`` (the notes before it play on)."""
+        if self.response is not None:
+            self.scheduler.cut(self.response.number, beat)
+            self.response = None
+
+    def _keep(self, t: float) -> None:
+        self.keep = True
+        response = self.response
+        if isinstance(response, SampledAnswer) and response.end_beat is not None:
+            return  # it plays to its end, then goes round
+        at = self._acts_at(t)
+        if at is None:
+            return
+        if isinstance(response, SampledAnswer):  # continuous: the last `bars` bars played go round
+            length = self.controls.current.bars * self.settings.beats_per_bar
+            since = at - length - response.start_beat
+            notes = [(b - since, p, d, v) for b, p, d, v in response.take.notes if since <= b < since + length]
+            take = Take(notes, length)
+        elif self.takes:
+            take = self.takes[self.take_index]
+        else:
+            return
+        self._cut_at(at)
+        self._start_replay(take, at, loop=True)
+
+    def _release(self, t: float) -> None:
+        self.keep = False
+        if isinstance(self.response, Replay) and self.response.loop:
+            at = self._acts_at(t)
+            if at is not None:
+                self._cut_at(at)
+
+    def _again(self, t: float) -> None:
+        """Another take of the answer to the last phrase, from the next bar line (or now)."""
+        phrase, at = self.last_phrase, self._acts_at(t)
+        if phrase is None or at is None:
+            return
+        length = self.takes[self.take_index].length if self.takes else 0.0
+        self._cut_at(at)
+        self._responses += 1
+        continuer = Continuer(self.model, self.rng)
+        style = self.styles[self.controls.current.style]
+        continuer.prime(phrase.notes, self.settings.beats_per_bar, use_key=style.key_mask)
+        continuous = self.controls.current.mode == "continuous"
+        response = SampledAnswer(self._responses, continuer, None, at, None if continuous else at + length)
+        response.take.length = length
+        self.takes.append(response.take)
+        self.take_index = len(self.takes) - 1
+        self.response = response
+
+    def _undo(self, t: float) -> None:
+        """Back to the take before, played again as it was, from the next bar line (or now)."""
+        at = self._acts_at(t)
+        if self.take_index <= 0 or at is None:
+            return
+        self._cut_at(at)
+        self.take_index -= 1
+        self._start_replay(self.takes[self.take_index], at, loop=self.keep)

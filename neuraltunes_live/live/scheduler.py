@@ -134,6 +134,22 @@ class Scheduler:
                     for message in self.tracker.stop(event.pitch):
                         self._emit(self.clock.now(), message)
 
+    def cut(self, response: int, beat: float) -> None:
+        """End a response at ``beat``: its events from there on are dropped, and a note it
+        started before ``beat`` that would sound past it gets its note-off at ``beat``."""
+        with self._lock:
+            dropped = [e for e in self._heap if e.response == response and e.beat >= beat]
+            if not dropped:
+                return
+            gone = {id(e) for e in dropped}
+            self._heap = [e for e in self._heap if id(e) not in gone]
+            unstruck = {e.seq for e in dropped if e.order == 1}  # note-ons that will not be sent
+            for event in dropped:
+                if event.order == 0 and event.seq - 1 not in unstruck:
+                    self._heap.append(_Event(beat, 0, next(self._seq), event.pitch, 0, response))
+            heapq.heapify(self._heap)
+            self._lock.notify_all()
+
     def silence(self) -> None:
         """Drop everything pending; note-off every sounding note; Sustain off, All Notes Off."""
         with self._lock:
