@@ -533,6 +533,7 @@ def generate(
 @_setting_option("live.bars", "--bars", help="Answer length in bars; implies --length fixed.")
 @_setting_option("live.style", "--style")
 @_setting_option("live.random_seed", "--random-seed")
+@_setting_option("live.record_dir", "--record-dir")
 @_setting_option("live.synth", "--synth/--no-synth")
 @_setting_option("live.synth_input", "--synth-input/--no-synth-input")
 @_setting_option("synth.soundfont", "--soundfont")
@@ -552,6 +553,7 @@ def serve(
     bars: int | None,
     style: str | None,
     random_seed: int | None,
+    record_dir: str | None,
     synth: bool | None,
     synth_input: bool | None,
     soundfont: str | None,
@@ -580,6 +582,7 @@ def serve(
             "live.bars": bars,
             "live.style": style,
             "live.random_seed": random_seed,
+            "live.record_dir": record_dir,
             "live.synth": True if synth_input else synth,
             "live.synth_input": synth_input,
             "synth.soundfont": soundfont,
@@ -587,7 +590,12 @@ def serve(
         },
     )
     _log_to_stderr(clock=True)
-    run_serve(config)
+    recorder = None
+    if config.live.record_dir:
+        from neuraltunes_live.offline.session import SessionRecorder
+
+        recorder = SessionRecorder(Path(config.live.record_dir), tempo_bpm=lambda: config.live.tempo)
+    run_serve(config, recorder)
 
 
 @main.command()

@@ -195,6 +195,7 @@ class LiveSettings:
     synth: bool = _setting(False, "Also play the answers through the built-in SoundFont synth.")
     synth_input: bool = _setting(False, "Play the player's own notes through the synth too.")
     random_seed: int = _setting(-1, "Repeat a session's choices exactly.", SEED)
+    record_dir: str = _setting("", "Record every exchange and the whole session as MIDI files in this folder.")
 
     def channel(self) -> int | None:
         """The input channel as MIDI's 0..15; None listens to all."""

@@ -204,3 +204,18 @@ def test_again_undo_and_keep_play_takes_on_the_bar_lines_and_leave_nothing_sound
     assert rig.engine.takes and rig.engine.take_index == 0
     assert all(t <= 16.0 for t, m in rig.sent if m[0] & 0xF0 == 0x80 and t > 14.0)  # the last round ends by 16.0
     assert rig.scheduler.tracker.sounding == frozenset() and rig.scheduler.pending() == 0
+
+
+def test_playing_over_a_kept_loop_neither_stops_it_nor_is_answered():
+    from neuraltunes_live.config import ControlSettings
+
+    keep = ControlSettings().keep
+    skipped = []
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), live=LiveParameters(bars=1))
+    rig.engine.on_skip = lambda phrase, why: skipped.append(why)
+    solo = [(t, on(72)) for t in (4.1, 4.6, 5.1)] + [(t + 0.3, off(72)) for t in (4.1, 4.6, 5.1)]
+    rig.run(PHRASE + [(3.0, (0xB0, keep, 127))] + solo + [(7.1, (0xB0, keep, 0))], until=10.0)
+    answers = [t for t, p in rig.notes_on() if p == 67]
+    assert answers == [2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5]  # the answer, then two rounds
+    assert skipped == ["keep is held, so that was a solo over the loop"]
+    assert rig.scheduler.tracker.sounding == frozenset()

@@ -519,3 +519,48 @@ def test_the_synth_sounds_while_an_answer_plays_and_is_silent_after_sigterm(jack
     assert quiet == 0.0  # nothing before the answer (the player's notes are not sent to it without --synth-input)
     assert listener.loudest(answer[0][0], stopped) > 0.01  # -40 dBFS: heard while the answer plays
     assert after == 0.0
+
+
+def test_a_session_with_a_kept_loop_and_a_solo_is_recorded(jack_server, tmp_path):
+    """Play a phrase, hold keep, solo over the loop, let go, stop: the MIDI out and the record folder."""
+    from neuraltunes_live.data.midifile import timed_messages
+
+    record = tmp_path / "session"
+    serve = Serve(
+        jack_server, tmp_path, "--tempo", "120", "--bars", "1", "--random-seed", "11", "--record-dir", str(record)
+    )
+    recorder, keyboard = Recorder(), Keyboard()
+    try:
+        begin = keyboard.phrase(SCALE[:4], 0.5)  # two seconds; answered from 2.5 s for a bar
+        wait(2.5 + 0.3 - (keyboard.clock.now() - begin))
+        keyboard.port.send((0xB0, 26, 127))  # keep, while the answer plays: it goes round from its end (4.5 s)
+        wait(4.5 + 0.6 - (keyboard.clock.now() - begin))
+        for pitch in (72, 74, 76):  # a solo over the first round, on channel 2 (the answer plays on 1)
+            keyboard.port.send((0x91, pitch, 90))
+            wait(0.3)
+            keyboard.port.send((0x81, pitch, 0))
+            wait(0.2)
+        wait(8.9 - (keyboard.clock.now() - begin))
+        keyboard.port.send((0xB0, 26, 0))  # let go in the third round: the loop stops at its end (10.5 s)
+        wait(11.5 - (keyboard.clock.now() - begin))
+    finally:
+        keyboard.close()
+        recorder.close()
+        code = serve.stop()
+    assert code == 0, serve.lines
+    assert any("keep: the last answer loops" in line for line in serve.lines), serve.lines
+    assert any("solo over the loop" in line for line in serve.lines), serve.lines
+    ons = [(t - begin, p) for t, p in recorder.note_ons()]
+    rounds = [[(t - start, p) for t, p in ons if start - 0.05 <= t < start + 1.95] for start in (2.5, 4.5, 6.5, 8.5)]
+    assert rounds[0], ons
+    for later in rounds[1:]:  # the answer, then three rounds of it, each a JACK period or two from exact
+        assert [p for _, p in later] == [p for _, p in rounds[0]], rounds
+        assert all(abs(t - t0) <= 2 * PERIOD for (t, _), (t0, _) in zip(later, rounds[0])), rounds
+    assert not [t for t, _ in ons if t > 10.5 + 2 * PERIOD]  # stopped at the bar line after it was let go
+    assert balanced(recorder.messages) == set()
+    # The record folder: the exchange and the session, each written whole, with the solo and every round.
+    files = sorted(p.name for p in record.iterdir())
+    assert len(files) == 2 and files[0].endswith("-exchange-001.mid") and files[1].startswith("session-"), files
+    session = [m for _, m in timed_messages(record / files[1]) if m[0] & 0xF0 == 0x90 and m[2] > 0]
+    assert [m[1] for m in session if m[0] == 0x91] == [72, 74, 76]  # the solo, heard
+    assert len(session) == 4 + 3 + sum(len(r) for r in rounds)  # the phrase, the solo, the answer and its rounds

@@ -442,18 +442,33 @@ def timed_messages(path: Path, tempo_bpm: float | None = None) -> list[tuple[flo
 
 def write_timed_messages(path: str | os.PathLike, messages: list[tuple[float, tuple[int, ...]]]) -> None:
     """Channel messages with their times in seconds (from 0) as a MIDI file at 120 BPM; malformed ones left out."""
-    ticks_per_beat, tempo = 480, 500_000  # 120 BPM: one second is 960 ticks
-    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=tempo, time=0)])
-    last = 0
-    for t, message in messages:
-        tick = round(t * ticks_per_beat * 1_000_000 / tempo)
-        try:
-            msg = mido.Message.from_bytes(list(message))
-        except ValueError:
-            continue
-        track.append(msg.copy(time=max(0, tick - last)))
-        last = max(last, tick)
-    save_midifile(mido.MidiFile(tracks=[track], ticks_per_beat=ticks_per_beat), path)
+    write_timed_tracks(path, [("", messages)])
+
+
+def write_timed_tracks(
+    path: str | os.PathLike, tracks: list[tuple[str, list[tuple[float, tuple[int, ...]]]]], tempo_bpm: float = 120.0
+) -> None:
+    """Named tracks of channel messages, times in seconds from 0, as one MIDI file at ``tempo_bpm``.
+
+    Written whole (a temporary file, then renamed); malformed messages are left out.
+    """
+    ticks_per_beat, tempo = 480, round(bpm_to_us(tempo_bpm))
+    written = []
+    for index, (name, messages) in enumerate(tracks):
+        track = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0)] if name else [])
+        if index == 0:
+            track.insert(0, mido.MetaMessage("set_tempo", tempo=tempo, time=0))
+        last = 0
+        for t, message in sorted(messages, key=lambda item: item[0]):
+            tick = round(max(0.0, t) * ticks_per_beat * 1_000_000 / tempo)
+            try:
+                msg = mido.Message.from_bytes(list(message))
+            except ValueError:
+                continue
+            track.append(msg.copy(time=max(0, tick - last)))
+            last = max(last, tick)
+        written.append(track)
+    save_midifile(mido.MidiFile(type=1, tracks=written, ticks_per_beat=ticks_per_beat), path)
 
 
 __all__ = [
@@ -464,6 +479,7 @@ __all__ = [
     "save_midifile",
     "timed_messages",
     "write_timed_messages",
+    "write_timed_tracks",
     "midifile_from_notes",
     "midifile_from_parts",
     "MIDI_SUFFIXES",

@@ -78,6 +78,7 @@ class Daemon:
         on_sent: Callable[[Sent], None] | None = None,
         realtime: bool = True,
         hear: Callable[[Message], None] | None = None,
+        on_phrase: Callable[[Phrase], None] | None = None,
     ):
         live = config.live
         self.realtime = realtime
@@ -87,6 +88,8 @@ class Daemon:
         self.passthrough = live.passthrough
         #: Where the player's notes go besides the engine (the synth's ``--synth-input``), on their own channel.
         self.hear = hear
+        #: Told of each phrase answered (the session recorder).
+        self.on_phrase = on_phrase
         self.follower = ClockFollower() if live.clock == "external" else None
         timeline = self.follower if self.follower is not None else FixedTempo(clock.now(), live.tempo)
         self.tracker = NoteTracker(self.output_channel)
@@ -152,6 +155,8 @@ class Daemon:
         logger.info(
             f"heard {len(phrase.notes)} notes; answering ({live.style}, temperature x{live.temperature:.2f}, {length})"
         )
+        if self.on_phrase is not None:
+            self.on_phrase(phrase)
 
     def _control(self, t: float, what: str) -> None:
         if what == "panic":

@@ -158,7 +158,7 @@ class Engine:
             self.on_control(t, changed)
         note = self.detector.note(message)
         pressed = note is not None and note[0]
-        if pressed and self.response is not None and self.settings.on_play == "interrupt":
+        if pressed and self.response is not None and self.settings.on_play == "interrupt" and not self.looping:
             self.stop_response(silence=False)
         phrase = self.detector.feed(t, message, self.seconds_per_beat)
         if phrase is not None:
@@ -210,7 +210,16 @@ class Engine:
         unit = self.settings.beats_per_bar if self.settings.start == "bar" else 1
         return origin + math.ceil((now - grace - origin) / unit) * unit
 
+    @property
+    def looping(self) -> bool:
+        """Keep is held and the loop plays: what the player plays is a solo over it."""
+        return self.keep and isinstance(self.response, Replay) and self.response.loop
+
     def start_response(self, phrase: Phrase) -> None:
+        if self.looping:
+            if self.on_skip is not None:
+                self.on_skip(phrase, "keep is held, so that was a solo over the loop")
+            return
         if self.response is not None:
             self.stop_response(silence=False)
         start = self._start_beat(phrase)

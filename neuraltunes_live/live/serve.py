@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -60,8 +60,22 @@ class _Flags:
     reload: threading.Event = field(default_factory=threading.Event)
 
 
-def serve(config: Config) -> None:
-    """Run the daemon until SIGINT/SIGTERM."""
+class Recorder(Protocol):
+    """Keeps the session (``offline.session.SessionRecorder``): told what was heard, played and when phrases began."""
+
+    tempo_bpm: Callable[[], float]
+
+    def heard(self, t: float, data: Message | bytes) -> None: ...
+
+    def played(self, t: float, message: Message) -> None: ...
+
+    def phrase(self, t: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def serve(config: Config, recorder: Recorder | None = None) -> None:
+    """Run the daemon until SIGINT/SIGTERM; ``recorder`` keeps the session."""
     began = time.perf_counter()
     live = config.live
     model_dir = model_dir_or_default(live.model)
@@ -73,12 +87,30 @@ def serve(config: Config) -> None:
     # together) must not cut the shutdown short.
     with _handling_signals(flags):
         with MidiOutput(live.backend, live.output) as output, _synth_for(config, output.backend) as synth:
-            send, hear = output.send, None
+            send, hear, clock = output.send, None, SystemClock()
             if synth is not None:
                 send = _both(output.send, synth.send)
                 hear = synth.send if live.synth_input and not live.passthrough else None
-            daemon = Daemon(model, config, clock=SystemClock(), send=send, rng=np.random.default_rng(seed), hear=hear)
-            with open_input(output.backend, live.input, daemon.receive) as midi_input:
+            if recorder is not None:
+                send = _both(send, lambda message: recorder.played(clock.now(), message))
+            daemon = Daemon(
+                model,
+                config,
+                clock=clock,
+                send=send,
+                rng=np.random.default_rng(seed),
+                hear=hear,
+                on_phrase=None if recorder is None else lambda phrase: recorder.phrase(phrase.started),
+            )
+            receive: Callable[[Message | bytes], None] = daemon.receive
+            if recorder is not None:
+                recorder.tempo_bpm = lambda: 60.0 / daemon.engine.seconds_per_beat
+
+                def receive(data: Message | bytes) -> None:  # the MIDI system's thread: two appends
+                    daemon.receive(data)
+                    recorder.heard(clock.now(), data)
+
+            with open_input(output.backend, live.input, receive) as midi_input:
                 daemon.start()
                 try:
                     ready = time.perf_counter() - began
@@ -100,6 +132,9 @@ def serve(config: Config) -> None:
                     _watch(daemon, midi_input, output, flags, model_dir)
                 finally:
                     daemon.stop()  # every note closed, before the ports close
+                    if recorder is not None:
+                        recorder.close()  # the last exchange and the session, with those note-offs
+                        logger.info(f"session recorded in {live.record_dir}")
         logger.info("stopped; every note was closed")
 
 

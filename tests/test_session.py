@@ -1,0 +1,123 @@
+"""The session recorder: each exchange and the whole session as MIDI files, read back note for note."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from neuraltunes_live.data.midifile import timed_messages
+from neuraltunes_live.offline.session import SessionRecorder
+
+from .fakes import log_lines
+
+WALL = 1_764_590_400.0  # a fixed wall-clock time, so file names are known
+
+
+def notes(pitches, start, step=0.5, channel=0):
+    """Timed note-ons and note-offs of ``pitches``, one every ``step`` seconds from ``start``."""
+    out = []
+    for i, pitch in enumerate(pitches):
+        out += [(start + i * step, (0x90 | channel, pitch, 90)), (start + i * step + 0.4, (0x80 | channel, pitch, 0))]
+    return out
+
+
+def recorder(folder, **kwargs):
+    return SessionRecorder(folder, tempo_bpm=lambda: 120.0, wall_clock=lambda: WALL, **kwargs)
+
+
+def close_enough(got, want):
+    """Times within a MIDI tick at 120 BPM and 480 ticks a beat (about 1 ms); messages exact."""
+    assert [m for _, m in got] == [m for _, m in want]
+    assert all(abs(a - b) < 1.1e-3 for (a, _), (b, _) in zip(got, want)), (got, want)
+
+
+def test_each_exchange_and_the_session_read_back_note_for_note(tmp_path):
+    rec = recorder(tmp_path)
+    first, answer = notes([60, 62, 64], 10.0), notes([67, 65, 64, 62], 12.0, channel=0)
+    second, again = notes([72, 71], 16.0), notes([69, 67], 17.5)
+    for t, m in first:
+        rec.heard(t, m)
+    rec.phrase(10.0)
+    rec.heard(11.2, (0xB0, 21, 64))  # a knob is heard too
+    for t, m in answer:
+        rec.played(t, m)
+    for t, m in second:
+        rec.heard(t, m)
+    rec.phrase(16.0)  # the first exchange is over: written
+    for t, m in again:
+        rec.played(t, m)
+    rec.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    stamp = names[0][:15]
+    assert names == [f"{stamp}-exchange-001.mid", f"{stamp}-exchange-002.mid", f"session-{stamp}.mid"]
+    exchange = tmp_path / names[0]
+    heard_first = sorted([(t - 10.0, m) for t, m in first] + [(1.2, (0xB0, 21, 64))], key=lambda x: x[0])
+    played_first = [(t - 10.0, m) for t, m in answer]
+    close_enough(timed_messages(exchange), sorted(heard_first + played_first, key=lambda x: x[0]))
+    close_enough(
+        timed_messages(tmp_path / names[1]), sorted([(t - 16.0, m) for t, m in second + again], key=lambda x: x[0])
+    )
+    everything = [(t - 10.0, m) for t, m in first + [(11.2, (0xB0, 21, 64))] + answer + second + again]
+    close_enough(timed_messages(tmp_path / names[2]), sorted(everything, key=lambda x: x[0]))
+
+
+def test_an_unwritable_folder_is_one_warning_and_playing_goes_on(tmp_path):
+    if os.geteuid() == 0:
+        blocked = tmp_path / "file"
+        blocked.write_text("not a folder")
+        folder = blocked / "session"  # below a file: no one can make it
+    else:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o500)
+    lines = log_lines()
+    rec = recorder(folder)
+    for t, m in notes([60, 62], 0.0):
+        rec.heard(t, m)
+    rec.phrase(0.0)
+    rec.played(1.0, (0x90, 67, 90))
+    rec.phrase(3.0)
+    rec.close()
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert len(warnings) == 1 and f"cannot record the session in {folder}" in warnings[0]
+
+
+def test_a_failed_write_leaves_no_partial_file_and_the_others_are_written(tmp_path):
+    from neuraltunes_live.data.midifile import write_timed_tracks
+    from neuraltunes_live.files import replace_file
+
+    def half_then_full_disk(out):
+        out.write(b"MThd\x00\x00")  # part of the file is out when the disk fills
+        raise OSError(28, "No space left on device")
+
+    def flaky(path, tracks, tempo):
+        if "exchange-001" in path.name:
+            replace_file(path, half_then_full_disk)
+        write_timed_tracks(path, tracks, tempo)
+
+    lines = log_lines()
+    rec = recorder(tmp_path, write=flaky)
+    for t, m in notes([60, 62], 0.0):
+        rec.heard(t, m)
+    rec.phrase(0.0)
+    for t, m in notes([64, 65], 3.0):
+        rec.heard(t, m)
+    rec.phrase(3.0)
+    rec.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 2 and names[0].endswith("-exchange-002.mid") and names[1].startswith("session-")
+    assert not any(n.startswith(".") for n in names)  # no temporary file left behind
+    assert sum("No space left on device" in line for line in lines) == 1
+
+
+@pytest.mark.parametrize("junk", [(0xF8,), (0xF0, 1, 2), (), (0x90, 200)])
+def test_clock_sysex_and_malformed_input_are_not_recorded(tmp_path, junk):
+    rec = recorder(tmp_path)
+    rec.heard(0.0, junk)
+    rec.heard(0.5, (0x90, 60, 90))
+    rec.heard(0.9, (0x80, 60, 0))
+    rec.phrase(0.5)
+    rec.close()
+    session = next(tmp_path.glob("session-*.mid"))
+    close_enough(timed_messages(session), [(0.0, (0x90, 60, 90)), (0.4, (0x80, 60, 0))])
