@@ -534,6 +534,11 @@ def generate(
 @_setting_option("live.style", "--style")
 @_setting_option("live.random_seed", "--random-seed")
 @_setting_option("live.record_dir", "--record-dir")
+@click.option(
+    "--learn",
+    type=click.Path(path_type=Path),
+    help="Assign the knobs by moving each in turn (the log asks); write them to this config file's [controls].",
+)
 @_setting_option("live.synth", "--synth/--no-synth")
 @_setting_option("live.synth_input", "--synth-input/--no-synth-input")
 @_setting_option("synth.soundfont", "--soundfont")
@@ -554,6 +559,7 @@ def serve(
     style: str | None,
     random_seed: int | None,
     record_dir: str | None,
+    learn: Path | None,
     synth: bool | None,
     synth_input: bool | None,
     soundfont: str | None,
@@ -595,7 +601,11 @@ def serve(
         from neuraltunes_live.offline.session import SessionRecorder
 
         recorder = SessionRecorder(Path(config.live.record_dir), tempo_bpm=lambda: config.live.tempo)
-    run_serve(config, recorder)
+    if learn is not None:
+        from neuraltunes_live.files import check_output_file
+
+        check_output_file(learn, (".toml",))
+    run_serve(config, recorder, learn)
 
 
 @main.command()

@@ -289,6 +289,34 @@ def setting(dotted: str) -> Setting:
     raise KeyError(dotted)
 
 
+def write_controls(path: str | os.PathLike, controls: Mapping[str, int]) -> None:
+    """Put ``controls`` (names to CC numbers) into the ``[controls]`` section of the config file ``path``.
+
+    The file's other settings are kept (its comments are not: it is written
+    again from its values); a new file holds the ``[controls]`` section alone.
+    """
+    from neuraltunes_live.files import replace_file
+
+    path = Path(path)
+    data = _read_file(path) if path.exists() else {}
+    data.setdefault("controls", {}).update(controls)
+    lines = ["# neuraltunes-live settings; [controls] written by serve --learn", ""]
+    for section, values in data.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+        lines.append("")
+    text = "\n".join(lines).encode("utf-8")
+    replace_file(path, lambda out: out.write(text))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
 def default_config_path(env: Mapping[str, str]) -> Path | None:
     if env.get(ENV_PREFIX + "CONFIG"):
         return Path(env[ENV_PREFIX + "CONFIG"])

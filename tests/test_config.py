@@ -96,3 +96,16 @@ def test_environment_variables_are_named_from_the_definitions(tmp_path):
     assert (config.live.start, config.controls.panic) == ("bar", 7)
     with pytest.raises(ConfigError, match="NEURALTUNES_LIVE_START: live.start must be one of beat, bar, immediate"):
         load_config(write(tmp_path, ""), env={"NEURALTUNES_LIVE_START": "later"})
+
+
+def test_learned_knobs_are_written_into_the_file_and_read_back(tmp_path):
+    from neuraltunes_live.config import write_controls
+
+    path = write(tmp_path, '[live]\ntempo = 90.0\ninput = "My \\"Keys\\""\n[controls]\nmax_bars = 8\n')
+    write_controls(path, {"temperature": 74, "keep": 64})
+    config = load_config(path, env={})
+    assert (config.live.tempo, config.live.input) == (90.0, 'My "Keys"')
+    assert (config.controls.temperature, config.controls.keep, config.controls.max_bars) == (74, 64, 8)
+    fresh = tmp_path / "new.toml"
+    write_controls(fresh, {"panic": 30})
+    assert load_config(fresh, env={}).controls.panic == 30

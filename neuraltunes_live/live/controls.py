@@ -64,6 +64,12 @@ class Controls:
         self._down: set[int] = set()  # buttons held (64 and up)
         self._lock = threading.Lock()
 
+    def remap(self, knobs: ControlSettings) -> None:
+        """Read the knobs by a new map (``serve --learn``) from the next message on."""
+        with self._lock:
+            self.map, self._channel = knobs, knobs.knob_channel()
+            self._down.clear()
+
     @property
     def current(self) -> LiveParameters:
         with self._lock:
@@ -151,3 +157,48 @@ class KnobLog:
         self.logged = current
         changes = [after[name] for name in after if after[name] != before[name]]
         return "knobs: " + ", ".join(changes) if changes else None
+
+
+#: The controls ``serve --learn`` asks for, in order, with what each does.
+LEARNED = (
+    ("temperature", "temperature knob"),
+    ("bars", "answer-length knob"),
+    ("style", "style knob"),
+    ("mode", "call/continuous knob"),
+    ("panic", "panic button"),
+    ("keep", "keep button"),
+    ("again", "again button"),
+    ("undo", "undo button"),
+)
+
+
+class KnobLearner:
+    """Assigns controllers by moving them: each control in turn takes the first new CC number that moves."""
+
+    def __init__(self) -> None:
+        self.assigned: dict[str, int] = {}
+        self.channel: int | None = None  # of the first knob moved (0..15)
+
+    @property
+    def asking(self) -> str | None:
+        """The control asked for now; None when all are assigned."""
+        return LEARNED[len(self.assigned)][0] if len(self.assigned) < len(LEARNED) else None
+
+    def prompt(self) -> str:
+        name = self.asking
+        if name is None:
+            return "learn: every control is assigned"
+        what = dict(LEARNED)[name]
+        return f"learn: move the {what} ({len(self.assigned) + 1} of {len(LEARNED)})"
+
+    def feed(self, message: Message) -> tuple[str, int] | None:
+        """A control change assigns the control asked for, unless its number is taken; returns (control, CC)."""
+        name = self.asking
+        if name is None or len(message) < 3 or message[0] & 0xF0 != 0xB0 or not 0 <= message[1] <= 119:
+            return None
+        if message[1] in self.assigned.values():
+            return None  # the knob just learned, still turning
+        self.assigned[name] = message[1]
+        if self.channel is None:
+            self.channel = message[0] & 0x0F
+        return name, message[1]

@@ -16,13 +16,14 @@ goes on.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import queue
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from neuraltunes_live.config import STYLES, Config
 from neuraltunes_live.core.continuation import StepModel
 from neuraltunes_live.live.clock import Clock
 from neuraltunes_live.live.clockfollow import ClockFollower
-from neuraltunes_live.live.controls import Controls, KnobLog, LiveParameters
+from neuraltunes_live.live.controls import LEARNED, Controls, KnobLearner, KnobLog, LiveParameters
 from neuraltunes_live.live.engine import Engine, SampledAnswer
 from neuraltunes_live.live.messages import DropCounter, Message, split
 from neuraltunes_live.live.notetracker import PLAYER, NoteTracker
@@ -79,6 +80,7 @@ class Daemon:
         realtime: bool = True,
         hear: Callable[[Message], None] | None = None,
         on_phrase: Callable[[Phrase], None] | None = None,
+        learned: Callable[[dict[str, int]], None] | None = None,
     ):
         live = config.live
         self.realtime = realtime
@@ -90,6 +92,9 @@ class Daemon:
         self.hear = hear
         #: Told of each phrase answered (the session recorder).
         self.on_phrase = on_phrase
+        #: ``serve --learn``: control changes assign the controls in turn, then ``learned`` gets the map.
+        self.learner = KnobLearner() if learned is not None else None
+        self.learned = learned
         self.follower = ClockFollower() if live.clock == "external" else None
         timeline = self.follower if self.follower is not None else FixedTempo(clock.now(), live.tempo)
         self.tracker = NoteTracker(self.output_channel)
@@ -196,11 +201,30 @@ class Daemon:
             elif event is not None:
                 logger.info(f"clock {event.kind}")
             return
+        if self.learner is not None and message[0] & 0xF0 == 0xB0:
+            self._learn(message)
+            return
         self.engine.handle(t, message)
         if self.passthrough:
             self._pass(message)
         elif self.hear is not None and self.engine.detector.note(message) is not None:
             self.hear(message)
+
+    def _learn(self, message: Message) -> None:
+        learner = self.learner
+        assert learner is not None and self.learned is not None
+        assigned = learner.feed(message)
+        if assigned is None:
+            return
+        logger.info(f"learn: {dict(LEARNED)[assigned[0]]} is CC {assigned[1]}")
+        if learner.asking is not None:
+            logger.info(learner.prompt())
+            return
+        knobs, mapping = self.controls.map, dict(learner.assigned)  # every control, each its own number
+        merged: dict[str, Any] = {**dataclasses.asdict(knobs), **mapping}
+        self.controls.remap(type(knobs)(**merged))
+        self.learner = None
+        self.learned(mapping)
 
     def _pass(self, message: Message) -> None:
         """Send the player's note through the output's one tracker, as the player's."""

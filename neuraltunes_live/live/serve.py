@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from neuraltunes_live.config import Config
+from neuraltunes_live.config import Config, write_controls
 from neuraltunes_live.core.model import load_model, model_dir_or_default
 from neuraltunes_live.errors import NeuralTunesError, SynthError
 from neuraltunes_live.live.clock import SystemClock
@@ -74,8 +74,9 @@ class Recorder(Protocol):
     def close(self) -> None: ...
 
 
-def serve(config: Config, recorder: Recorder | None = None) -> None:
-    """Run the daemon until SIGINT/SIGTERM; ``recorder`` keeps the session."""
+def serve(config: Config, recorder: Recorder | None = None, learn: Path | None = None) -> None:
+    """Run the daemon until SIGINT/SIGTERM; ``recorder`` keeps the session; ``learn`` is where the knobs
+    learned by moving them are written (``serve --learn FILE``)."""
     began = time.perf_counter()
     live = config.live
     model_dir = model_dir_or_default(live.model)
@@ -101,6 +102,7 @@ def serve(config: Config, recorder: Recorder | None = None) -> None:
                 rng=np.random.default_rng(seed),
                 hear=hear,
                 on_phrase=None if recorder is None else lambda phrase: recorder.phrase(phrase.started),
+                learned=None if learn is None else lambda mapping: _write_learned(learn, mapping),
             )
             receive: Callable[[Message | bytes], None] = daemon.receive
             if recorder is not None:
@@ -129,6 +131,8 @@ def serve(config: Config, recorder: Recorder | None = None) -> None:
                         heard = " and your notes" if hear is not None or live.passthrough else ""
                         logger.info(f"synth: the answers{heard} through {synth.soundfont.name} to {synth.driver}")
                     logger.info(f"ready in {ready:.2f} s: {live.mode} mode at {tempo}; Ctrl-C stops")
+                    if daemon.learner is not None:
+                        logger.info(daemon.learner.prompt())
                     _watch(daemon, midi_input, output, flags, model_dir)
                 finally:
                     daemon.stop()  # every note closed, before the ports close
@@ -136,6 +140,16 @@ def serve(config: Config, recorder: Recorder | None = None) -> None:
                         recorder.close()  # the last exchange and the session, with those note-offs
                         logger.info(f"session recorded in {live.record_dir}")
         logger.info("stopped; every note was closed")
+
+
+def _write_learned(path: Path, mapping: dict[str, int]) -> None:
+    """The learned knobs into ``path``'s ``[controls]`` (in the daemon's generator thread: a small file)."""
+    try:
+        write_controls(path, mapping)
+    except (OSError, NeuralTunesError) as err:
+        logger.warning(f"cannot write the learned knobs to {path}: {err}; they hold until the daemon stops")
+        return
+    logger.info(f"learn: wrote [controls] to {path}; they hold now, and from the next start with --config {path}")
 
 
 def _both(first: Callable[[Message], None], second: Callable[[Message], None]) -> Callable[[Message], None]:
