@@ -49,6 +49,7 @@ from neuraltunes_live.core.notes import TICKS_PER_BEAT  # noqa: E402
 from neuraltunes_live.live.clock import SystemClock  # noqa: E402
 from neuraltunes_live.live.daemon import Daemon  # noqa: E402
 from neuraltunes_live.live.scheduler import Sent  # noqa: E402
+from neuraltunes_live.live.status import StatusLine  # noqa: E402
 
 TEMPO = 120.0
 SPB = 60.0 / TEMPO
@@ -144,7 +145,7 @@ def our_latency(model, phrases: int, realtime: bool) -> list[float]:
     return latencies
 
 
-def our_timing(model, seconds: float, realtime: bool) -> list[float]:
+def our_timing(model, seconds: float, realtime: bool, status: bool = False) -> list[float]:
     clock = SystemClock()
     sent: list[Sent] = []
     daemon = Daemon(
@@ -157,11 +158,15 @@ def our_timing(model, seconds: float, realtime: bool) -> list[float]:
         realtime=realtime,
     )
     daemon.start()
+    # The status line as serve draws it on a terminal, five times a second (into /dev/null here).
+    line = StatusLine(daemon.snapshot, open(os.devnull, "w")).start() if status else None
     try:
         play_phrase(daemon, clock)
         time.sleep(seconds)
         played = list(sent)  # before the shutdown's note-offs
     finally:
+        if line is not None:
+            line.close()
         daemon.stop()
     return [s.sent - s.deadline for s in played if s.message[0] & 0xF0 in (0x80, 0x90)]
 
@@ -229,6 +234,11 @@ def main() -> None:
         with Load(True):
             loaded = percentiles(our_timing(model, args.seconds, realtime))
         rows.append((name, latency, idle, loaded))
+        if realtime:  # the same with the status line drawn, as on a terminal
+            idle = percentiles(our_timing(model, args.seconds, realtime, status=True))
+            with Load(True):
+                loaded = percentiles(our_timing(model, args.seconds, realtime, status=True))
+            rows.append((name + ", status line on", None, idle, loaded))
     latency = percentiles(naive_latency(model, args.phrases))
     idle = percentiles(naive_timing(model, args.seconds))
     with Load(True):
@@ -246,8 +256,9 @@ def main() -> None:
     )
     print("|---|---|---|---|")
     for name, lat, idle, loaded in rows:
+        shown = "(not measured)" if lat is None else f"{lat[0]:.2f} / {lat[1]:.2f}"
         print(
-            f"| {name} | {lat[0]:.2f} / {lat[1]:.2f} | {idle[0]:.3f} / {idle[1]:.3f} / {idle[2]:.2f} "
+            f"| {name} | {shown} | {idle[0]:.3f} / {idle[1]:.3f} / {idle[2]:.2f} "
             f"| {loaded[0]:.3f} / {loaded[1]:.3f} / {loaded[2]:.2f} |"
         )
 

@@ -51,6 +51,10 @@ class _ToStderr(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            from neuraltunes_live.live import status
+
+            if status.ACTIVE is not None:  # the status line gives way; it is drawn again after
+                status.ACTIVE.clear_for_log()
             click.echo(self.format(record), err=True)
         except Exception:  # a log line must never stop the program
             self.handleError(record)

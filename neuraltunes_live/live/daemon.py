@@ -37,6 +37,7 @@ from neuraltunes_live.live.messages import DropCounter, Message, split
 from neuraltunes_live.live.notetracker import PLAYER, NoteTracker
 from neuraltunes_live.live.phrase import Phrase
 from neuraltunes_live.live.scheduler import FixedTempo, Scheduler, Sent
+from neuraltunes_live.live.status import Snapshot, answer_words, phrase_key
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class Daemon:
         #: ``serve --learn``: control changes assign the controls in turn, then ``learned`` gets the map.
         self.learner = KnobLearner() if learned is not None else None
         self.learned = learned
+        self.last_heard = (0, "")  # notes and key of the last phrase answered, for the status line
         self.follower = ClockFollower() if live.clock == "external" else None
         timeline = self.follower if self.follower is not None else FixedTempo(clock.now(), live.tempo)
         self.tracker = NoteTracker(self.output_channel)
@@ -160,6 +162,7 @@ class Daemon:
         logger.info(
             f"heard {len(phrase.notes)} notes; answering ({live.style}, temperature x{live.temperature:.2f}, {length})"
         )
+        self.last_heard = (len(phrase.notes), phrase_key(phrase.notes))
         if self.on_phrase is not None:
             self.on_phrase(phrase)
 
@@ -209,6 +212,20 @@ class Daemon:
             self._pass(message)
         elif self.hear is not None and self.engine.detector.note(message) is not None:
             self.hear(message)
+
+    def snapshot(self) -> Snapshot:
+        """The state the status line shows (from its own thread: reads, never locks the scheduler)."""
+        engine, live = self.engine, self.controls.current
+        now = engine.timeline.beat_at(self.clock.now())
+        looping = engine.looping
+        until = engine.playing_until
+        left = None if until is None or now is None else (until - now) / engine.settings.beats_per_bar
+        if until is None and not looping and live.mode != "continuous":
+            left = 0.0
+        answer = answer_words(engine.take_index + 1, len(engine.takes), left, looping)
+        length = f"{live.bars} bars" if live.length == "fixed" else "as long as the call"
+        heard, key = self.last_heard
+        return Snapshot(heard, key, answer, live.mode, live.style, live.temperature, length)
 
     def _learn(self, message: Message) -> None:
         learner = self.learner

@@ -131,6 +131,7 @@ class Engine:
         self.take_index = -1
         self.keep = False
         self.grid_origin = 0.0  # the beat the first answer to the last phrase started on: takes' bar lines
+        self.playing_until: float | None = None  # the beat the answer playing ends on (None: it does not)
         self.cache = PrimeCache(model)
         self._cached_notes = 0  # notes of the phrase in progress already primed
 
@@ -243,6 +244,7 @@ class Engine:
         self.response = SampledAnswer(self._responses, continuer, None, start, end)
         self.response.take.length = bars * self.settings.beats_per_bar
         self.last_phrase, self.takes, self.take_index, self.grid_origin = phrase, [self.response.take], 0, start
+        self.playing_until = end
         if self.on_response is not None:
             self.on_response(self._responses, phrase, start)
 
@@ -297,6 +299,7 @@ class Engine:
     def _start_replay(self, take: Take, beat: float, *, loop: bool) -> None:
         self._responses += 1
         self.response = Replay(self._responses, take, beat, loop)
+        self.playing_until = None if loop else beat + take.length
 
     def _acts_at(self, t: float) -> float | None:
         """The beat keep, again and undo act on: the next bar line of the answers' grid, or now."""
@@ -356,6 +359,7 @@ class Engine:
         self.takes.append(response.take)
         self.take_index = len(self.takes) - 1
         self.response = response
+        self.playing_until = response.end_beat
 
     def _undo(self, t: float) -> None:
         """Back to the take before, played again as it was, from the next bar line (or now)."""

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import secrets
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from neuraltunes_live.live.clock import SystemClock
 from neuraltunes_live.live.daemon import Daemon
 from neuraltunes_live.live.messages import Message
 from neuraltunes_live.live.ports import JackMidiInput, MidiInput, MidiOutput, open_input
+from neuraltunes_live.live.status import StatusLine
 from neuraltunes_live.live.synth import SoundFontSynth
 
 logger = logging.getLogger(__name__)
@@ -133,7 +135,12 @@ def serve(config: Config, recorder: Recorder | None = None, learn: Path | None =
                     logger.info(f"ready in {ready:.2f} s: {live.mode} mode at {tempo}; Ctrl-C stops")
                     if daemon.learner is not None:
                         logger.info(daemon.learner.prompt())
-                    _watch(daemon, midi_input, output, flags, model_dir)
+                    status = StatusLine(daemon.snapshot, sys.stderr).start() if sys.stderr.isatty() else None
+                    try:
+                        _watch(daemon, midi_input, output, flags, model_dir)
+                    finally:
+                        if status is not None:
+                            status.close()
                 finally:
                     daemon.stop()  # every note closed, before the ports close
                     if recorder is not None:
