@@ -171,6 +171,12 @@ class LiveSettings:
     start: str = _setting("beat", "Where an answer starts.", choices=STARTS)
     on_play: str = _setting("interrupt", "Playing while it answers stops the answer, or not.", choices=ON_PLAY)
     silence_beats: float = _setting(1.0, "Beats of silence that end a phrase.", low=0.125, high=16)
+    phrase_end: str = _setting(
+        "adaptive",
+        "adaptive: a phrase that lands (a held note, the tonic on a beat) ends after half the silence, a breath "
+        "may last half again as long; fixed: always silence_beats.",
+        choices=("adaptive", "fixed"),
+    )
     max_phrase_beats: float = _setting(32.0, "The longest phrase, in beats.", low=1, high=256)
     min_notes: int = _setting(2, "Fewer notes than this are not answered.", low=1, high=64)
     length: str = _setting(

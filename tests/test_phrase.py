@@ -1,6 +1,7 @@
 """The phrase detector, with exact times (no clock at all)."""
 
 import numpy as np
+import pytest
 
 from neuraltunes_live.live.phrase import PhraseDetector
 
@@ -110,3 +111,38 @@ def test_restruck_key_without_release_makes_two_notes():
     events = [(0.0, on(60)), (0.25, on(60)), (0.5, off(60)), (1.5, None)]
     (phrase,) = play(detector, events)
     np.testing.assert_array_equal(phrase.notes[:, :3], [[0, 60, 6], [6, 60, 6]])
+
+
+def _done(rows, spb=0.5):
+    """(start beat, length in beats, pitch) rows as the detector keeps them, in seconds at ``spb``."""
+    return [(b * spb, (b + n) * spb, p, 80) for b, n, p in rows]
+
+
+def test_how_long_the_silence_that_ends_a_phrase_is_depends_on_how_it_ended():
+    from neuraltunes_live.live.phrase import end_wait
+
+    scale_up = [(i, 0.9, p) for i, p in enumerate([60, 62, 64, 65, 67, 69, 71])]
+    assert end_wait(_done(scale_up + [(7, 0.9, 72)]), 0.0, 0.5, 1.0) == 0.5  # home on the tonic, on a beat
+    assert end_wait(_done(scale_up[:4] + [(4, 2.0, 67)]), 0.0, 0.5, 1.0) == 1.0  # a held note alone: no landing
+    assert end_wait(_done(scale_up[:5] + [(5, 0.4, 69)]), 0.0, 0.5, 1.0) == 1.5  # a short note: a breath
+    assert end_wait(_done(scale_up[:3]), 0.0, 0.5, 1.0) == 1.0  # nothing says either: the fixed time
+    assert end_wait(_done(scale_up[:6] + [(6.5, 0.9, 72)]), 0.0, 0.5, 1.0) == 1.0  # the tonic off the beat
+    assert end_wait(_done([(0, 0.9, 60)]), 0.0, 0.5, 1.0) == 1.0
+
+
+@pytest.mark.parametrize("adaptive, cut", [(True, False), (False, True)])
+def test_a_breath_after_a_short_note_does_not_cut_the_phrase_when_the_end_adapts(adaptive, cut):
+    detector = PhraseDetector(silence_beats=1.0, adaptive=adaptive)
+    spb, phrases = 0.5, []
+    line = [(0.0, 60, 0.45), (0.5, 62, 0.45), (1.0, 64, 0.45), (1.5, 65, 0.2)]  # the last note short ...
+    line += [(2.3, 67, 0.45), (2.8, 65, 0.45)]  # ... then 1.2 beats of breath, and the line goes on
+    events = sorted([(t, (0x90, p, 80)) for t, p, _ in line] + [(t + d, (0x80, p, 0)) for t, p, d in line])
+    t = 0.0
+    while t < 6.0:
+        while events and events[0][0] <= t:
+            found = detector.feed(*events.pop(0), spb)
+            phrases += [found] if found else []
+        found = detector.poll(t, spb)
+        phrases += [found] if found else []
+        t = round(t + 0.005, 3)
+    assert [len(p.notes) for p in phrases] == ([4, 2] if cut else [6])

@@ -121,6 +121,7 @@ class Engine:
             max_phrase_beats=settings.max_phrase_beats,
             min_notes=settings.min_notes,
             channel=settings.channel(),
+            adaptive=settings.phrase_end == "adaptive",
         )
         self.response: SampledAnswer | Replay | None = None
         self._responses = 0

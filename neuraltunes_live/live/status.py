@@ -37,9 +37,8 @@ class Snapshot:
 
 def phrase_key(notes) -> str:
     """The key of a phrase's notes, as the status line names it."""
-    if len(notes) == 0:
-        return ""
-    return str(estimate_key(notes[:, PITCH], notes[:, DURATION]))
+    key = estimate_key(notes[:, PITCH], notes[:, DURATION]) if len(notes) else None
+    return "" if key is None else str(key)
 
 
 def describe(snapshot: Snapshot) -> str:
