@@ -219,3 +219,17 @@ def test_playing_over_a_kept_loop_neither_stops_it_nor_is_answered():
     assert answers == [2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5]  # the answer, then two rounds
     assert skipped == ["keep is held, so that was a solo over the loop"]
     assert rig.scheduler.tracker.sounding == frozenset()
+
+
+def test_in_continuous_mode_undo_plays_the_first_bars_of_the_take_before_once():
+    from neuraltunes_live.config import ControlSettings
+
+    knobs = ControlSettings()
+    rig = Rig(ScriptedModel(quarter_notes_of(67), strength=2.0), live=LiveParameters(bars=1, mode="continuous"))
+    press = lambda t, cc: [(t, (0xB0, cc, 127)), (t + 0.1, (0xB0, cc, 0))]  # noqa: E731
+    rig.run(PHRASE + press(5.0, knobs.again) + press(9.0, knobs.undo), until=16.0)
+    first = [(round(t - 2.0, 6), p) for t, p in rig.notes_on() if 2.0 <= t < 4.0]
+    undone = [(round(t - 10.0, 6), p) for t, p in rig.notes_on() if 10.0 <= t < 12.0]
+    assert first and undone == first  # the first take's first bar, once ...
+    assert not [t for t, _ in rig.notes_on() if t >= 12.0]  # ... then nothing: undo does not go on playing
+    assert rig.scheduler.tracker.sounding == frozenset()

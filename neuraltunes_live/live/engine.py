@@ -290,6 +290,9 @@ class Engine:
                     return
                 replay.cycle, replay.index = replay.cycle + 1, 0
             offset, pitch, duration, velocity = notes[replay.index]
+            if offset >= length:  # a continuous take goes on past its length: only that much is played
+                replay.index = len(notes)
+                continue
             beat = replay.start_beat + replay.cycle * length + offset
             if beat > horizon:
                 return
