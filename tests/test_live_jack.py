@@ -564,3 +564,39 @@ def test_a_session_with_a_kept_loop_and_a_solo_is_recorded(jack_server, tmp_path
     session = [m for _, m in timed_messages(record / files[1]) if m[0] & 0xF0 == 0x90 and m[2] > 0]
     assert [m[1] for m in session if m[0] == 0x91] == [72, 74, 76]  # the solo, heard
     assert len(session) == 4 + 3 + sum(len(r) for r in rounds)  # the phrase, the solo, the answer and its rounds
+
+
+def test_several_calls_and_a_new_take_are_answered_and_recorded(jack_server, tmp_path):
+    from neuraltunes_live.data.midifile import timed_messages
+
+    record = tmp_path / "session"
+    serve = Serve(
+        jack_server, tmp_path, "--tempo", "120", "--bars", "1", "--random-seed", "12", "--record-dir", str(record)
+    )
+    recorder, keyboard = Recorder(), Keyboard()
+    try:
+        begin = keyboard.phrase(SCALE[:4], 0.5)  # call 1: answered 2.5-4.5 s
+        wait(5.0 - (keyboard.clock.now() - begin))
+        keyboard.phrase([67, 65, 64, 62], 0.5, start=begin + 5.0)  # call 2: answered 7.5-9.5 s
+        wait(9.8 - (keyboard.clock.now() - begin))
+        keyboard.port.send((0xB0, 27, 127))  # again: a new take of call 2's answer from the next bar (11.5 s)
+        keyboard.port.send((0xB0, 27, 0))
+        wait(14.0 - (keyboard.clock.now() - begin))
+    finally:
+        keyboard.close()
+        recorder.close()
+        code = serve.stop()
+    assert code == 0, serve.lines
+    assert sum("answering" in line for line in serve.lines) == 2, serve.lines
+    assert any("again: a new take of the answer (take 2 of 2)" in line for line in serve.lines), serve.lines
+    ons = [t - begin for t, _ in recorder.note_ons()]
+    for start in (2.5, 7.5, 11.5):  # each answer, and the new take, in its own bar
+        assert any(start - 0.05 <= t < start + 2.0 for t in ons), (start, ons)
+    assert balanced(recorder.messages) == set()
+    files = sorted(p.name for p in record.iterdir())
+    assert [f[16:] for f in files[:2]] == ["exchange-001.mid", "exchange-002.mid"], files
+    assert files[2].startswith("session-") and len(files) == 3
+    second = [m for _, m in timed_messages(record / files[1]) if m[0] & 0xF0 == 0x90 and m[2] > 0]
+    heard = [m[1] for m in second if m[1] in (67, 65, 64, 62)][:4]
+    assert heard == [67, 65, 64, 62]  # the call opens its exchange
+    assert len(second) >= 4 + 2  # then the answer and the new take

@@ -96,7 +96,8 @@ class Daemon:
         #: ``serve --learn``: control changes assign the controls in turn, then ``learned`` gets the map.
         self.learner = KnobLearner() if learned is not None else None
         self.learned = learned
-        self.last_heard = (0, "")  # notes and key of the last phrase answered, for the status line
+        self.last_notes: np.ndarray | None = None  # the last phrase answered, for the status line
+        self._key_of: tuple[int, str] = (0, "")  # (id of those notes, their key), found once
         self.follower = ClockFollower() if live.clock == "external" else None
         timeline = self.follower if self.follower is not None else FixedTempo(clock.now(), live.tempo)
         self.tracker = NoteTracker(self.output_channel)
@@ -162,7 +163,7 @@ class Daemon:
         logger.info(
             f"heard {len(phrase.notes)} notes; answering ({live.style}, temperature x{live.temperature:.2f}, {length})"
         )
-        self.last_heard = (len(phrase.notes), phrase_key(phrase.notes))
+        self.last_notes = phrase.notes  # its key is found by the status line's thread, not here before the answer
         if self.on_phrase is not None:
             self.on_phrase(phrase)
 
@@ -224,8 +225,11 @@ class Daemon:
             left = 0.0
         answer = answer_words(engine.take_index + 1, len(engine.takes), left, looping)
         length = f"{live.bars} bars" if live.length == "fixed" else "as long as the call"
-        heard, key = self.last_heard
-        return Snapshot(heard, key, answer, live.mode, live.style, live.temperature, length)
+        notes = self.last_notes
+        if notes is not None and self._key_of[0] != id(notes):
+            self._key_of = (id(notes), phrase_key(notes))
+        heard = 0 if notes is None else len(notes)
+        return Snapshot(heard, self._key_of[1], answer, live.mode, live.style, live.temperature, length)
 
     def _learn(self, message: Message) -> None:
         learner = self.learner

@@ -143,6 +143,8 @@ class PhraseDetector:
 
 #: How much sooner a landing ends a phrase, and how much longer a breath may last, than ``silence_beats``.
 LANDING, BREATH = 0.5, 1.5
+#: The notes ``end_wait`` looks at: the phrase's last ones.
+RECENT = 64
 
 
 def end_wait(
@@ -163,6 +165,7 @@ def end_wait(
     """
     if len(done) < 2:
         return silence
+    done = done[-RECENT:]  # a flood of notes costs no more than a phrase
     starts = np.array([d[0] for d in done])
     lengths = (np.array([d[1] for d in done]) - starts) / seconds_per_beat
     last = int(np.argmax(starts))
