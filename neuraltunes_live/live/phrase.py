@@ -155,7 +155,7 @@ def end_wait(
     - A **landing** closes it after half of ``silence``: the phrase's tonic
       (the key estimated from the phrase itself, of four notes or more)
       struck on a beat and held about as long as its typical note.
-    - A **breath** may last half again as long: a last note shorter than the
+    - A **breath** may last half again as long: a last note clearly shorter (3/4) than the
       phrase's typical note, which is how a player pauses mid-line.
     - Anything else waits ``silence``, the fixed rule's time.
 
@@ -176,7 +176,7 @@ def end_wait(
         on_beat = abs(beat - round(beat)) <= 0.125
         if key is not None and done[last][2] % 12 == key.tonic and on_beat and length >= 0.75 * typical:
             return silence * LANDING
-    if length < typical * 0.99:
+    if length < typical * 0.75:  # clearly shorter: a few ms of timing never reads as a breath
         return silence * BREATH
     return silence
 
