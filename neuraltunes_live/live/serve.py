@@ -29,7 +29,7 @@ from neuraltunes_live.live.daemon import Daemon
 from neuraltunes_live.live.messages import Message
 from neuraltunes_live.live.ports import JackMidiInput, MidiInput, MidiOutput, open_input
 from neuraltunes_live.live.status import StatusLine
-from neuraltunes_live.live.synth import SoundFontSynth
+from neuraltunes_live.live.synth import SoundFontSynth, driver_for
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def _synth_for(config: Config, backend: str) -> Iterator[SoundFontSynth | None]:
         yield None
         return
     settings = config.synth
-    driver = "jack" if settings.driver == "auto" and backend == "jack" else settings.driver
+    driver = driver_for(settings.driver, backend)
     try:
         synth = SoundFontSynth(settings.soundfont or None, driver=driver, gain=settings.gain)
     except SynthError as err:

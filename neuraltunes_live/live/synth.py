@@ -26,7 +26,6 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from neuraltunes_live.config import SYNTH_DRIVERS
 from neuraltunes_live.errors import SynthError
 from neuraltunes_live.files import replace_file
 
@@ -35,7 +34,6 @@ logger = logging.getLogger(__name__)
 SAMPLE_RATE = 48_000
 #: The audio drivers tried in turn for ``driver = "auto"``, by platform.
 AUTO_DRIVERS = {"darwin": ("coreaudio",), "linux": ("pipewire", "pulseaudio", "alsa")}
-DRIVERS = SYNTH_DRIVERS
 
 #: Where systems keep General MIDI SoundFonts, best first: Debian/Ubuntu's
 #: fluid-soundfont-gm and timgm6mb-soundfont (and their default-GM link),
@@ -57,6 +55,11 @@ INSTALL_FLUIDSYNTH = (
     "the synth needs the FluidSynth library: install it (Debian/Ubuntu: sudo apt-get install libfluidsynth3; "
     "macOS: brew install fluid-synth)"
 )
+
+
+def driver_for(setting: str, backend: str) -> str:
+    """The audio driver to open: ``auto`` with JACK MIDI means JACK audio too, else the setting as it is."""
+    return "jack" if setting == "auto" and backend == "jack" else setting
 
 
 def find_soundfont(given: str | os.PathLike | None = None, places: Iterable[str] = SOUNDFONT_PLACES) -> Path:

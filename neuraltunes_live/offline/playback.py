@@ -16,7 +16,7 @@ from neuraltunes_live.files import check_output_file, output_errors
 from neuraltunes_live.live.clock import SystemClock
 from neuraltunes_live.live.messages import Message, split
 from neuraltunes_live.live.ports import MidiOutput, open_input
-from neuraltunes_live.live.synth import SoundFontSynth
+from neuraltunes_live.live.synth import SoundFontSynth, driver_for
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def play(path: Path, to: str | None, backend: str, tempo_bpm: float | None, synt
             sends.append(output.send)
             logger.info(f"playing {path} ({len(messages)} messages) to '{output.opened.name}'")
         if synth is not None:
-            driver = "jack" if synth.driver == "auto" and backend == "jack" else synth.driver
+            driver = driver_for(synth.driver, backend)
             sound = outputs.enter_context(
                 SoundFontSynth(synth.soundfont or None, driver=driver, gain=synth.gain, name="NeuralTunes Player Synth")
             )
