@@ -17,6 +17,8 @@ continuation to a WAV file, events placed to the sample.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import threading
@@ -77,7 +79,10 @@ def find_soundfont(given: str | os.PathLike | None = None, places: Iterable[str]
 
 def _fluidsynth() -> Any:
     try:
-        import fluidsynth
+        # pyfluidsynth prints where it found the library to stdout when CI is set;
+        # stdout belongs to our commands' output, so that line is swallowed.
+        with contextlib.redirect_stdout(io.StringIO()):
+            import fluidsynth
     except (ImportError, OSError) as err:  # the binding is missing, or it found no libfluidsynth
         raise SynthError(INSTALL_FLUIDSYNTH) from err
     return fluidsynth
