@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def jack_server():
+def jack_server(tmp_path_factory):
     if shutil.which("jackd") is None or shutil.which("jack_wait") is None:
         message = (
             "jackd is not installed (Debian/Ubuntu: sudo apt-get install jackd2); ./quickstart.sh test installs it"
@@ -43,16 +43,21 @@ def jack_server():
         pytest.skip(message)
     name = f"ntlive-test-{os.getpid()}"
     env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
-    server = subprocess.Popen(
-        ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "512"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    # The server's log goes to a file: it writes a few lines for every client
+    # that comes and goes, and a pipe nobody reads fills up after a dozen
+    # tests, and then the server stops in mid-write, taking every client with it.
+    log = tmp_path_factory.mktemp("jack") / "jackd.log"
+    with log.open("wb") as log_file:
+        server = subprocess.Popen(
+            ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "512"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
         waited = subprocess.run(["jack_wait", "-w", "-t", "10"], env=env, capture_output=True, text=True)
         if waited.returncode != 0 or server.poll() is not None:
-            said = server.stderr.read1().decode() if server.poll() is not None else waited.stdout
+            said = log.read_text(errors="replace") if server.poll() is not None else waited.stdout
             pytest.fail(f"the JACK test server did not start: {said}")
         saved = os.environ.get("JACK_DEFAULT_SERVER")
         os.environ["JACK_DEFAULT_SERVER"] = name
@@ -519,3 +524,84 @@ def test_the_synth_sounds_while_an_answer_plays_and_is_silent_after_sigterm(jack
     assert quiet == 0.0  # nothing before the answer (the player's notes are not sent to it without --synth-input)
     assert listener.loudest(answer[0][0], stopped) > 0.01  # -40 dBFS: heard while the answer plays
     assert after == 0.0
+
+
+def test_a_session_with_a_kept_loop_and_a_solo_is_recorded(jack_server, tmp_path):
+    """Play a phrase, hold keep, solo over the loop, let go, stop: the MIDI out and the record folder."""
+    from neuraltunes_live.data.midifile import timed_messages
+
+    record = tmp_path / "session"
+    serve = Serve(
+        jack_server, tmp_path, "--tempo", "120", "--bars", "1", "--random-seed", "11", "--record-dir", str(record)
+    )
+    recorder, keyboard = Recorder(), Keyboard()
+    try:
+        begin = keyboard.phrase(SCALE[:4], 0.5)  # two seconds; answered from 2.5 s for a bar
+        wait(2.5 + 0.3 - (keyboard.clock.now() - begin))
+        keyboard.port.send((0xB0, 26, 127))  # keep, while the answer plays: it goes round from its end (4.5 s)
+        wait(4.5 + 0.6 - (keyboard.clock.now() - begin))
+        for pitch in (72, 74, 76):  # a solo over the first round, on channel 2 (the answer plays on 1)
+            keyboard.port.send((0x91, pitch, 90))
+            wait(0.3)
+            keyboard.port.send((0x81, pitch, 0))
+            wait(0.2)
+        wait(8.9 - (keyboard.clock.now() - begin))
+        keyboard.port.send((0xB0, 26, 0))  # let go in the third round: the loop stops at its end (10.5 s)
+        wait(11.5 - (keyboard.clock.now() - begin))
+    finally:
+        keyboard.close()
+        recorder.close()
+        code = serve.stop()
+    assert code == 0, serve.lines
+    assert any("keep: the last answer loops" in line for line in serve.lines), serve.lines
+    assert any("solo over the loop" in line for line in serve.lines), serve.lines
+    ons = [(t - begin, p) for t, p in recorder.note_ons()]
+    rounds = [[(t - start, p) for t, p in ons if start - 0.05 <= t < start + 1.95] for start in (2.5, 4.5, 6.5, 8.5)]
+    assert rounds[0], ons
+    for later in rounds[1:]:  # the answer, then three rounds of it, each a JACK period or two from exact
+        assert [p for _, p in later] == [p for _, p in rounds[0]], rounds
+        assert all(abs(t - t0) <= 2 * PERIOD for (t, _), (t0, _) in zip(later, rounds[0])), rounds
+    assert not [t for t, _ in ons if t > 10.5 + 2 * PERIOD]  # stopped at the bar line after it was let go
+    assert balanced(recorder.messages) == set()
+    # The record folder: the exchange and the session, each written whole, with the solo and every round.
+    files = sorted(p.name for p in record.iterdir())
+    assert len(files) == 2 and files[0].endswith("-exchange-001.mid") and files[1].startswith("session-"), files
+    session = [m for _, m in timed_messages(record / files[1]) if m[0] & 0xF0 == 0x90 and m[2] > 0]
+    assert [m[1] for m in session if m[0] == 0x91] == [72, 74, 76]  # the solo, heard
+    assert len(session) == 4 + 3 + sum(len(r) for r in rounds)  # the phrase, the solo, the answer and its rounds
+
+
+def test_several_calls_and_a_new_take_are_answered_and_recorded(jack_server, tmp_path):
+    from neuraltunes_live.data.midifile import timed_messages
+
+    record = tmp_path / "session"
+    serve = Serve(
+        jack_server, tmp_path, "--tempo", "120", "--bars", "1", "--random-seed", "12", "--record-dir", str(record)
+    )
+    recorder, keyboard = Recorder(), Keyboard()
+    try:
+        begin = keyboard.phrase(SCALE[:4], 0.5)  # call 1: answered 2.5-4.5 s
+        wait(5.0 - (keyboard.clock.now() - begin))
+        keyboard.phrase([67, 65, 64, 62], 0.5, start=begin + 5.0)  # call 2: answered 7.5-9.5 s
+        wait(9.8 - (keyboard.clock.now() - begin))
+        keyboard.port.send((0xB0, 27, 127))  # again: a new take of call 2's answer from the next bar (11.5 s)
+        keyboard.port.send((0xB0, 27, 0))
+        wait(14.0 - (keyboard.clock.now() - begin))
+    finally:
+        keyboard.close()
+        recorder.close()
+        code = serve.stop()
+    assert code == 0, serve.lines
+    assert sum("answering" in line for line in serve.lines) == 2, serve.lines
+    assert any("again: a new take of the answer (take 2 of 2)" in line for line in serve.lines), serve.lines
+    ons = [t - begin for t, _ in recorder.note_ons()]
+    for start in (2.5, 7.5, 11.5):  # each answer, and the new take, in its own bar
+        assert any(start - 0.05 <= t < start + 2.0 for t in ons), (start, ons)
+    assert balanced(recorder.messages) == set()
+    files = sorted(p.name for p in record.iterdir())
+    assert [f[16:] for f in files[:2]] == ["exchange-001.mid", "exchange-002.mid"], files
+    assert files[2].startswith("session-") and len(files) == 3
+    second = [m for _, m in timed_messages(record / files[1]) if m[0] & 0xF0 == 0x90 and m[2] > 0]
+    heard = [m[1] for m in second if m[1] in (67, 65, 64, 62)][:4]
+    assert heard == [67, 65, 64, 62]  # the call opens its exchange
+    assert len(second) >= 4 + 2  # then the answer and the new take
