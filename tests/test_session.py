@@ -121,3 +121,66 @@ def test_clock_sysex_and_malformed_input_are_not_recorded(tmp_path, junk):
     rec.close()
     session = next(tmp_path.glob("session-*.mid"))
     close_enough(timed_messages(session), [(0.0, (0x90, 60, 90)), (0.4, (0x80, 60, 0))])
+
+
+# A session recorder in a process of its own, recording exchanges as fast as it
+# can: exchange k is a phrase of 300 notes at pitch 40 + k % 40, answered by 300
+# at pitch 80 - k % 40, so each file's content is known. The session file grows
+# with every exchange, so most of the time a file is being written.
+RECORDING_FOREVER = """
+import sys
+from pathlib import Path
+from neuraltunes_live.offline.session import SessionRecorder
+
+rec = SessionRecorder(Path(sys.argv[1]), tempo_bpm=lambda: 120.0)
+k = 0
+while True:
+    k += 1
+    start = 100.0 * k
+    rec.phrase(start)
+    for i in range(300):
+        t = start + i * 0.1
+        rec.heard(t, (0x90, 40 + k % 40, 90))
+        rec.heard(t + 0.05, (0x80, 40 + k % 40, 0))
+        rec.played(t + 50, (0x90, 80 - k % 40, 90))
+        rec.played(t + 50.05, (0x80, 80 - k % 40, 0))
+"""
+
+
+def test_killed_mid_session_it_leaves_only_whole_files(tmp_path):
+    """SIGKILL while a file is being written: every .mid there reads back whole, note for note."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "session"
+    child = subprocess.Popen([sys.executable, "-c", RECORDING_FOREVER, str(folder)])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # a few exchanges written, and a file in the making
+            if folder.is_dir() and len(list(folder.glob("*-exchange-*.mid"))) >= 3 and list(folder.glob(".*.tmp")):
+                break
+            time.sleep(0.001)
+        else:
+            pytest.fail("the recorder wrote nothing in a minute")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    exchanges = sorted(folder.glob("*-exchange-*.mid"))
+    numbers = [int(re.search(r"exchange-(\d+)", p.name).group(1)) for p in exchanges]
+    assert numbers == list(range(1, len(numbers) + 1))  # none missing, none half there
+    for number, path in zip(numbers, exchanges):
+        k = number  # exchange n is the phrase begun in round n; round n + 1 began and closed it
+        pitches = [m[1] for _, m in timed_messages(path) if m[0] == 0x90]
+        assert pitches == [40 + k % 40] * 300 + [80 - k % 40] * 300, path.name
+    # The session file is written again after each exchange: the one there is a whole one, with
+    # every round up to the last exchange or the one before (killed while writing the next).
+    (session,) = folder.glob("session-*.mid")
+    pitches = sorted(m[1] for _, m in timed_messages(session) if m[0] == 0x90)
+    rounds = len(pitches) // 600
+    assert rounds in (len(numbers) - 1, len(numbers))
+    assert pitches == sorted(p for k in range(1, rounds + 1) for p in [40 + k % 40] * 300 + [80 - k % 40] * 300)
+    leftovers = [p.name for p in folder.iterdir() if p.suffix != ".mid"]
+    assert all(re.fullmatch(r"\..+\.mid\..+\.tmp", name) for name in leftovers), leftovers  # hidden, never a .mid
