@@ -184,3 +184,18 @@ def test_killed_mid_session_it_leaves_only_whole_files(tmp_path):
     assert pitches == sorted(p for k in range(1, rounds + 1) for p in [40 + k % 40] * 300 + [80 - k % 40] * 300)
     leftovers = [p.name for p in folder.iterdir() if p.suffix != ".mid"]
     assert all(re.fullmatch(r"\..+\.mid\..+\.tmp", name) for name in leftovers), leftovers  # hidden, never a .mid
+
+
+def test_half_written_files_a_killed_session_left_are_removed_at_the_next_start(tmp_path):
+    stale = tmp_path / ".20251201-120000-exchange-003.mid.k2j3.tmp"
+    fresh = tmp_path / ".20251201-120000-session.mid.x8a1.tmp"  # perhaps another daemon's, still writing
+    other = tmp_path / ".notes.txt.tmp"
+    for path in (stale, fresh, other):
+        path.write_bytes(b"MThd")
+    os.utime(stale, (WALL - 120, WALL - 120))
+    os.utime(fresh, (WALL - 10, WALL - 10))
+    os.utime(other, (WALL - 120, WALL - 120))
+    lines = log_lines()
+    recorder(tmp_path).close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fresh.name, other.name])
+    assert lines == [f"removed 1 half-written file(s) a stopped session left in {tmp_path}"]

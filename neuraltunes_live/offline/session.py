@@ -63,6 +63,24 @@ class SessionRecorder:
         except (OSError, OutputError) as err:
             self._off = True
             self._warn("folder", f"cannot record the session in {self.folder}: {err}; playing goes on")
+        else:
+            self._sweep()
+
+    #: A temporary file older than this was left by a session killed while writing it.
+    stale_seconds = 60.0
+
+    def _sweep(self) -> None:
+        """Remove the half-written temporary files a killed session left (never a .mid, never a fresh one)."""
+        removed = 0
+        for path in self.folder.glob(".*.mid.*.tmp"):
+            try:
+                if self.wall_clock() - path.stat().st_mtime > self.stale_seconds:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue  # gone already, or not ours to remove: it stays
+        if removed:
+            logger.info(f"removed {removed} half-written file(s) a stopped session left in {self.folder}")
 
     # --- from the daemon's threads ------------------------------------------------
 
