@@ -229,25 +229,33 @@ class Engine:
             if self.on_skip is not None:
                 self.on_skip(phrase, "the external clock is stopped")
             return
-        self._responses += 1
-        continuer = Continuer(self.model, self.rng)
-        style = self.styles[self.controls.current.style]
-        continuer.prime(phrase.notes, self.settings.beats_per_bar, use_key=style.key_mask, cache=self.cache)
-        self.cache.reset()
-        self._cached_notes = 0
         live = self.controls.current
         bars = (
             live.bars
             if live.length == "fixed"
             else follow_bars(phrase, self.settings.beats_per_bar, self.controls.map.max_bars)
         )
-        end = None if live.mode == "continuous" else start + bars * self.settings.beats_per_bar
-        self.response = SampledAnswer(self._responses, continuer, None, start, end)
-        self.response.take.length = bars * self.settings.beats_per_bar
+        self.response = self._sampled_answer(phrase, start, bars * self.settings.beats_per_bar, cache=self.cache)
+        self.cache.reset()
+        self._cached_notes = 0
         self.last_phrase, self.takes, self.take_index, self.grid_origin = phrase, [self.response.take], 0, start
-        self.playing_until = end
+        self.playing_until = self.response.end_beat
         if self.on_response is not None:
             self.on_response(self._responses, phrase, start)
+
+    def _sampled_answer(
+        self, phrase: Phrase, start: float, length: float, cache: PrimeCache | None = None
+    ) -> SampledAnswer:
+        """A new take of the answer to ``phrase``, with the knobs as they are: primed on the phrase,
+        sampled from beat ``start`` for ``length`` beats (on and on in continuous mode)."""
+        self._responses += 1
+        continuer = Continuer(self.model, self.rng)
+        style = self.styles[self.controls.current.style]
+        continuer.prime(phrase.notes, self.settings.beats_per_bar, use_key=style.key_mask, cache=cache)
+        end = None if self.controls.current.mode == "continuous" else start + length
+        answer = SampledAnswer(self._responses, continuer, None, start, end)
+        answer.take.length = length
+        return answer
 
     def generate_ahead(self, t: float) -> None:
         """Sample (or replay) and schedule notes until the queue reaches ``lookahead_beats`` ahead."""
@@ -353,13 +361,7 @@ class Engine:
             return
         length = self.takes[self.take_index].length if self.takes else 0.0
         self._cut_at(at)
-        self._responses += 1
-        continuer = Continuer(self.model, self.rng)
-        style = self.styles[self.controls.current.style]
-        continuer.prime(phrase.notes, self.settings.beats_per_bar, use_key=style.key_mask)
-        continuous = self.controls.current.mode == "continuous"
-        response = SampledAnswer(self._responses, continuer, None, at, None if continuous else at + length)
-        response.take.length = length
+        response = self._sampled_answer(phrase, at, length)
         self.takes.append(response.take)
         self.take_index = len(self.takes) - 1
         self.response = response
