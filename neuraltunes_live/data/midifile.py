@@ -28,7 +28,7 @@ import io
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import mido
 import numpy as np
@@ -258,28 +258,34 @@ def fast_piece(data: bytes, *, name: str = "", include_drums: bool = False) -> P
     if np.count_nonzero(tempos["time"] == 0) > 1 and len(set(tempos["mspq"][tempos["time"] == 0].tolist())) > 1:
         return None
     division = int.from_bytes(data[12:14], "big")  # ticks per beat; _with_end_offs let no other kind through
-    warnings: list[str] = []
-    changes = []
-    for tick, us in zip(tempos["time"].tolist(), tempos["mspq"].tolist()):
-        kept, why = clamped_tempo(us)
-        if why and why not in warnings:
-            warnings.append(why)
-        changes.append((tick / division, kept))
+    changes, warnings = _clamped_tempos(zip(tempos["time"].tolist(), tempos["mspq"].tolist()))
     if len(warnings) > 1:
         return None  # their order is the file's, which symusic does not keep
-    tempo = TempoMap.from_beat_changes(changes)
+    tempo = TempoMap.from_beat_changes((tick / division, us) for tick, us in changes)
     if end.max() / division > MAX_BEATS or time.min() < 0:
         return None  # a damaged time (symusic keeps ticks in 32 bits): mido's path says what is wrong
     notes = quantize(time / division, end / division, pitch, velocity)
     return Piece(name=name, notes=notes, tempo_bpm=round(tempo.initial_bpm, 3), warnings=tuple(warnings))
 
 
+def _clamped_tempos(changes: Iterable[tuple[int, float]]) -> tuple[list[tuple[int, float]], list[str]]:
+    """Tempo changes (tick, µs a beat) as they are read (``tempo.clamped_tempo``), and why any was
+    moved: each reason once, in the order met."""
+    kept: list[tuple[int, float]] = []
+    warnings: list[str] = []
+    for tick, us in changes:
+        clamped, why = clamped_tempo(us)
+        if why and why not in warnings:
+            warnings.append(why)
+        kept.append((tick, clamped))
+    return kept, warnings
+
+
 def piece_from_midifile(midi: "mido.MidiFile", *, name: str = "", include_drums: bool = False) -> Piece:
     division = midi.ticks_per_beat  # never 0: ``_midifile`` refuses that header
 
     rows: list[tuple[int, int, int, int]] = []  # start tick, end tick, pitch, velocity
-    tempo_changes: list[tuple[int, float]] = []
-    warnings: list[str] = []
+    tempo_changes: list[tuple[int, float]] = []  # as written
     drums_skipped = 0
     for track in midi.tracks:
         tick = 0
@@ -304,16 +310,14 @@ def piece_from_midifile(midi: "mido.MidiFile", *, name: str = "", include_drums:
                 if pressed:
                     sounding[key] = (tick, msg.velocity)
             elif kind == "set_tempo":
-                us, why = clamped_tempo(msg.tempo)
-                if why and why not in warnings:
-                    warnings.append(why)
-                tempo_changes.append((tick, us))
+                tempo_changes.append((tick, msg.tempo))
         for (_, pitch), (start, velocity) in sounding.items():
             rows.append((start, tick, pitch, velocity))
 
     if not rows:
         detail = f" (only {drums_skipped} drum notes on channel 10)" if drums_skipped else ""
         raise ImportFailed(f"no notes{detail}")
+    tempo_changes, warnings = _clamped_tempos(tempo_changes)
     table = np.array(rows, dtype=np.float64)
     if division > 0:
         tempo = TempoMap.from_beat_changes((t / division, us) for t, us in tempo_changes)
