@@ -198,7 +198,7 @@ def test_a_flood_of_notes_is_cut_to_the_models_context():
     for i in range(10_000):  # ten thousand notes in 10 s, two keys at a time
         flood += [(i * 0.001, on(40 + i % 50)), (i * 0.001 + 0.0005, off(40 + i % 50))]
     rig.run(flood, until=14.0)
-    assert "heard 10000 notes; answering (balanced, temperature x1.00, 1 bars)" in rig.log
+    assert "heard 10000 notes; answering (balanced, temperature x1.00, 1 bar)" in rig.log
     notes_primed = sum(1 for t in model.primed_with if PITCH_BASE <= t < DURATION_BASE)
     assert 0 < notes_primed <= MAX_PRIME_NOTES
     assert rig.note_ons() and rig.daemon.tracker.sounding == frozenset()
@@ -294,3 +294,30 @@ def test_learn_assigns_each_control_in_turn_and_the_knobs_then_follow_the_new_ma
     assert rig.daemon.controls.current.temperature == 1.0  # learning moved no parameter
     rig.run([(2.1, (0xB0, 74, 127))], until=2.5)  # now CC 74 is the temperature knob
     assert rig.daemon.controls.current.temperature == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("stop", ["panic", "mode change", "clock stop", "shutdown"])
+def test_every_stop_path_during_a_kept_loop_leaves_nothing_sounding(stop):
+    """A 1-bar answer (2-4 s) kept from 3.0 s goes round from 4.0 s; at 9.1 s, mid-note, it is stopped."""
+    external = stop == "clock stop"
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), bars=1, **({"clock": "external"} if external else {}))
+    stopping = {
+        "panic": [(9.1, (0xB0, 25, 127))],
+        "mode change": [(9.1, (0xB0, 24, 127))],  # to continuous: it waits for a phrase
+        "clock stop": [(9.1, (0xFC,))],
+        "shutdown": [],
+    }[stop]
+    pulses = start_and_pulses(120, 9.1) if external else []
+    rig.run(PHRASE + pulses + [(3.0, (0xB0, 26, 127))], until=9.1, step=0.001)
+    assert [round(t, 2) for t, _ in rig.note_ons() if t >= 4.0][-3:] == [8.0, 8.5, 9.0]  # the loop's third round
+    assert rig.daemon.tracker.sounding == frozenset({67})  # a note of the loop sounds
+    if stop == "shutdown":
+        rig.daemon.stop()
+    else:
+        rig.run(stopping, until=12.0, step=0.001)
+    after = [(t, m) for t, m in rig.sent if t >= 9.1]
+    assert [m for _, m in after] == [(0x80, 67, 0), (0xB0, 64, 0), (0xB0, 123, 0)]  # closed, and nothing more
+    assert all(t < 9.11 for t, _ in after), after  # at once (the external clock's rig runs a few ms behind)
+    assert rig.daemon.tracker.sounding == frozenset() and rig.daemon.scheduler.pending() == 0
+    if stop != "shutdown":
+        assert not rig.daemon.engine.keep  # let go: the next answer does not loop

@@ -127,7 +127,7 @@ def describe(live: LiveParameters) -> dict[str, str]:
     """Each live parameter as the log shows it."""
     return {
         "temperature": f"temperature x{live.temperature:.2f}",
-        "bars": f"{live.bars} bars" if live.length == "fixed" else "as long as the call",
+        "bars": f"{live.bars} bar{'' if live.bars == 1 else 's'}" if live.length == "fixed" else "as long as the call",
         "style": f"style {live.style}",
         "mode": f"mode {live.mode}",
     }

@@ -146,7 +146,7 @@ class Daemon:
         """Stop the answer and end every sounding note (from any thread)."""
 
         def run() -> None:
-            self.engine.stop_response(silence=True)
+            self.engine.halt()
             logger.info(why)
 
         self.command(run)
@@ -159,7 +159,9 @@ class Daemon:
         length = "until stopped"
         if isinstance(response, SampledAnswer) and response.end_beat is not None:
             bars = round((response.end_beat - response.start_beat) / self.engine.settings.beats_per_bar)
-            length = f"{bars} bars" + (", as long as the call" if live.length == "follow" else "")
+            length = f"{bars} bar{'' if bars == 1 else 's'}" + (
+                ", as long as the call" if live.length == "follow" else ""
+            )
         logger.info(
             f"heard {len(phrase.notes)} notes; answering ({live.style}, temperature x{live.temperature:.2f}, {length})"
         )
@@ -200,7 +202,7 @@ class Daemon:
         if self.follower is not None and message[0] >= 0xF0:
             event = self.follower.feed(t, message)
             if event is not None and event.kind == "stop":
-                self.engine.stop_response(silence=True)
+                self.engine.halt()
                 logger.info("clock stopped: answer stopped, notes closed")
             elif event is not None:
                 logger.info(f"clock {event.kind}")
@@ -281,7 +283,7 @@ class Daemon:
         try:
             run()
         except Exception as err:  # one bad message or answer must not stop the daemon
-            self.engine.stop_response(silence=True)
+            self.engine.halt()
             # An error here is a bug: the traceback goes to the log with it.
             logger.error(
                 f"error while {what} ({type(err).__name__}: {err}); answer silenced, still listening", exc_info=True

@@ -152,8 +152,7 @@ class Engine:
         """One input message, at clock time ``t``."""
         changed = self.controls.handle(message)
         if changed in ("panic", "mode"):
-            self.keep = False
-            self.stop_response(silence=True)
+            self.halt()
         elif changed in ("keep", "release", "again", "undo"):
             getattr(self, f"_{changed}")(t)
         if changed is not None and self.on_control is not None:
@@ -187,6 +186,12 @@ class Engine:
             self.cache.prime(phrase_tokens(notes, self.settings.beats_per_bar)[0])
 
     # --- responses --------------------------------------------------------
+
+    def halt(self) -> None:
+        """Stop outright (a panic, a mode change, a clock Stop, an error): the answer or loop ends,
+        every note is closed, and keep is let go, so the next answer does not go round."""
+        self.keep = False
+        self.stop_response(silence=True)
 
     def stop_response(self, *, silence: bool) -> None:
         """End the response: drop its pending notes and end its sounding ones."""

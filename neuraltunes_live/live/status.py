@@ -60,7 +60,8 @@ def answer_words(take: int, takes: int, bars_left: float | None, looping: bool) 
         return f"take {take} of {takes}, until stopped"
     if bars_left <= 0:
         return ""
-    return f"take {take} of {takes}, {math.ceil(bars_left * 2) / 2:g} bars left"
+    left = math.ceil(bars_left * 2) / 2
+    return f"take {take} of {takes}, {left:g} bar{'' if left == 1 else 's'} left"
 
 
 #: The line being drawn, if any: log lines clear it first.
