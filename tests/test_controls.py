@@ -3,7 +3,7 @@
 import pytest
 
 from neuraltunes_live.config import ControlSettings
-from neuraltunes_live.live.controls import Controls, LiveParameters, bars_of, style_of, temperature_of
+from neuraltunes_live.live.controls import Controls, KnobLearner, LiveParameters, bars_of, style_of, temperature_of
 
 
 def cc(controller, value, channel=0):
@@ -50,3 +50,14 @@ def test_other_messages_and_channels_are_ignored():
         assert controls.handle(message) is None
     assert controls.current == before
     assert controls.handle(cc(21, 0, channel=2)) == "temperature"
+
+
+def test_learning_takes_knobs_on_any_channel_or_only_on_the_chosen_one():
+    chosen = KnobLearner(channel=4)  # [controls] channel = 5
+    assert chosen.feed(cc(74, 10)) is None  # a knob on channel 1: passed over
+    assert chosen.feed(cc(74, 10, channel=4)) == ("temperature", 74)
+    assert chosen.feed(cc(71, 10, channel=3)) is None
+    assert chosen.feed(cc(71, 10, channel=4)) == ("bars", 71)
+    anywhere = KnobLearner()
+    assert anywhere.feed(cc(74, 10, channel=9)) == ("temperature", 74)
+    assert anywhere.feed(cc(71, 10)) == ("bars", 71)

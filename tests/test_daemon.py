@@ -321,3 +321,17 @@ def test_every_stop_path_during_a_kept_loop_leaves_nothing_sounding(stop):
     assert rig.daemon.tracker.sounding == frozenset() and rig.daemon.scheduler.pending() == 0
     if stop != "shutdown":
         assert not rig.daemon.engine.keep  # let go: the next answer does not loop
+
+
+def test_learning_reads_the_knobs_channel_from_the_config():
+    base = Config()
+    chosen = dataclasses.replace(base, controls=dataclasses.replace(base.controls, channel=5))
+    daemon = Daemon(
+        ScriptedModel(quarter_notes_of(67)),
+        chosen,
+        clock=FakeClock(),
+        send=print,
+        rng=np.random.default_rng(0),
+        learned=print,
+    )
+    assert daemon.learner is not None and daemon.learner.channel == 4

@@ -175,9 +175,9 @@ LEARNED = (
 class KnobLearner:
     """Assigns controllers by moving them: each control in turn takes the first new CC number that moves."""
 
-    def __init__(self) -> None:
+    def __init__(self, channel: int | None = None) -> None:
         self.assigned: dict[str, int] = {}
-        self.channel: int | None = None  # of the first knob moved (0..15)
+        self.channel = channel  # the knobs' channel (0..15) when one is chosen; None hears all
 
     @property
     def asking(self) -> str | None:
@@ -196,9 +196,9 @@ class KnobLearner:
         name = self.asking
         if name is None or len(message) < 3 or message[0] & 0xF0 != 0xB0 or not 0 <= message[1] <= 119:
             return None
+        if self.channel is not None and message[0] & 0x0F != self.channel:
+            return None  # another channel's controller: the knobs are read on the chosen one only
         if message[1] in self.assigned.values():
             return None  # the knob just learned, still turning
         self.assigned[name] = message[1]
-        if self.channel is None:
-            self.channel = message[0] & 0x0F
         return name, message[1]

@@ -94,7 +94,7 @@ class Daemon:
         #: Told of each phrase answered (the session recorder).
         self.on_phrase = on_phrase
         #: ``serve --learn``: control changes assign the controls in turn, then ``learned`` gets the map.
-        self.learner = KnobLearner() if learned is not None else None
+        self.learner = KnobLearner(config.controls.knob_channel()) if learned is not None else None
         self.learned = learned
         self.last_notes: np.ndarray | None = None  # the last phrase answered, for the status line
         self._key_of: tuple[int, str] = (0, "")  # (id of those notes, their key), found once
