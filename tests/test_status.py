@@ -12,6 +12,7 @@ from .test_daemon import PHRASE, Rig
 
 def test_the_words():
     assert answer_words(2, 3, 1.2, looping=False) == "take 2 of 3, 1.5 bars left"
+    assert answer_words(1, 1, 0.8, looping=False) == "take 1 of 1, 1 bar left"
     assert answer_words(1, 1, None, looping=False) == "take 1 of 1, until stopped"
     assert answer_words(1, 2, None, looping=True) == "looping take 1 of 2"
     assert answer_words(1, 1, 0.0, looping=False) == "" and answer_words(0, 0, 3.0, looping=False) == ""

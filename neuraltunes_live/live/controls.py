@@ -123,11 +123,16 @@ class Controls:
 SETTLE_SECONDS = 0.3
 
 
+def bars_text(bars: float) -> str:
+    """``1 bar``, ``1.5 bars``, ``4 bars``."""
+    return f"{bars:g} bar{'' if bars == 1 else 's'}"
+
+
 def describe(live: LiveParameters) -> dict[str, str]:
     """Each live parameter as the log shows it."""
     return {
         "temperature": f"temperature x{live.temperature:.2f}",
-        "bars": f"{live.bars} bar{'' if live.bars == 1 else 's'}" if live.length == "fixed" else "as long as the call",
+        "bars": bars_text(live.bars) if live.length == "fixed" else "as long as the call",
         "style": f"style {live.style}",
         "mode": f"mode {live.mode}",
     }

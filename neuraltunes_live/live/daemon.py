@@ -31,7 +31,7 @@ from neuraltunes_live.config import STYLES, Config
 from neuraltunes_live.core.continuation import StepModel
 from neuraltunes_live.live.clock import Clock
 from neuraltunes_live.live.clockfollow import ClockFollower
-from neuraltunes_live.live.controls import LEARNED, Controls, KnobLearner, KnobLog, LiveParameters
+from neuraltunes_live.live.controls import LEARNED, Controls, KnobLearner, KnobLog, LiveParameters, bars_text
 from neuraltunes_live.live.engine import Engine, SampledAnswer
 from neuraltunes_live.live.messages import DropCounter, Message, split
 from neuraltunes_live.live.notetracker import PLAYER, NoteTracker
@@ -159,9 +159,7 @@ class Daemon:
         length = "until stopped"
         if isinstance(response, SampledAnswer) and response.end_beat is not None:
             bars = round((response.end_beat - response.start_beat) / self.engine.settings.beats_per_bar)
-            length = f"{bars} bar{'' if bars == 1 else 's'}" + (
-                ", as long as the call" if live.length == "follow" else ""
-            )
+            length = bars_text(bars) + (", as long as the call" if live.length == "follow" else "")
         logger.info(
             f"heard {len(phrase.notes)} notes; answering ({live.style}, temperature x{live.temperature:.2f}, {length})"
         )

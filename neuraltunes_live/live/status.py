@@ -20,6 +20,7 @@ from typing import Callable, TextIO
 
 from neuraltunes_live.core.keys import estimate_key
 from neuraltunes_live.core.notes import DURATION, PITCH
+from neuraltunes_live.live.controls import bars_text
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,7 @@ def answer_words(take: int, takes: int, bars_left: float | None, looping: bool) 
         return f"take {take} of {takes}, until stopped"
     if bars_left <= 0:
         return ""
-    left = math.ceil(bars_left * 2) / 2
-    return f"take {take} of {takes}, {left:g} bar{'' if left == 1 else 's'} left"
+    return f"take {take} of {takes}, {bars_text(math.ceil(bars_left * 2) / 2)} left"
 
 
 #: The line being drawn, if any: log lines clear it first.
