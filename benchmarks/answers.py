@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from phrases import Phrase, suite  # noqa: E402
 
 from neuraltunes_live.config import STYLES, load_config  # noqa: E402
-from neuraltunes_live.core.continuation import Continuer, continue_notes  # noqa: E402
+from neuraltunes_live.core.continuation import Continuer  # noqa: E402
 from neuraltunes_live.core.keys import estimate_key  # noqa: E402
 from neuraltunes_live.core.model import load_model  # noqa: E402
 from neuraltunes_live.core.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT  # noqa: E402
@@ -64,8 +64,8 @@ from neuraltunes_live.offline.evaluate import (  # noqa: E402
     BEATS_PER_BAR,
     CONTINUATION_BARS,
     MAX_MARKOV_ORDER,
-    OPENING_BARS,
     choose_markov_order,
+    continue_opening,
     openings,
 )
 from neuraltunes_live.offline.markov import MarkovModel, MarkovPlayer  # noqa: E402
@@ -153,17 +153,7 @@ def answer_openings(model, cases, style, seed: int) -> list[dict[str, float]]:
     rng = np.random.default_rng([seed, 7])
     out = []
     for opening, _, scale in cases:
-        generated = continue_notes(
-            model,
-            opening,
-            bars=CONTINUATION_BARS,
-            settings=settings,
-            rng=rng,
-            beats_per_bar=BEATS_PER_BAR,
-            key=style.key_mask,
-            start_tick=OPENING_BARS * BEATS_PER_BAR * TICKS_PER_BEAT,
-        )
-        generated = generated[generated[:, ONSET] >= OPENING_BARS * BEATS_PER_BAR * TICKS_PER_BEAT]
+        generated = continue_opening(model, opening, settings, rng, key=style.key_mask)
         out.append(asdict(judge.measure(generated, opening, scale, CONTINUATION_BARS * BEATS_PER_BAR)))
     return out
 

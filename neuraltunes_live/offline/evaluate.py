@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from neuraltunes_live.core.continuation import continue_notes
+from neuraltunes_live.core.continuation import StepModel, continue_notes
 from neuraltunes_live.core.encoding import DURATION_BASE, PITCH_BASE, decode, pitch_tokens
 from neuraltunes_live.core.keys import DIATONIC_SCALES
 from neuraltunes_live.core.memory import MemorySettings, blend_sequence, blended_bits, match_counts
@@ -277,27 +277,34 @@ class Continuations:
         return {**figures, **{name: dataclasses.asdict(r) for name, r in self.statistics.items()}}
 
 
+def continue_opening(
+    model: StepModel, opening: np.ndarray, settings: SamplingSettings, rng: np.random.Generator, key: bool = False
+) -> np.ndarray:
+    """The ``CONTINUATION_BARS`` sampled after an opening of ``openings``, from its bar line on: the new notes only."""
+    opening_end = OPENING_BARS * BEATS_PER_BAR * TICKS_PER_BEAT
+    generated = continue_notes(
+        model,
+        opening,
+        bars=CONTINUATION_BARS,
+        settings=settings,
+        rng=rng,
+        beats_per_bar=BEATS_PER_BAR,
+        key=key,
+        start_tick=opening_end,
+    )
+    return generated[generated[:, ONSET] >= opening_end]
+
+
 def continuation_statistics(
     model: LSTMModel, split: Split, settings: SamplingSettings, seed: int, key: bool = False
 ) -> Continuations:
     """Sample a continuation of every long-enough test piece's opening and compare."""
-    opening_end = OPENING_BARS * BEATS_PER_BAR * TICKS_PER_BEAT
     rng = np.random.default_rng(seed)
     real: dict[str, list[float]] = {name: [] for name in STATISTICS}
     sampled: dict[str, list[float]] = {name: [] for name in STATISTICS}
     used = 0
     for opening, following in openings(split):
-        generated = continue_notes(
-            model,
-            opening,
-            bars=CONTINUATION_BARS,
-            settings=settings,
-            rng=rng,
-            beats_per_bar=BEATS_PER_BAR,
-            key=key,
-            start_tick=opening_end,
-        )
-        generated = generated[generated[:, ONSET] >= opening_end]
+        generated = continue_opening(model, opening, settings, rng, key=key)
         used += 1
         for name, statistic in STATISTICS.items():
             real[name].append(statistic(following, opening))
