@@ -33,6 +33,7 @@ def close_enough(got, want):
 
 
 def test_each_exchange_and_the_session_read_back_note_for_note(tmp_path):
+    lines = log_lines()
     rec = recorder(tmp_path)
     first, answer = notes([60, 62, 64], 10.0), notes([67, 65, 64, 62], 12.0, channel=0)
     second, again = notes([72, 71], 16.0), notes([69, 67], 17.5)
@@ -51,6 +52,7 @@ def test_each_exchange_and_the_session_read_back_note_for_note(tmp_path):
     names = sorted(p.name for p in tmp_path.iterdir())
     stamp = names[0][:15]
     assert names == [f"{stamp}-exchange-001.mid", f"{stamp}-exchange-002.mid", f"session-{stamp}.mid"]
+    assert lines == [f"session recorded in {tmp_path}"]
     exchange = tmp_path / names[0]
     heard_first = sorted([(t - 10.0, m) for t, m in first] + [(1.2, (0xB0, 21, 64))], key=lambda x: x[0])
     played_first = [(t - 10.0, m) for t, m in answer]
@@ -79,8 +81,8 @@ def test_an_unwritable_folder_is_one_warning_and_playing_goes_on(tmp_path):
     rec.played(1.0, (0x90, 67, 90))
     rec.phrase(3.0)
     rec.close()
-    warnings = [line for line in lines if line.startswith("warning:")]
-    assert len(warnings) == 1 and f"cannot record the session in {folder}" in warnings[0]
+    assert len(lines) == 1 and lines[0].startswith("warning:")  # and no "session recorded" at the stop
+    assert f"cannot record the session in {folder}" in lines[0]
 
 
 def test_a_failed_write_leaves_no_partial_file_and_the_others_are_written(tmp_path):

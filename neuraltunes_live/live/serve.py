@@ -145,7 +145,6 @@ def serve(config: Config, recorder: Recorder | None = None, learn: Path | None =
                     daemon.stop()  # every note closed, before the ports close
                     if recorder is not None:
                         recorder.close()  # the last exchange and the session, with those note-offs
-                        logger.info(f"session recorded in {live.record_dir}")
         logger.info("stopped; every note was closed")
 
 

@@ -111,6 +111,8 @@ class SessionRecorder:
             self._queue_finished(final=True)
         self._jobs.put(None)
         self._thread.join()
+        if not self._off and self._began is not None:
+            logger.info(f"session recorded in {self.folder}")
 
     # --- writing ---------------------------------------------------------------
 
