@@ -32,6 +32,7 @@ from neuraltunes_live.core.continuation import StepModel
 from neuraltunes_live.live.clock import Clock
 from neuraltunes_live.live.clockfollow import ClockFollower
 from neuraltunes_live.live.controls import LEARNED, Controls, KnobLearner, KnobLog, LiveParameters, bars_text
+from neuraltunes_live.live.controls import describe as describe_knobs
 from neuraltunes_live.live.engine import Engine, SampledAnswer
 from neuraltunes_live.live.messages import DropCounter, Message, split
 from neuraltunes_live.live.notetracker import PLAYER, NoteTracker
@@ -97,7 +98,7 @@ class Daemon:
         self.learner = KnobLearner(config.controls.knob_channel()) if learned is not None else None
         self.learned = learned
         self.last_notes: np.ndarray | None = None  # the last phrase answered, for the status line
-        self._key_of: tuple[int, str] = (0, "")  # (id of those notes, their key), found once
+        self._key_of: tuple[np.ndarray | None, str] = (None, "")  # (those notes, their key), found once
         self.follower = ClockFollower() if live.clock == "external" else None
         timeline = self.follower if self.follower is not None else FixedTempo(clock.now(), live.tempo)
         self.tracker = NoteTracker(self.output_channel)
@@ -224,11 +225,11 @@ class Daemon:
         if until is None and not looping and live.mode != "continuous":
             left = 0.0
         answer = answer_words(engine.take_index + 1, len(engine.takes), left, looping)
-        length = f"{live.bars} bars" if live.length == "fixed" else "as long as the call"
         notes = self.last_notes
-        if notes is not None and self._key_of[0] != id(notes):
-            self._key_of = (id(notes), phrase_key(notes))
+        if notes is not None and self._key_of[0] is not notes:  # (an id could be a freed array's, reused)
+            self._key_of = (notes, phrase_key(notes))
         heard = 0 if notes is None else len(notes)
+        length = describe_knobs(live)["bars"]
         return Snapshot(heard, self._key_of[1], answer, live.mode, live.style, live.temperature, length)
 
     def _learn(self, message: Message) -> None:
