@@ -61,3 +61,11 @@ def test_drops_are_told_at_most_once_a_second_with_a_count():
         "dropped 50 malformed MIDI messages (the last: 90: 0 data bytes after 90, which takes 2); still listening"
     )
     assert drops.due(5.0) is None and drops.total == 51
+
+
+def test_channel_messages_leave_out_clock_sysex_and_junk():
+    from neuraltunes_live.live.messages import channel_messages
+
+    assert channel_messages(bytes([0xF8, 0x90, 60, 90])) == [(0x90, 60, 90)]  # a pulse inside a note-on
+    assert channel_messages((0xF0, 1, 2, 0xF7)) == [] and channel_messages((0x90, 200)) == []
+    assert channel_messages([0xB3, 21, 64]) == [(0xB3, 21, 64)]

@@ -79,6 +79,11 @@ def split(data: bytes | tuple[int, ...] | list[int]) -> Split:
     return Split(real_time + [tuple(rest)], None)
 
 
+def channel_messages(data: bytes | tuple[int, ...] | list[int]) -> list[Message]:
+    """The channel messages (notes, controllers, ...) in one delivery: no clock, no SysEx, nothing malformed."""
+    return [m for m in split(data).messages if m[0] < 0xF0]
+
+
 def describe(data: bytes | tuple[int, ...] | list[int], most: int = 8) -> str:
     """Bytes as hex for a log line: "F0 01", cut after ``most``."""
     if not len(data):

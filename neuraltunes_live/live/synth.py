@@ -21,6 +21,7 @@ import contextlib
 import io
 import logging
 import os
+import sys
 import threading
 import wave
 from pathlib import Path
@@ -125,8 +126,6 @@ class SoundFontSynth:
                 raise
 
     def _start(self, driver: str, name: str) -> None:
-        import sys
-
         tried = AUTO_DRIVERS.get(sys.platform, ("alsa",)) if driver == "auto" else (driver,)
         for each in tried:
             if each == "jack":

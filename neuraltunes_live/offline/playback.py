@@ -14,7 +14,7 @@ from neuraltunes_live.config import SynthSettings
 from neuraltunes_live.data.midifile import timed_messages, write_timed_messages
 from neuraltunes_live.files import check_output_file, output_errors
 from neuraltunes_live.live.clock import SystemClock
-from neuraltunes_live.live.messages import Message, split
+from neuraltunes_live.live.messages import Message, channel_messages
 from neuraltunes_live.live.ports import MidiOutput, open_input
 from neuraltunes_live.live.synth import SoundFontSynth, driver_for
 
@@ -86,8 +86,7 @@ def record(
             stop.wait(seconds)
         except KeyboardInterrupt:
             pass
-    # Channel messages, read as the daemon reads them; no clock, no sysex, nothing malformed.
-    kept = [(t, m) for t, data in received for m in split(data).messages if m[0] < 0xF0]
+    kept = [(t, m) for t, data in received for m in channel_messages(data)]  # read as the daemon reads them
     with output_errors(out):
         write_timed_messages(out, [(t - begin, m) for t, m in kept])
     return len(kept)

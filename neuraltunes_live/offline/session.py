@@ -23,7 +23,7 @@ from typing import Callable
 from neuraltunes_live.data.midifile import write_timed_tracks
 from neuraltunes_live.errors import OutputError
 from neuraltunes_live.files import check_output_folder
-from neuraltunes_live.live.messages import Message, split
+from neuraltunes_live.live.messages import Message, channel_messages
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class SessionRecorder:
 
     def heard(self, t: float, data: Message | bytes) -> None:
         """An input delivery (MIDI system thread): its channel messages are kept."""
-        kept = [m for m in split(tuple(data)).messages if m[0] < 0xF0]
+        kept = channel_messages(data)
         if kept:
             with self._lock:
                 self._heard.extend((t, m) for m in kept)
