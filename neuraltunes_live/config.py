@@ -374,6 +374,8 @@ def _read_file(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"config file {path} does not exist") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from err
+    except UnicodeDecodeError as err:  # tomllib reads the bytes as UTF-8 and lets this through
+        raise ConfigError(f"{path}: not valid TOML (not UTF-8 text: byte {err.start})") from err
     except OSError as err:
         raise ConfigError(f"{path}: cannot read ({err.strerror or err})") from err
     for name, value in data.items():

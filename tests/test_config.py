@@ -60,6 +60,13 @@ def test_bad_environment_value_names_the_variable(tmp_path):
         load_config(write(tmp_path, ""), env={"NEURALTUNES_PREPARE_WORKERS": "many"})
 
 
+def test_a_config_file_of_junk_bytes_is_one_clear_error(tmp_path):
+    junk = tmp_path / "junk.toml"
+    junk.write_bytes(b"junk\x00\xff")
+    with pytest.raises(ConfigError, match=r"junk.toml: not valid TOML \(not UTF-8 text: byte 5\)"):
+        load_config(junk, env={})
+
+
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="nothere.toml does not exist"):
         load_config(tmp_path / "nothere.toml", env={})
