@@ -131,6 +131,23 @@ def test_no_soundfont_is_one_line_naming_what_to_install(tmp_path):
         pytest.fail("a file that is no SoundFont was taken")
 
 
+def test_generate_wav_with_a_file_that_is_no_soundfont_stops_before_writing_anything(soundfont, tmp_path):
+    from click.testing import CliRunner
+
+    from neuraltunes_live.cli import main
+
+    from .conftest import midi_track, off, on, save_midi
+
+    phrase = save_midi(tmp_path / "phrase.mid", midi_track(on(0, 60), off(480, 60), on(0, 64), off(480, 64)))
+    bad = tmp_path / "bad.sf2"
+    bad.write_bytes(b"RIFF junk")
+    args = ["generate", "--phrase", str(phrase), "--out", str(tmp_path / "answer.mid"), "--wav"]
+    result = CliRunner().invoke(main, [*args, str(tmp_path / "answer.wav"), "--soundfont", str(bad)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"Error: {bad} is not a SoundFont FluidSynth can read"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.sf2", "phrase.mid"]  # no answer written
+
+
 def test_serve_plays_midi_only_when_the_synth_cannot_start(monkeypatch):
     import dataclasses
 

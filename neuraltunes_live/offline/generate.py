@@ -23,7 +23,7 @@ from neuraltunes_live.core.sampling import SamplingSettings
 from neuraltunes_live.data.midifile import read_midi, timed_messages, write_midi
 from neuraltunes_live.errors import ImportFailed, NeuralTunesError
 from neuraltunes_live.files import check_output_file, output_errors
-from neuraltunes_live.live.synth import SAMPLE_RATE, find_soundfont, render_timed, write_wav
+from neuraltunes_live.live.synth import SAMPLE_RATE, SoundFontSynth, render_timed, write_wav
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +94,8 @@ def generate(
     for each in wavs:
         if each is not None:
             check_output_file(each, (".wav",))
-    if wav is not None:
-        find_soundfont((synth or SynthSettings()).soundfont or None)  # before any work: one line if there is none
+    if wav is not None:  # before any work: the library, the SoundFont, and that it loads (one line if not)
+        SoundFontSynth((synth or SynthSettings()).soundfont or None).close()
     try:
         piece = read_midi(seed_file)
     except ImportFailed as err:
