@@ -99,22 +99,12 @@ need_jack() {  # need_jack WHY: jackd and jack_wait on the PATH, installed if we
   esac
 }
 
-has_soundfont() {
-  local place
-  for place in /usr/share/sounds/sf2/FluidR3_GM.sf2 /usr/share/sounds/sf2/default-GM.sf2 \
-    /usr/share/sounds/sf2/TimGM6mb.sf2 /usr/share/soundfonts/default.sf2 /usr/share/soundfonts/FluidR3_GM.sf2 \
-    /opt/homebrew/share/soundfonts/default.sf2 /usr/local/share/soundfonts/default.sf2; do
-    [ -f "$place" ] && return 0
-  done
-  return 1
-}
-
-has_fluidsynth() {
-  .venv/bin/python -c 'import fluidsynth' >/dev/null 2>&1
+has_synth() {  # FluidSynth and a General MIDI SoundFont it loads, found where the synth itself looks
+  .venv/bin/python -c 'from neuraltunes_live.live.synth import SoundFontSynth; SoundFontSynth().close()' >/dev/null 2>&1
 }
 
 need_synth() {  # need_synth MODE: FluidSynth and a General MIDI SoundFont; MODE "must" stops without them
-  has_fluidsynth && has_soundfont && return 0
+  has_synth && return 0
   local what="the built-in synth needs FluidSynth and a General MIDI SoundFont"
   case "$(uname -s)" in
     Linux)
@@ -123,7 +113,7 @@ need_synth() {  # need_synth MODE: FluidSynth and a General MIDI SoundFont; MODE
       say "$what (sudo apt-get install libfluidsynth3 timgm6mb-soundfont); without them it plays MIDI only" ;;
     Darwin)
       if command -v brew >/dev/null 2>&1; then say "installing FluidSynth: brew install fluid-synth"
-        brew install fluid-synth >/dev/null && has_soundfont && return 0
+        brew install fluid-synth >/dev/null && has_synth && return 0
       fi
       [ "$1" = must ] && die "$what: brew install fluid-synth, and pass a SoundFont with --soundfont FILE.sf2"
       say "$what: brew install fluid-synth, and pass a SoundFont with --soundfont FILE.sf2" ;;
