@@ -173,8 +173,9 @@ class LiveSettings:
     silence_beats: float = _setting(1.0, "Beats of silence that end a phrase.", low=0.125, high=16)
     phrase_end: str = _setting(
         "adaptive",
-        "adaptive: a phrase that lands (a held note, the tonic on a beat) ends after half the silence, a breath "
-        "may last half again as long; fixed: always silence_beats.",
+        "adaptive: a phrase that lands (its tonic on a beat, held like its typical note) ends after half the "
+        "silence, a breath (a last note under 3/4 of the typical one) may last half again as long; "
+        "fixed: always silence_beats.",
         choices=("adaptive", "fixed"),
     )
     max_phrase_beats: float = _setting(32.0, "The longest phrase, in beats.", low=1, high=256)
