@@ -16,6 +16,7 @@ from neuraltunes_live.core.sampling import SamplingSettings
 
 from .conftest import notes
 from .fakes import ScriptedModel, duration, pitch, quarter_notes_of, shift, straight_eighths_of
+from .floats import assert_close
 
 GREEDY = SamplingSettings(temperature=0.05, max_repeats=0)
 
@@ -162,10 +163,10 @@ def test_priming_as_the_phrase_is_played_gives_the_same_state_as_priming_it_whol
     played = Continuer(counting, np.random.default_rng(0))
     played.prime(tune, cache=cache)
     assert sum(calls) == primed_before  # nothing left to prime at the end
-    np.testing.assert_allclose(played.logits, whole.logits, atol=1e-5)
+    assert_close(played.logits, whole.logits)
     for (h1, c1), (h2, c2) in zip(played.state.layers, whole.state.layers):
-        np.testing.assert_allclose(h1, h2, atol=1e-5)
-        np.testing.assert_allclose(c1, c2, atol=1e-5)
+        assert_close(h1, h2)
+        assert_close(c1, c2)
     assert played.state.last_pitch == whole.state.last_pitch
     assert [played.take(t) for t in (SHIFT_BASE, pitch(70), duration(6))] == [
         whole.take(t) for t in (SHIFT_BASE, pitch(70), duration(6))

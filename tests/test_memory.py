@@ -217,8 +217,8 @@ def test_evaluate_scores_the_model_with_its_memory_and_without(tiny_data, random
     assert with_memory.bits_per_note < 0.8 * without.bits_per_note
 
     report = evaluate([folder], tiny_data, settings=SamplingSettings(), seed=1)
-    assert report.models[0].scores.bits_per_note == pytest.approx(with_memory.bits_per_note, abs=1e-4)
-    assert report.network_alone[0].scores.bits_per_note == pytest.approx(without.bits_per_note, abs=1e-4)
+    assert report.models[0].scores.bits_per_note == pytest.approx(with_memory.bits_per_note, rel=1e-4)
+    assert report.network_alone[0].scores.bits_per_note == pytest.approx(without.bits_per_note, rel=1e-4)
     assert report.markov_memory_bits_per_note < report.markov.bits_per_note
     lines = "\n".join(format_report(report))
     assert "(random + memory)" in lines and "network alone" in lines and "Markov with a piece memory" in lines

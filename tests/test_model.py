@@ -22,6 +22,7 @@ from neuraltunes_live.core.model import (
 from neuraltunes_live.errors import ModelError
 
 from .conftest import random_weights
+from .floats import assert_close
 
 ARCH = Architecture(embedding_dim=8, lstm_units=(16, 12), dense_units=(10,), relative_pitch=True)
 KEYED = Architecture(
@@ -52,10 +53,10 @@ def test_step_by_step_equals_one_pass(model_dir):
     stepped_state = model.initial_state()
     for t, token in enumerate(tokens):
         logits, stepped_state = model.step(int(token), stepped_state)
-        np.testing.assert_allclose(logits, all_logits[t], atol=1e-5)
+        assert_close(logits, all_logits[t])
     for (h1, c1), (h2, c2) in zip(state.layers, stepped_state.layers):
-        np.testing.assert_allclose(h1, h2, atol=1e-6)
-        np.testing.assert_allclose(c1, c2, atol=1e-6)
+        assert_close(h1, h2)
+        assert_close(c1, c2)
     assert state.last_pitch == stepped_state.last_pitch
 
 
@@ -65,7 +66,7 @@ def test_priming_in_two_parts_carries_state(model_dir):
     whole, _ = model.prime(tokens)
     first, state = model.prime(tokens[:12])
     second, _ = model.prime(tokens[12:], state)
-    np.testing.assert_allclose(np.concatenate([first, second]), whole, atol=1e-5)
+    assert_close(np.concatenate([first, second]), whole)
 
 
 def test_batched_prime_equals_each_sequence(model_dir):
@@ -74,7 +75,7 @@ def test_batched_prime_equals_each_sequence(model_dir):
     batched, _ = model.prime(tokens)
     for row in range(3):
         single, _ = model.prime(tokens[row])
-        np.testing.assert_allclose(batched[row], single, atol=1e-5)
+        assert_close(batched[row], single)
 
 
 def test_loading_does_not_import_tensorflow(model_dir):
@@ -217,7 +218,7 @@ def test_step_matches_a_textbook_lstm():
             for p in range(MIN_PITCH, MAX_PITCH + 1):
                 expected[PITCH_BASE + p - MIN_PITCH] += scores[(p - last) + (MAX_PITCH - MIN_PITCH)]
         logits, state = model.step(int(token), state)
-        np.testing.assert_allclose(logits, expected, atol=1e-3, rtol=1e-4)
+        assert_close(logits, expected)
 
 
 def test_the_shipped_model_loads_and_is_small():
@@ -260,7 +261,7 @@ def test_key_scores_mean_the_same_in_every_key():
     scores = key_scores(weights, profiles)
     for semitones in range(12):
         moved = key_scores(weights, np.roll(profiles, semitones, axis=-1))
-        np.testing.assert_allclose(moved, np.roll(scores, semitones), atol=1e-5)
+        assert_close(moved, np.roll(scores, semitones))
 
 
 def test_step_matches_the_key_context_written_plainly():
@@ -301,4 +302,4 @@ def test_step_matches_the_key_context_written_plainly():
                 key_weights[k, j] * profiles[k, (p + j) % 12] for k in range(2) for j in range(12)
             )
         logits, state = model.step(int(token), state)
-        np.testing.assert_allclose(logits, expected, atol=1e-3, rtol=1e-4)
+        assert_close(logits, expected)

@@ -24,6 +24,8 @@ from neuraltunes_live.training import model as keras_model  # noqa: E402
 from neuraltunes_live.training.data import random_windows, validation_windows  # noqa: E402
 from neuraltunes_live.training.train import TrainOptions, train, work_dir_for  # noqa: E402
 
+from .floats import assert_close
+
 TINY = dict(preset="tiny", batch_size=8, seq_len=16, verbose=0)
 
 
@@ -56,11 +58,11 @@ def test_numpy_runtime_matches_keras(arch, pitch_classes):
     tokens = np.random.default_rng(1).integers(0, VOCAB_SIZE, (4, 60))
     expected = np.asarray(net(tokens, training=False))
     got, _ = runtime.prime(tokens)
-    assert np.abs(got - expected).max() <= 1e-4
+    assert_close(got, expected)
     state = runtime.initial_state()
     for t, token in enumerate(tokens[0]):
         logits, state = runtime.step(int(token), state)
-        assert np.abs(logits - expected[0, t]).max() <= 1e-4
+        assert_close(logits, expected[0, t])
 
 
 def test_exported_weights_load_back_into_keras():
@@ -71,7 +73,7 @@ def test_exported_weights_load_back_into_keras():
     weights = keras_model.export_weights(shared, arch)
     for target in (keras_model.build(arch), keras_model.build(arch, pitch_classes=True)):
         keras_model.load_weights(target, weights, arch)
-        np.testing.assert_allclose(np.asarray(target(tokens)), np.asarray(shared(tokens)), atol=1e-5)
+        assert_close(np.asarray(target(tokens)), np.asarray(shared(tokens)))
 
 
 def test_learning_rate_decays_to_its_final_share_over_the_run():
@@ -92,7 +94,7 @@ def test_stateful_keras_model_steps_like_the_whole_sequence():
     tokens = np.random.default_rng(2).integers(0, VOCAB_SIZE, (1, 12))
     whole = np.asarray(net(tokens))
     steps = np.concatenate([np.asarray(stepper(tokens[:, t : t + 1])) for t in range(12)], axis=1)
-    np.testing.assert_allclose(steps, whole, atol=1e-5)
+    assert_close(steps, whole)
 
 
 def test_training_windows_are_transposed_within_range(tiny_data):
@@ -167,7 +169,7 @@ def test_interrupted_training_resumes_where_it_stopped(tiny_data, tmp_path):
     train(tiny_data, tmp_path / "straight", options)
     resumed, straight = np.load(out / "weights.npz"), np.load(tmp_path / "straight" / "weights.npz")
     for key in straight.files:
-        np.testing.assert_allclose(resumed[key], straight[key], atol=1e-5)
+        assert_close(resumed[key], straight[key])
 
 
 def test_train_refuses_bad_input(tiny_data, tmp_path):
@@ -260,7 +262,7 @@ def test_grown_weights_play_what_the_trained_network_played(tmp_path):
     arch = keras_model.PRESETS["tiny"].arch
     grown = LSTMModel(arch, keras_model.grown_weights(plain.weights, arch))
     tokens = np.random.default_rng(6).integers(0, VOCAB_SIZE, 50)
-    np.testing.assert_allclose(grown.prime(tokens)[0], plain.prime(tokens)[0], atol=1e-5)
+    assert_close(grown.prime(tokens)[0], plain.prime(tokens)[0])
 
 
 def test_train_can_start_from_a_model_without_a_key_context(tiny_data, tmp_path):
