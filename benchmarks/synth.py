@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,6 +35,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from jack_server import jack_server  # noqa: E402
 
 from neuraltunes_live.core.continuation import continue_notes  # noqa: E402
 from neuraltunes_live.core.model import SHIPPED_MODEL, load_model  # noqa: E402
@@ -92,16 +92,7 @@ def jack_latency(notes: int, period: int) -> list[float] | str:
         return "no jackd"
     import jack
 
-    name = f"ntlive-bench-{os.getpid()}-{period}"
-    env_before = os.environ.get("JACK_DEFAULT_SERVER")
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    server = subprocess.Popen(
-        ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", str(SAMPLE_RATE), "-p", str(period)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True, check=True)
+    with jack_server(period):
         heard: list[tuple[int, np.ndarray]] = []
         listener = jack.Client("Bench Listener", no_start_server=True)
         ports = [listener.inports.register(f"in_{i}") for i in range(2)]
@@ -140,13 +131,6 @@ def jack_latency(notes: int, period: int) -> list[float] | str:
         listener.deactivate()
         listener.close()
         return out
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=10)
-        if env_before is None:
-            os.environ.pop("JACK_DEFAULT_SERVER", None)
-        else:
-            os.environ["JACK_DEFAULT_SERVER"] = env_before
 
 
 def cpu_share() -> tuple[float, float, int]:

@@ -527,6 +527,7 @@ def generate(
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
 @_setting_option("live.model", "--model", "model_dir")
 @_setting_option("live.backend", "--backend")
+@_setting_option("live.jack_timing", "--jack-timing")
 @_setting_option("live.input", "--input", "input_port")
 @_setting_option("live.output", "--output", "output_port")
 @_setting_option("live.tempo", "--tempo")
@@ -552,6 +553,7 @@ def serve(
     config_path: Path | None,
     model_dir: str | None,
     backend: str | None,
+    jack_timing: str | None,
     input_port: str | None,
     output_port: str | None,
     tempo: float | None,
@@ -582,6 +584,7 @@ def serve(
         overrides={
             "live.model": model_dir,
             "live.backend": backend,
+            "live.jack_timing": jack_timing,
             "live.input": input_port,
             "live.output": output_port,
             "live.tempo": tempo,

@@ -162,6 +162,12 @@ class LiveSettings:
 
     model: str = _setting("", _MODEL_HELP)
     backend: str = _setting("auto", "MIDI system.", choices=BACKENDS)
+    jack_timing: str = _setting(
+        "frames",
+        "On JACK: frames writes each event at its own frame and times each input event by its frame "
+        "(sample-accurate); send passes them through RtMidi when due, which JACK plays at its next period.",
+        choices=("frames", "send"),
+    )
     input: str = _setting("", "Listen to this port (name or part of it) instead of a virtual one.")
     output: str = _setting("", "Play to this port instead of a virtual one.")
     clock: str = _setting("internal", "external: follow the DAW's MIDI clock.", choices=CLOCKS)
@@ -203,6 +209,9 @@ class LiveSettings:
     synth_input: bool = _setting(False, "Play the player's own notes through the synth too.")
     random_seed: int = _setting(-1, "Repeat a session's choices exactly.", SEED)
     record_dir: str = _setting("", "Record every exchange and the whole session as MIDI files in this folder.")
+    log_notes: bool = _setting(
+        False, "Log each note-on heard with its time on the daemon's clock (on JACK: its frame over the rate)."
+    )
 
     def channel(self) -> int | None:
         """The input channel as MIDI's 0..15; None listens to all."""

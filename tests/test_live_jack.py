@@ -124,13 +124,17 @@ class Serve:
 
 
 class Recorder:
+    """Records "NeuralTunes Out": each message with the system clock's time and with its JACK frame."""
+
     def __init__(self):
         self.clock = SystemClock()
         self.messages: list[tuple[float, tuple]] = []
+        self.frames: list[tuple[int, tuple]] = []
         self.port = open_input("jack", "NeuralTunes Out", self._got, own="Test Recorder")
 
-    def _got(self, message):
+    def _got(self, message, t):
         self.messages.append((self.clock.now(), message))
+        self.frames.append((self.port.clock.frame_of(t), message))
 
     def note_ons(self, after=float("-inf")):
         return [(t, m[1]) for t, m in self.messages if m[0] & 0xF0 == 0x90 and m[2] > 0 and t >= after]

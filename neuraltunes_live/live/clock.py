@@ -5,14 +5,16 @@ Everything that waits takes a clock with ``now()`` (seconds, monotonic) and
 carried into the next one and nothing drifts. ``SystemClock`` sleeps most of
 the way and spins the last stretch, because an OS sleep can overshoot by a
 millisecond or more; ``FakeClock`` jumps straight to each deadline, so tests
-run in no time and see exact event times.
+run in no time and see exact event times. ``FrameClock`` is a JACK server's
+timeline: its seconds are frames at the nominal rate, so a time the daemon
+plans is an exact frame and a time it hears is the frame an event came in at.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol
+from typing import Callable, Protocol
 
 
 class Clock(Protocol):
@@ -70,3 +72,58 @@ class FakeClock:
         with self._changed:
             self._now = max(self._now, when)
             self._changed.notify_all()
+
+
+class FrameClock:
+    """Time as a JACK server counts it: ``now()`` is its current frame over its nominal rate.
+
+    On JACK the daemon runs on this clock, so beats become frames with no
+    conversion in between: an answer planned at a steady tempo is a steady
+    grid of frames however far the sound card's crystal is from the system's,
+    and an input event's time is the frame it arrived at. ``read_frame``
+    gives the server's estimate of the current frame (``jack_frame_time``, a
+    32-bit counter that wraps after a day at 48 kHz); ``frame`` unwraps it
+    and every other 32-bit frame (the process callback's cycle start) against
+    the latest frame seen. ``sleep_until`` waits on the system clock for the
+    frames still to come, asking the server again after each wait, since only
+    it knows how fast its frames go.
+    """
+
+    WRAP = 1 << 32
+
+    def __init__(self, read_frame: Callable[[], int], rate: float, sleep: Callable[[float], None] = time.sleep):
+        self._read = read_frame
+        self.rate = float(rate)
+        self._sleep = sleep
+        self._lock = threading.Lock()  # held for a few operations: the process callback takes it too
+        self._last_raw: int | None = None
+        self._last = 0  # the unwrapped frame of _last_raw
+
+    def frame(self, raw: int) -> int:
+        """The unwrapped frame of a 32-bit one (within half a wrap of the latest seen)."""
+        with self._lock:
+            if self._last_raw is None:
+                self._last_raw, self._last = raw, raw
+                return raw
+            ahead = (raw - self._last_raw + self.WRAP // 2) % self.WRAP - self.WRAP // 2
+            full = self._last + ahead
+            if ahead > 0:
+                self._last_raw, self._last = raw, full
+            return full
+
+    def time_of_frame(self, raw: int) -> float:
+        return self.frame(raw) / self.rate
+
+    def frame_of(self, t: float) -> int:
+        """The (unwrapped) frame of clock time ``t``."""
+        return round(t * self.rate)
+
+    def now(self) -> float:
+        return self.frame(self._read()) / self.rate
+
+    def sleep_until(self, deadline: float) -> None:
+        while True:
+            remaining = deadline - self.now()
+            if remaining <= 0:
+                return
+            self._sleep(min(remaining, 0.05))

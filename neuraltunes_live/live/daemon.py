@@ -2,10 +2,12 @@
 
 Threads:
 
-* the MIDI system's input callback only puts ``(time, message)`` in the inbox;
+* the MIDI system's input callback only puts ``(time, message)`` in the inbox
+  (the time the MIDI system gives it, its frame on JACK; else the clock's now);
 * the generator thread takes the inbox, feeds the engine (phrases, knobs, the
   DAW's clock) and samples ahead into the scheduler, every ``tick`` seconds;
-* the scheduler thread sends at absolute deadlines and never calls the model;
+* the scheduler thread sends at absolute deadlines, or on JACK hands each event
+  to the port a period ahead with its time, and never calls the model;
 * the main thread (``serve``) handles signals and watches the ports.
 
 ``Daemon`` knows nothing of rtmidi: it takes a ``send`` function and is fed
@@ -37,7 +39,7 @@ from neuraltunes_live.live.engine import Engine, SampledAnswer
 from neuraltunes_live.live.messages import DropCounter, Message, split
 from neuraltunes_live.live.notetracker import PLAYER, NoteTracker
 from neuraltunes_live.live.phrase import Phrase
-from neuraltunes_live.live.scheduler import FixedTempo, Scheduler, Sent
+from neuraltunes_live.live.scheduler import FixedTempo, Scheduler, Sent, TimedOutput
 from neuraltunes_live.live.status import Snapshot, answer_words, phrase_key
 
 logger = logging.getLogger(__name__)
@@ -83,13 +85,30 @@ class Daemon:
         hear: Callable[[Message], None] | None = None,
         on_phrase: Callable[[Phrase], None] | None = None,
         learned: Callable[[dict[str, int]], None] | None = None,
+        timed: TimedOutput | None = None,
     ):
+        """Wires the engine, the scheduler and the knobs between ``receive`` and ``send``.
+
+        ``model``: the network answers are sampled from (swapped with ``swap_model``). ``config``:
+        every setting, read once here. ``clock``: the time everything is on (a ``FrameClock`` on
+        JACK). ``send``: sends one message to the output now, from the scheduler thread (or the
+        generator's, for the player's notes passed through). ``rng``: every random choice.
+        ``on_sent``: told of each message the scheduler sends, in its thread. ``realtime``: ask for
+        real-time priority and a short GIL switch interval for the scheduler thread (only where it
+        sends at deadlines: with ``timed`` JACK does the timing). ``hear``: gets the player's notes
+        (the synth's ``--synth-input``), from the generator thread. ``on_phrase``: told of each
+        phrase answered, from the generator thread. ``learned``: with ``serve --learn``, gets the
+        knob map once every control is assigned, from the generator thread. ``timed``: an output
+        that takes events ahead with their times (``JackMidiOutput``).
+        """
         live = config.live
-        self.realtime = realtime
+        self.timed = timed
+        self.realtime = realtime and timed is None
         self.clock = clock
         self.send = send
         self.output_channel = live.output_channel - 1
         self.passthrough = live.passthrough
+        self.log_notes = live.log_notes
         #: Where the player's notes go besides the engine (the synth's ``--synth-input``), on their own channel.
         self.hear = hear
         #: Told of each phrase answered (the session recorder).
@@ -103,7 +122,7 @@ class Daemon:
         timeline = self.follower if self.follower is not None else FixedTempo(clock.now(), live.tempo)
         self.tracker = NoteTracker(self.output_channel)
         self.scheduler = Scheduler(
-            clock, send, self.tracker, timeline, on_sent=on_sent, offset=live.output_offset_ms / 1000
+            clock, send, self.tracker, timeline, on_sent=on_sent, offset=live.output_offset_ms / 1000, timed=timed
         )
         self.controls = Controls(config.controls, LiveParameters.starting(live))
         self.engine = Engine(
@@ -129,12 +148,13 @@ class Daemon:
 
     # --- called from other threads ----------------------------------------
 
-    def receive(self, data: Message | bytes) -> None:
-        """The input callback: note the time and enqueue the bytes, nothing more.
+    def receive(self, data: Message | bytes, t: float | None = None) -> None:
+        """The input callback: enqueue the bytes with their time, nothing more.
 
-        The bytes are read (``messages.split``) in the generator thread.
+        ``t`` is when the MIDI system says they came (their frame, on JACK); None: now. The bytes
+        are read (``messages.split``) in the generator thread.
         """
-        self.inbox.put((self.clock.now(), Delivery(tuple(data))))
+        self.inbox.put((self.clock.now() if t is None else t, Delivery(tuple(data))))
 
     def command(self, run: Callable[[], None]) -> None:
         self.inbox.put((self.clock.now(), Command(run)))
@@ -209,6 +229,8 @@ class Daemon:
         if self.learner is not None and message[0] & 0xF0 == 0xB0:
             self._learn(message)
             return
+        if self.log_notes and len(message) == 3 and message[0] & 0xF0 == 0x90 and message[2] > 0:
+            logger.info(f"heard note {message[1]} at {t:.6f} s")
         self.engine.handle(t, message)
         if self.passthrough:
             self._pass(message)
@@ -300,8 +322,9 @@ class Daemon:
     # --- lifetime -----------------------------------------------------------
 
     def start(self) -> None:
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL)
+        if self.realtime:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(SWITCH_INTERVAL)
         self._scheduler = threading.Thread(target=self._scheduler_loop, name="scheduler", daemon=True)
         self._generator = threading.Thread(target=self._generator_loop, name="generator", daemon=True)
         self._scheduler.start()

@@ -166,8 +166,13 @@ class Engine:
             self.start_response(phrase)
 
     def tick(self, t: float) -> None:
-        """Call every few milliseconds: ends phrases on silence, generates ahead."""
-        phrase = self.detector.poll(t, self.seconds_per_beat)
+        """Call every few milliseconds: ends phrases on silence, generates ahead.
+
+        Where the output takes events ahead (JACK), a phrase is found complete ``lead`` seconds
+        before its silence is over, so that its answer can be handed over in time to start on the
+        beat the silence ends on, as it does where notes are sent when due.
+        """
+        phrase = self.detector.poll(t + self.scheduler.lead, self.seconds_per_beat)
         if phrase is not None:
             self.start_response(phrase)
         self.generate_ahead(t)

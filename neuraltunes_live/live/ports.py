@@ -6,6 +6,12 @@ system's own thread with no parsing per message, and it exposes which system
 (ALSA, JACK, CoreMIDI, WinMM) to open. mido still reads and writes the MIDI
 files (``midifile``).
 
+On JACK both ports are JACK-Client's instead (``JackMidiInput``,
+``JackMidiOutput``): JACK time is frames, and only there can an event be
+written at its frame and an input event be read with its frame. RtMidi's
+JACK backend writes whatever was sent at frame 0 of the next period and
+stamps nothing, so through it a DAW hears the answer quantized to the period.
+
 Choosing a backend and finding a port by name are pure functions, tested
 without a MIDI system; ``open_input`` / ``open_output`` are the thin shell.
 Every failure is a ``PortError`` that says what to do.
@@ -13,6 +19,7 @@ Every failure is a ``PortError`` that says what to do.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import sys
@@ -22,7 +29,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from neuraltunes_live.errors import PortError
+from neuraltunes_live.live.clock import FrameClock
 from neuraltunes_live.live.messages import Message
+
+#: Called with each message an input port hears and its time on the daemon's clock
+#: (the frame it came in at, on JACK), or None where the MIDI system gives none (RtMidi).
+Receive = Callable[[Message, "float | None"], None]
 
 VIRTUAL_INPUT = "NeuralTunes In"
 VIRTUAL_OUTPUT = "NeuralTunes Out"
@@ -247,7 +259,7 @@ class MidiInput(_Port):
 
     direction = "input"
 
-    def __init__(self, backend: str, wanted: str, receive: Callable[[Message], None], own: str = VIRTUAL_INPUT):
+    def __init__(self, backend: str, wanted: str, receive: Receive, own: str = VIRTUAL_INPUT):
         super().__init__(backend, wanted, own)
         self.receive = receive
         # Sysex is dropped by the MIDI system; clock is kept (external tempo).
@@ -256,7 +268,7 @@ class MidiInput(_Port):
 
     def _callback(self, event, data=None) -> None:
         message, _delta = event
-        self.receive(tuple(message))
+        self.receive(tuple(message), None)
 
     def _open(self) -> Opened:
         opened = super()._open()
@@ -286,12 +298,14 @@ class JackMidiInput(_Resource):
     over as its bytes: here every event is passed on as it came, and the
     daemon's one decoder (``messages.split``) keeps what is well formed.
     Same interface as ``MidiInput``; ``receive`` gets each event's bytes as a
-    tuple, from JACK's process thread.
+    tuple and its time, the frame it came in at on ``clock`` (the output's,
+    so both ports share one timeline; a clock of its own when None), from
+    JACK's process thread.
     """
 
     direction = "input"
 
-    def __init__(self, wanted: str, receive: Callable[[Message], None], own: str = VIRTUAL_INPUT):
+    def __init__(self, wanted: str, receive: Receive, own: str = VIRTUAL_INPUT, clock: FrameClock | None = None):
         jack = _jack()
         self.backend = "jack"
         self.wanted = wanted
@@ -305,6 +319,7 @@ class JackMidiInput(_Resource):
                     probe.close()
             self._client = jack.Client(own, no_start_server=True, use_exact_name=True)
             self._port = self._client.midi_inports.register(own)
+            self.clock = clock or _frame_clock(self._client)
             self._client.set_process_callback(self._process)
             self._client.activate()
         except (jack.JackError, jack.JackOpenError) as err:
@@ -313,8 +328,9 @@ class JackMidiInput(_Resource):
         self.opened = self._open()
 
     def _process(self, frames: int) -> None:
-        for _offset, data in self._port.incoming_midi_events():
-            self.receive(tuple(bytes(data)))
+        start = self._client.last_frame_time
+        for offset, data in self._port.incoming_midi_events():
+            self.receive(tuple(bytes(data)), self.clock.time_of_frame((start + offset) % FrameClock.WRAP))
 
     def _sources(self) -> list[str]:
         return [port.name for port in self._client.get_ports(is_midi=True, is_output=True)]
@@ -351,23 +367,46 @@ def _jack():
     return jack
 
 
+def _frame_clock(client) -> FrameClock:
+    return FrameClock(lambda: client.frame_time, client.samplerate)
+
+
+def _resolved(backend: str, kind: str, own: str) -> str:
+    """``backend``, or for ``auto`` the first that opens; a ``PortError`` saying what to start if none does."""
+    backend, probe = open_backend(backend, kind, f"{own} probe")
+    probe.delete()
+    return backend
+
+
+def _has_jack_client() -> bool:
+    try:
+        _jack()
+    except (ImportError, OSError):  # JACK-Client or libjack missing: RtMidi's ports still work
+        return False
+    return True
+
+
 def open_input(
-    backend: str, wanted: str, receive: Callable[[Message], None], own: str = VIRTUAL_INPUT
+    backend: str, wanted: str, receive: Receive, own: str = VIRTUAL_INPUT, clock: FrameClock | None = None
 ) -> "MidiInput | JackMidiInput":
     """An input port: through JACK-Client on JACK (see ``JackMidiInput``), else through RtMidi.
 
-    ``receive`` gets each delivery's bytes; they may be malformed (``messages.split`` reads them).
+    ``receive`` gets each delivery's bytes and its time (see ``Receive``); the bytes may be
+    malformed (``messages.split`` reads them). ``clock``: the frame clock JACK times are given on.
     """
-    if backend == "auto":
-        backend, probe = open_backend(backend, "input", f"{own} probe")
-        probe.delete()
-    if backend == "jack":
-        try:
-            _jack()
-        except (ImportError, OSError):  # JACK-Client or libjack missing: RtMidi's input still works
-            return MidiInput(backend, wanted, receive, own)
-        return JackMidiInput(wanted, receive, own)
+    backend = _resolved(backend, "input", own)
+    if backend == "jack" and _has_jack_client():
+        return JackMidiInput(wanted, receive, own, clock)
     return MidiInput(backend, wanted, receive, own)
+
+
+def open_output(backend: str, wanted: str, own: str = VIRTUAL_OUTPUT, frames: bool = True):
+    """An output port: on JACK with ``frames``, JACK-Client's (each event at its frame, see
+    ``JackMidiOutput``); else RtMidi's, which sends when called."""
+    backend = _resolved(backend, "output", own)
+    if backend == "jack" and frames and _has_jack_client():
+        return JackMidiOutput(wanted, own)
+    return MidiOutput(backend, wanted, own)
 
 
 class MidiOutput(_Port):
@@ -397,3 +436,161 @@ class MidiOutput(_Port):
         with self._lock:
             self._midi.close_port()
             self._midi.delete()
+
+
+_TIMED, _NOW, _RETRACT = 0, 1, 2
+
+
+class JackMidiOutput(_Resource):
+    """A JACK MIDI output of our own that writes each event at its frame.
+
+    Events come ahead of time with the clock time they are due (``send_at``,
+    on ``clock``: frames over the nominal rate) through a deque, which is
+    safe between threads without a lock in CPython. The process callback
+    moves what arrived into its own list, kept in frame order, and writes each
+    event due in the cycle at its offset from the cycle's first frame. An
+    event whose frame has already passed is written at offset 0 and counted
+    in ``late``; nothing is dropped. ``send`` is "as soon as possible": the
+    next cycle's offset 0, after anything already due there (a stop's
+    note-offs come after the note-ons they end). ``retract`` goes through the
+    same deque, so it takes effect before whatever is sent after it.
+
+    The hand-off is bounded by the scheduler, which passes on only what is
+    due within ``lead``. The callback takes the clock's lock for a moment to
+    unwrap the cycle's frame, and allocates only the small tuples it keeps.
+
+    ``on_written`` (the synth, the session recorder) is told of each event
+    with its time, from JACK's process thread, as it is written.
+    """
+
+    direction = "output"
+    #: How much earlier than one period an event is handed over: covers a late
+    #: wake-up of the scheduler thread at normal priority on a busy machine.
+    margin = 0.020
+    #: How long ``close`` waits at most for what was sent to be written.
+    drain_seconds = 0.5
+
+    def __init__(self, wanted: str, own: str = VIRTUAL_OUTPUT):
+        jack = _jack()
+        self.backend = "jack"
+        self.wanted = wanted
+        self.late = 0
+        self.cycles = 0
+        self.on_written: Callable[[float, Message], None] | None = None
+        self._fifo: collections.deque = collections.deque()
+        self._pending: list[tuple] = []
+        self._order = 0
+        try:
+            if not wanted:
+                probe = jack.Client(f"{own} probe", no_start_server=True)
+                try:
+                    own = free_name([port.name for port in probe.get_ports(is_midi=True)], own)
+                finally:
+                    probe.close()
+            self._client = jack.Client(own, no_start_server=True, use_exact_name=True)
+            self._port = self._client.midi_outports.register(own)
+            self.clock = _frame_clock(self._client)
+            self._client.set_process_callback(self._process)
+            self._client.activate()
+        except (jack.JackError, jack.JackOpenError) as err:
+            raise PortError(f"cannot open the JACK output: {err}") from err
+        self.own = own
+        self.opened = self._open()
+
+    @property
+    def lead(self) -> float:
+        """Hand events over this long before their time: one period (the cycle that holds an event
+        is processed at its start), and the margin."""
+        return self._client.blocksize / self.clock.rate + self.margin
+
+    # --- from the daemon's threads ------------------------------------------------
+
+    def send(self, message: Message) -> None:
+        self._fifo.append((_NOW, 0, bytes(message), None, False))
+
+    def send_at(self, t: float, message: Message, tag: int = 0) -> None:
+        note_on = len(message) == 3 and message[0] & 0xF0 == 0x90 and message[2] > 0
+        self._fifo.append((_TIMED, self.clock.frame_of(t), bytes(message), tag, note_on))
+
+    def retract(self, tag: int | None, after: float | None) -> None:
+        frame = None if after is None else self.clock.frame_of(after)
+        self._fifo.append((_RETRACT, frame, None, tag, False))
+
+    # --- JACK's process thread ----------------------------------------------------
+
+    def _process(self, frames: int) -> None:
+        port, pending, fifo = self._port, self._pending, self._fifo
+        port.clear_buffer()
+        start = self.clock.frame(self._client.last_frame_time)
+        end = start + frames
+        arrived = False
+        while fifo:
+            kind, frame, data, tag, note_on = fifo.popleft()
+            if kind == _RETRACT:
+                pending[:] = [
+                    item
+                    for item in pending
+                    if not (item[5] and (tag is None or item[4] == tag) and (frame is None or item[2] >= frame))
+                ]
+                continue
+            self._order += 1
+            at = start if kind == _NOW else frame
+            # (sort frame, arrival, the frame it is due, bytes, tag, note-on, timed)
+            pending.append((max(at, start), self._order, at, data, tag, note_on, kind == _TIMED))
+            arrived = True
+        if arrived:
+            pending.sort()
+        written = 0
+        for item in pending:
+            if item[0] >= end:
+                break
+            try:
+                port.write_midi_event(item[0] - start, item[3])
+            except Exception:  # the period's buffer is full: the rest goes next cycle (late, not lost)
+                break
+            written += 1
+            if item[6] and item[2] < start:
+                self.late += 1
+            if self.on_written is not None:
+                self.on_written(item[0] / self.clock.rate, tuple(item[3]))
+        if written:
+            del pending[:written]
+        self.cycles += 1
+
+    # --- ports ----------------------------------------------------------------------
+
+    def _destinations(self) -> list[str]:
+        return [port.name for port in self._client.get_ports(is_midi=True, is_input=True)]
+
+    def _open(self) -> Opened:
+        if not self.wanted:
+            return Opened(self.backend, self.own, True)
+        destinations = self._destinations()
+        destination = destinations[find_port(destinations, self.wanted, self.direction)]
+        try:
+            self._client.connect(self._port, destination)
+        except _jack().JackError as err:
+            raise PortError(f"cannot connect our output to {destination!r}: {err}") from err
+        return Opened(self.backend, destination, False)
+
+    def present(self) -> bool:
+        return not self.wanted or port_present(self._destinations(), self.wanted)
+
+    def reconnect(self) -> None:
+        self._port.disconnect()
+        self.opened = self._open()
+
+    def _close(self) -> None:
+        # What was sent (a stop's note-offs) is written in the next cycle: wait for two.
+        waited, cycles = 0.0, None
+        while waited < self.drain_seconds:
+            if self._fifo:
+                cycles = None
+            elif cycles is None:
+                cycles = self.cycles
+            elif self.cycles >= cycles + 2:
+                break
+            time.sleep(0.002)
+            waited += 0.002
+        self._client.deactivate()
+        self._client.close()

@@ -9,6 +9,13 @@ late wake-ups do not add up. A deadline is looked up again after each wait of
 at most ``max_wait`` seconds, so a tempo change or a clock Stop takes effect
 at once. All notes go through the ``NoteTracker``; ``silence`` sends a
 note-off for every sounding note, then Sustain off and All Notes Off.
+
+With a ``TimedOutput`` (JACK) the scheduler does not send at the deadline:
+it hands each event over ``lead`` seconds before it, with the deadline, and
+the MIDI system writes it at its own frame. Its wake-ups then only need to
+be early, not exact. What is cancelled after it was handed over is taken
+back (``retract``): note-ons not yet written are dropped; note-offs stay,
+since a note-off for a note never struck is harmless and one missing is not.
 """
 
 from __future__ import annotations
@@ -36,6 +43,21 @@ class Timeline(Protocol):
     @property
     def seconds_per_beat(self) -> float | None:
         """The tempo, or None while it is not known yet."""
+
+
+class TimedOutput(Protocol):
+    """An output that takes events ahead of time with the clock time each is due (``JackMidiOutput``)."""
+
+    @property
+    def lead(self) -> float:
+        """How long before its time an event must be handed over, in seconds."""
+
+    def send_at(self, t: float, message: Message, tag: int) -> None:
+        """Play ``message`` at clock time ``t``; ``tag`` is the response it belongs to."""
+
+    def retract(self, tag: int | None, after: float | None) -> None:
+        """Drop the note-ons handed over and not yet written: of response ``tag`` (all if None), due at
+        ``after`` or later (all if None)."""
 
 
 @dataclass(frozen=True)
@@ -86,8 +108,18 @@ class Scheduler:
         max_wait: float = 0.005,
         on_sent: Callable[[Sent], None] | None = None,
         offset: float = 0.0,
+        timed: TimedOutput | None = None,
     ):
+        """Sends ``tracker``'s messages through ``send`` at the times ``timeline`` gives the beats.
+
+        ``clock``: the time the deadlines are on (also of ``timeline``). ``send``: sends one message
+        now (the scheduler thread's, or whichever thread cancels). ``max_wait``: the longest wait
+        before a deadline is looked up again. ``on_sent``: told of each message sent (or handed over)
+        with its deadline, from the same thread. ``offset``: seconds added to every deadline.
+        ``timed``: hand events over ahead with their times instead of sending them when due.
+        """
         self.clock = clock
+        self.timed = timed
         #: Seconds added to every deadline (``output_offset_ms``): later for a positive offset, earlier
         #: for a negative one, so answers land on the DAW's grid after its monitoring latency.
         self.offset = offset
@@ -112,6 +144,11 @@ class Scheduler:
             heapq.heappush(self._heap, _Event(onset + duration, 0, next(self._seq), pitch, 0, response))
             self._lock.notify_all()
 
+    @property
+    def lead(self) -> float:
+        """How far ahead of its deadline an event leaves the scheduler (0 where it is sent when due)."""
+        return 0.0 if self.timed is None else self.timed.lead
+
     def pending(self) -> int:
         with self._lock:
             return len(self._heap)
@@ -128,6 +165,8 @@ class Scheduler:
             dropped = [e for e in self._heap if not (response is not None and e.response != response)]
             self._heap = keep
             heapq.heapify(self._heap)
+            if self.timed is not None:
+                self.timed.retract(response, None)
             # A note whose note-on went out but whose note-off was dropped must end now.
             for event in dropped:
                 if event.order == 0:
@@ -143,6 +182,9 @@ class Scheduler:
                 return
             gone = {id(e) for e in dropped}
             self._heap = [e for e in self._heap if id(e) not in gone]
+            if self.timed is not None:
+                at = self.timeline.time_of(beat)
+                self.timed.retract(response, None if at is None else at + self.offset)
             unstruck = {e.seq for e in dropped if e.order == 1}  # note-ons that will not be sent
             for event in dropped:
                 if event.order == 0 and event.seq - 1 not in unstruck:
@@ -154,11 +196,17 @@ class Scheduler:
         """Drop everything pending; note-off every sounding note; Sustain off, All Notes Off."""
         with self._lock:
             self._heap.clear()
+            if self.timed is not None:
+                self.timed.retract(None, None)
             for message in self.tracker.close_all():
                 self._emit(self.clock.now(), message)
 
-    def _emit(self, deadline: float, message: Message) -> None:
-        self.send(message)
+    def _emit(self, deadline: float, message: Message, response: int | None = None) -> None:
+        """Send now; or, for a planned event (``response`` given) on a timed output, hand it over."""
+        if response is not None and self.timed is not None:
+            self.timed.send_at(deadline, message, response)
+        else:
+            self.send(message)
         if self.on_sent is not None:
             self.on_sent(Sent(deadline, self.clock.now(), message))
 
@@ -175,9 +223,10 @@ class Scheduler:
         if deadline is None:  # time stopped: look again shortly
             self.clock.sleep_until(now + self.max_wait)
             return True
-        if deadline > now:
-            self.clock.sleep_until(min(deadline, now + self.max_wait))
-            if self.clock.now() < deadline:
+        due = deadline - self.lead
+        if due > now:
+            self.clock.sleep_until(min(due, now + self.max_wait))
+            if self.clock.now() < due:
                 return True
         with self._lock:
             if not self._heap or self._heap[0] is not event:
@@ -188,7 +237,7 @@ class Scheduler:
             else:
                 messages = self.tracker.stop(event.pitch)
             for message in messages:
-                self._emit(deadline, message)
+                self._emit(deadline, message, event.response)
         return True
 
     def run_until_idle(self) -> None:

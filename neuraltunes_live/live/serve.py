@@ -27,7 +27,7 @@ from neuraltunes_live.errors import NeuralTunesError, SynthError
 from neuraltunes_live.live.clock import SystemClock
 from neuraltunes_live.live.daemon import Daemon
 from neuraltunes_live.live.messages import Message
-from neuraltunes_live.live.ports import JackMidiInput, MidiInput, MidiOutput, open_input
+from neuraltunes_live.live.ports import JackMidiInput, JackMidiOutput, MidiInput, MidiOutput, open_input, open_output
 from neuraltunes_live.live.status import StatusLine
 from neuraltunes_live.live.synth import SoundFontSynth, driver_for
 
@@ -89,13 +89,21 @@ def serve(config: Config, recorder: Recorder | None = None, learn: Path | None =
     # ports are shut: a second signal (Ctrl-C and a service manager's SIGTERM
     # together) must not cut the shutdown short.
     with _handling_signals(flags):
-        with MidiOutput(live.backend, live.output) as output, _synth_for(config, output.backend) as synth:
-            send, hear, clock = output.send, None, SystemClock()
+        output = open_output(live.backend, live.output, frames=live.jack_timing == "frames")
+        timed = output if isinstance(output, JackMidiOutput) else None
+        with output, _synth_for(config, output.backend) as synth:
+            send, hear = output.send, None
+            clock = SystemClock() if timed is None else timed.clock
+            played: list[Callable[[float, Message], None]] = []  # told of each message as it leaves
             if synth is not None:
-                send = _both(output.send, synth.send)
+                played.append(lambda _t, message: synth.send(message))
                 hear = synth.send if live.synth_input and not live.passthrough else None
             if recorder is not None:
-                send = _both(send, lambda message: recorder.played(clock.now(), message))
+                played.append(recorder.played)
+            if timed is not None:  # each event at its frame: told by the port as it writes it, with that time
+                timed.on_written = _all(played) if played else None
+            elif played:
+                send = _both(output.send, lambda message: _all(played)(clock.now(), message))
             daemon = Daemon(
                 model,
                 config,
@@ -105,16 +113,23 @@ def serve(config: Config, recorder: Recorder | None = None, learn: Path | None =
                 hear=hear,
                 on_phrase=None if recorder is None else lambda phrase: recorder.phrase(phrase.started),
                 learned=None if learn is None else lambda mapping: _write_learned(learn, mapping),
+                timed=timed,
             )
-            receive: Callable[[Message | bytes], None] = daemon.receive
+
+            def receive(data: Message | bytes, t: float | None = None) -> None:  # the MIDI system's thread
+                # A JACK input's frame times are on the daemon's clock only where the output's clock is.
+                daemon.receive(data, t if timed is not None else None)
+
             if recorder is not None:
                 recorder.tempo_bpm = lambda: 60.0 / daemon.engine.seconds_per_beat
 
-                def receive(data: Message | bytes) -> None:  # the MIDI system's thread: two appends
-                    daemon.receive(data)
-                    recorder.heard(clock.now(), data)
+                def receive(data: Message | bytes, t: float | None = None) -> None:  # the MIDI system's thread
+                    t = t if timed is not None and t is not None else clock.now()
+                    daemon.receive(data, t)
+                    recorder.heard(t, data)
 
-            with open_input(output.backend, live.input, receive) as midi_input:
+            frame_clock = None if timed is None else timed.clock
+            with open_input(output.backend, live.input, receive, clock=frame_clock) as midi_input:
                 daemon.start()
                 try:
                     ready = time.perf_counter() - began
@@ -156,6 +171,14 @@ def _write_learned(path: Path, mapping: dict[str, int]) -> None:
         logger.warning(f"cannot write the learned knobs to {path}: {err}; they hold until the daemon stops")
         return
     logger.info(f"learn: wrote [controls] to {path}; they hold now, and from the next start with --config {path}")
+
+
+def _all(calls: list[Callable[[float, Message], None]]) -> Callable[[float, Message], None]:
+    def told(t: float, message: Message) -> None:
+        for call in calls:
+            call(t, message)
+
+    return told
 
 
 def _both(first: Callable[[Message], None], second: Callable[[Message], None]) -> Callable[[Message], None]:
@@ -214,8 +237,21 @@ class PortWatch:
         self.daemon, self.midi_input, self.output = daemon, midi_input, output
         self.flags, self.model_dir, self.load = flags, model_dir, load
         self.input_lost = self.output_lost = False
+        self.late = 0  # late events already told of
+
+    def _tell_late(self) -> None:
+        """Events that reached JACK after their frame (written at the period's start): said once a round."""
+        late = getattr(self.output, "late", 0)
+        if late > self.late:
+            logger.warning(
+                f"{late - self.late} events reached JACK after their frame and were played at the start of the "
+                f"next period ({late} in all): the machine is too busy for the lead of "
+                f"{self.output.lead * 1000:.0f} ms"
+            )
+            self.late = late
 
     def check(self) -> None:
+        self._tell_late()
         if self.flags.reload.is_set():
             self.flags.reload.clear()
             try:
@@ -247,7 +283,7 @@ class PortWatch:
 def _watch(
     daemon: Daemon,
     midi_input: MidiInput | JackMidiInput,
-    output: MidiOutput,
+    output: MidiOutput | JackMidiOutput,
     flags: _Flags,
     model_dir: Path,
 ) -> None:

@@ -13,9 +13,9 @@ from typing import Callable
 from neuraltunes_live.config import SynthSettings
 from neuraltunes_live.data.midifile import timed_messages, write_timed_messages
 from neuraltunes_live.files import check_output_file, output_errors
-from neuraltunes_live.live.clock import SystemClock
+from neuraltunes_live.live.clock import Clock, SystemClock
 from neuraltunes_live.live.messages import Message, channel_messages
-from neuraltunes_live.live.ports import MidiOutput, open_input
+from neuraltunes_live.live.ports import JackMidiInput, MidiOutput, open_input
 from neuraltunes_live.live.synth import SoundFontSynth, driver_for
 
 logger = logging.getLogger(__name__)
@@ -71,14 +71,16 @@ def record(
     """Record port ``source`` into a MIDI file until ``seconds`` pass or Ctrl-C; returns messages kept."""
     out.parent.mkdir(parents=True, exist_ok=True)
     check_output_file(out)
-    clock = SystemClock()
+    clock: Clock = SystemClock()
     received: list[tuple[float, Message]] = []
     stop = stop or threading.Event()
 
-    def keep(message: Message) -> None:  # in the MIDI system's thread
-        received.append((clock.now(), message))
+    def keep(message: Message, t: float | None) -> None:  # in the MIDI system's thread; t: its frame's time on JACK
+        received.append((clock.now() if t is None else t, message))
 
     with open_input(backend, source, keep, own="NeuralTunes Recorder") as midi_input:
+        if isinstance(midi_input, JackMidiInput):  # its times are its frames
+            clock = midi_input.clock
         begin = clock.now()
         until = f" for {seconds:g} s" if seconds else "; Ctrl-C stops"
         logger.info(f"recording '{midi_input.opened.name}' to {out}{until}")
