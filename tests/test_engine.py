@@ -20,13 +20,32 @@ from .fakes import note_on as on
 STYLES = {name: Config().style(name) for name in ("balanced", "creative", "structured")}
 
 
+class AtTheirTimes:
+    """A timed output (as JACK's): takes events ``lead`` ahead; records each at the time it is due."""
+
+    def __init__(self, clock, sent, lead):
+        self.clock, self.sent, self.lead = clock, sent, lead
+        self.early: list[float] = []  # how long before its time each event was handed over
+
+    def send_at(self, t, message, tag):
+        self.sent.append((round(t, 6), message))
+        self.early.append(t - self.clock.now())
+
+    def retract(self, tag, after):
+        pass
+
+
 class Rig:
-    def __init__(self, model, settings=LiveSettings(), live=LiveParameters(bars=1), bpm=120, styles=STYLES):
+    def __init__(self, model, settings=LiveSettings(), live=LiveParameters(bars=1), bpm=120, styles=STYLES, lead=None):
         self.clock = FakeClock()
         self.sent = []
         self.timeline = FixedTempo(origin=0.0, bpm=bpm)
         self.scheduler = Scheduler(
-            self.clock, lambda m: self.sent.append((round(self.clock.now(), 6), m)), NoteTracker(0), self.timeline
+            self.clock,
+            lambda m: self.sent.append((round(self.clock.now(), 6), m)),
+            NoteTracker(0),
+            self.timeline,
+            timed=None if lead is None else AtTheirTimes(self.clock, self.sent, lead),
         )
         self.controls = Controls(ControlSettings(), live)
         self.engine = Engine(
@@ -65,6 +84,16 @@ def test_response_starts_on_the_next_beat_after_the_silence_and_keeps_tempo():
     ons = sum(1 for _, m in rig.sent if m[0] == 0x90)
     offs = sum(1 for _, m in rig.sent if m[0] == 0x80)
     assert ons == offs == 4
+
+
+@pytest.mark.parametrize("lead", [0.0, 0.03, 0.045])
+def test_an_output_that_takes_notes_ahead_hears_the_phrase_end_that_much_sooner_and_answers_on_the_same_beat(lead):
+    # The silence ends at 1.95 s; the beat it ends on is 2.0 s. Handed over 30 or 45 ms ahead, the
+    # first note still makes beat 4 (the phrase was found complete at 1.92 or 1.905 s, not 1.95).
+    rig = Rig(ScriptedModel(quarter_notes_of(67)), live=LiveParameters(bars=1), lead=lead)
+    rig.run(PHRASE, until=6.0)
+    assert rig.notes_on() == [(2.0, 67), (2.5, 67), (3.0, 67), (3.5, 67)]
+    assert min(rig.scheduler.timed.early) == pytest.approx(lead)  # each handed over its lead ahead, none later
 
 
 def test_start_on_the_bar_line_or_at_once():

@@ -24,11 +24,12 @@ import pytest
 
 from neuraltunes_live.core.notes import TICKS_PER_BEAT
 from neuraltunes_live.live.clock import SystemClock
-from neuraltunes_live.live.ports import MidiInput, MidiOutput, open_input
+from neuraltunes_live.live.ports import JackMidiOutput, MidiInput, MidiOutput, open_input
 
 pytestmark = pytest.mark.jack
 
 PERIOD = 512 / 48000
+RATE = 48000
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -126,11 +127,14 @@ class Serve:
 class Recorder:
     """Records "NeuralTunes Out": each message with the system clock's time and with its JACK frame."""
 
-    def __init__(self):
+    def __init__(self, source="NeuralTunes Out"):
         self.clock = SystemClock()
         self.messages: list[tuple[float, tuple]] = []
         self.frames: list[tuple[int, tuple]] = []
-        self.port = open_input("jack", "NeuralTunes Out", self._got, own="Test Recorder")
+        self.port = open_input("jack", source, self._got, own="Test Recorder")
+
+    def note_on_frames(self):
+        return [(f, m[1]) for f, m in self.frames if m[0] & 0xF0 == 0x90 and m[2] > 0]
 
     def _got(self, message, t):
         self.messages.append((self.clock.now(), message))
@@ -609,3 +613,88 @@ def test_several_calls_and_a_new_take_are_answered_and_recorded(jack_server, tmp
     heard = [m[1] for m in second if m[1] in (67, 65, 64, 62)][:4]
     assert heard == [67, 65, 64, 62]  # the call opens its exchange
     assert len(second) >= 4 + 2  # then the answer and the new take
+
+
+# --- timing at the port: frames written and read as planned ----------------------------------
+
+
+class FrameKeyboard:
+    """Plays into "NeuralTunes In" at exact frames, through our own frame-accurate JACK output."""
+
+    def __init__(self):
+        self.port = JackMidiOutput("NeuralTunes In", own="Test Frame Keyboard")
+        self.clock = self.port.clock
+
+    def play(self, events):
+        """``events``: (frame offset, message) from a beat-aligned frame half a second or more from now;
+        returns that first frame."""
+        begin = (self.clock.frame_of(self.clock.now()) // 24000 + 2) * 24000
+        for offset, message in sorted(events):
+            self.port.send_at((begin + offset) / RATE, message)
+        return begin
+
+    def close(self):
+        self.port.close()
+
+
+def test_our_jack_output_writes_each_event_at_the_frame_asked_and_counts_a_late_one(jack_server):
+    output = JackMidiOutput("", own="Test Timed Out")
+    recorder = Recorder(source="Test Timed Out")
+    try:
+        begin = output.clock.frame_of(output.clock.now()) + 24000
+        offsets = [0, 1, 511, 512, 1000, 1999, 4096, 7001]  # inside cycles and on their edges
+        for i, offset in enumerate(offsets):
+            output.send_at((begin + offset) / RATE, (0x90, 60 + i, 90))
+        wait(1.0)
+        output.send_at((output.clock.frame_of(output.clock.now()) - 3000) / RATE, (0x90, 80, 90))  # gone by
+        wait(0.3)
+    finally:
+        output.close()
+        recorder.close()
+    heard = recorder.note_on_frames()
+    assert heard[: len(offsets)] == [(begin + offset, 60 + i) for i, offset in enumerate(offsets)]
+    late_frame, late_pitch = heard[len(offsets)]
+    assert late_pitch == 80 and late_frame % 512 == 0  # at the start of the next cycle, not dropped
+    assert output.late == 1
+
+
+def test_an_answer_reaches_the_port_on_its_exact_grid_of_frames_from_the_phrases_first_note(jack_server, tmp_path):
+    serve = Serve(jack_server, tmp_path, "--tempo", "120", "--bars", "2", "--random-seed", "3")
+    recorder, keyboard = Recorder(), FrameKeyboard()
+    try:
+        # Four quarter notes (24000 frames at 120 BPM), detached; the tonic held to land the phrase.
+        phrase = [(i * 24000, 24000 * 9 // 10, pitch) for i, pitch in enumerate((64, 62, 64, 60))]
+        events = [(at, (0x90, p, 90)) for at, _, p in phrase] + [(at + n, (0x80, p, 0)) for at, n, p in phrase]
+        begin = keyboard.play(events)
+        wait(1.0 + 2.0 + 1.0 + 4.0 + 0.5)  # lead-in, the phrase, its silence, two bars
+    finally:
+        keyboard.close()
+        recorder.close()
+        code = serve.stop()
+    assert code == 0, serve.lines
+    ons = [(f, p) for f, p in recorder.note_on_frames() if f > begin]
+    assert len(ons) >= 4, (recorder.frames, serve.lines)
+    # Every note of the answer is on the phrase's own grid of 12 a beat (2000 frames) counted from its
+    # first note, to the frame: the input was timed by its frames, the output written at its frames.
+    assert [(f - begin) % 2000 for f, _ in ons] == [0] * len(ons), [f - begin for f, _ in ons]
+    assert ons[0][0] - begin >= 4 * 24000  # after the phrase
+    assert not any("reached JACK after their frame" in line for line in serve.lines), serve.lines
+    assert balanced(recorder.messages) == set()
+
+
+def test_a_swung_phrase_is_heard_at_the_frames_it_was_played(jack_server, tmp_path):
+    serve = Serve(jack_server, tmp_path, "--tempo", "120", "--random-seed", "3", config="[live]\nlog_notes = true\n")
+    keyboard = FrameKeyboard()
+    try:
+        # Swung eighths, long-short 2:1 (16000 + 8000 frames), a few frames off the grid as a player is.
+        onsets = [0, 16000 + 7, 24000, 40000 - 11, 48000, 64000 + 3]
+        events = [(at, (0x90, 60 + 2 * i, 80)) for i, at in enumerate(onsets)]
+        events += [(at + 6000, (0x80, 60 + 2 * i, 0)) for i, at in enumerate(onsets)]
+        begin = keyboard.play(events)
+        wait(1.0 + 1.5 + 0.5)
+    finally:
+        keyboard.close()
+        serve.stop()
+    heard = [line.split("heard note ")[1] for line in serve.lines if "heard note " in line]
+    frames = [round(float(text.split(" at ")[1].split(" s")[0]) * RATE) for text in heard]
+    assert frames == [begin + at for at in onsets], (frames, serve.lines)

@@ -3,7 +3,8 @@
 import pytest
 
 from neuraltunes_live.errors import PortError
-from neuraltunes_live.live.ports import candidates, failure_advice, find_port, free_name, port_present
+from neuraltunes_live.live.clock import FrameClock
+from neuraltunes_live.live.ports import FrameQueue, candidates, failure_advice, find_port, free_name, port_present
 from neuraltunes_live.live.serve import routing_help
 
 
@@ -87,3 +88,91 @@ def test_a_port_closes_once_and_in_a_with_block():
         with Counted() as failing:
             raise RuntimeError("a port lost mid-session")
     assert failing.closed and failing.closes == 1
+
+
+# --- a JACK port's frame queue: what each cycle writes, at which offset -----------------------
+
+
+def frame_queue(rate=1000, start=0):
+    """A queue on a clock of 1000 frames a second (a frame is a millisecond), and its cycles' writes."""
+    server = {"frame": start}
+    queue = FrameQueue(FrameClock(lambda: server["frame"], rate))
+    writes: list[tuple[int, int, tuple]] = []
+
+    def cycle(first, frames=10):
+        server["frame"] = first
+        queue.cycle(queue.clock.frame(first), frames, lambda offset, data: writes.append((first, offset, tuple(data))))
+
+    return queue, writes, cycle
+
+
+def test_each_event_is_written_in_the_cycle_that_holds_its_frame_at_its_offset():
+    queue, writes, cycle = frame_queue()
+    queue.at(0.013, (0x90, 60, 90))
+    queue.at(0.025, (0x80, 60, 0))
+    queue.at(0.019, (0x90, 64, 90))  # handed over out of order: written in order
+    for first in (0, 10, 20):
+        cycle(first)
+    assert writes == [(10, 3, (0x90, 60, 90)), (10, 9, (0x90, 64, 90)), (20, 5, (0x80, 60, 0))]
+    assert queue.late == 0 and queue.cycles == 3
+
+
+def test_an_event_after_its_frame_is_written_at_once_and_counted_late():
+    queue, writes, cycle = frame_queue()
+    cycle(0)
+    queue.at(0.004, (0x90, 60, 90))  # frame 4 has gone by when it arrives
+    cycle(10)
+    assert writes == [(10, 0, (0x90, 60, 90))] and queue.late == 1
+
+
+def test_sent_now_goes_at_the_cycles_start_after_what_was_due_there():
+    queue, writes, cycle = frame_queue()
+    cycle(0)
+    queue.at(0.005, (0x90, 60, 90))  # late, handed over before the stop
+    queue.now((0x80, 60, 0))
+    queue.now((0xB0, 123, 0))
+    cycle(10)
+    assert [w[1:] for w in writes] == [(0, (0x90, 60, 90)), (0, (0x80, 60, 0)), (0, (0xB0, 123, 0))]
+    assert queue.late == 1  # the note-on, not the messages sent now
+
+
+def test_retract_drops_unwritten_note_ons_of_one_response_from_a_frame_and_keeps_note_offs():
+    queue, writes, cycle = frame_queue()
+    queue.at(0.012, (0x90, 60, 90), tag=1)
+    queue.at(0.015, (0x80, 60, 0), tag=1)
+    queue.at(0.016, (0x90, 62, 90), tag=1)  # after the cut: taken back
+    queue.at(0.017, (0x90, 67, 90), tag=2)  # another response: stays
+    queue.retract(1, 0.016)
+    queue.at(0.018, (0x90, 64, 90), tag=1)  # handed over after the retraction: stays
+    cycle(10)
+    assert [w[1:] for w in writes] == [
+        (2, (0x90, 60, 90)),
+        (5, (0x80, 60, 0)),
+        (7, (0x90, 67, 90)),
+        (8, (0x90, 64, 90)),
+    ]
+    queue.at(0.031, (0x90, 65, 90), tag=3)
+    queue.at(0.032, (0x80, 65, 0), tag=3)
+    queue.retract(None, None)  # a stop: every unwritten note-on goes; its note-off is harmless
+    cycle(30)
+    assert writes[4:] == [(30, 2, (0x80, 65, 0))]
+
+
+def test_what_is_written_is_told_with_its_time_and_a_full_buffer_waits_for_the_next_cycle():
+    queue, _, _ = frame_queue()
+    told = []
+    queue.on_written = lambda t, message: told.append((t, message))
+    written = []
+
+    def write(offset, data):
+        if len(written) == 1:
+            raise OSError("MIDI buffer full")
+        written.append((offset, tuple(data)))
+
+    queue.at(0.011, (0x90, 60, 90))
+    queue.at(0.012, (0x90, 64, 90))
+    queue.cycle(10, 10, write)
+    assert written == [(1, (0x90, 60, 90))] and told == [(0.011, (0x90, 60, 90))]
+    written.clear()
+    queue.cycle(20, 10, lambda offset, data: written.append((offset, tuple(data))))
+    assert written == [(0, (0x90, 64, 90))] and queue.late == 1  # not lost: late

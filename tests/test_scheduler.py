@@ -140,3 +140,68 @@ def test_cut_ends_a_response_at_a_beat_and_leaves_the_rest():
         (1.25, (0x90, 67, 70)),
         (1.75, (0x80, 67, 0)),
     ]
+
+
+class TimedList:
+    """A fake timed output: records what is handed over, when, with which time; and each retraction."""
+
+    def __init__(self, clock, lead=0.03):
+        self.clock = clock
+        self.lead = lead
+        self.log: list[tuple] = []
+
+    def send_at(self, t, message, tag):
+        self.log.append(("at", self.clock.now(), t, message, tag))
+
+    def retract(self, tag, after):
+        self.log.append(("retract", self.clock.now(), tag, after))
+
+
+def make_timed(lead=0.03):
+    clock = FakeClock()
+    timed = TimedList(clock, lead)
+    sent = []
+
+    def send(message):
+        timed.log.append(("now", clock.now(), message))
+        sent.append(message)
+
+    scheduler = Scheduler(clock, send, NoteTracker(0), FixedTempo(origin=1.0, bpm=120), timed=timed)
+    return scheduler, timed, clock
+
+
+def test_a_timed_output_gets_each_event_its_lead_ahead_with_its_exact_time():
+    scheduler, timed, _ = make_timed(lead=0.03)
+    scheduler.submit(0.0, 60, 1.0, 100, response=4)
+    scheduler.submit(1.0, 62, 0.5, 80, response=4)
+    scheduler.run_until_idle()
+    assert timed.log == [
+        ("at", pytest.approx(0.97), 1.0, (0x90, 60, 100), 4),
+        ("at", pytest.approx(1.47), 1.5, (0x80, 60, 0), 4),
+        ("at", pytest.approx(1.47), 1.5, (0x90, 62, 80), 4),
+        ("at", pytest.approx(1.72), 1.75, (0x80, 62, 0), 4),
+    ]
+    assert scheduler.lead == 0.03
+
+
+def test_silence_takes_back_what_was_handed_over_before_closing_every_note():
+    scheduler, timed, clock = make_timed(lead=0.03)
+    scheduler.submit(0.0, 60, 1.0, 100, response=1)
+    scheduler.submit(0.5, 64, 1.0, 100, response=1)
+    while len(timed.log) < 2:  # both note-ons handed over (waits in steps of max_wait until each one's lead)
+        scheduler.run_once()
+    scheduler.silence()
+    kinds = [entry[0] for entry in timed.log]
+    assert kinds == ["at", "at", "retract", "now", "now", "now", "now"]
+    assert timed.log[2][2:] == (None, None)  # every response's unwritten note-ons, whenever due
+    assert [entry[2] for entry in timed.log[3:]] == [(0x80, 60, 0), (0x80, 64, 0), (0xB0, 64, 0), (0xB0, 123, 0)]
+
+
+def test_cancel_and_cut_take_back_only_that_response_and_only_from_the_cut():
+    scheduler, timed, _ = make_timed()
+    scheduler.submit(0.0, 60, 4.0, 100, response=1)
+    scheduler.submit(0.0, 67, 4.0, 100, response=2)
+    scheduler.cut(2, 2.0)  # beat 2 is 1 s after the origin
+    scheduler.cancel(1)
+    retractions = [entry[2:] for entry in timed.log if entry[0] == "retract"]
+    assert retractions == [(2, 2.0), (1, None)]

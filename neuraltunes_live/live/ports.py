@@ -441,26 +441,100 @@ class MidiOutput(_Port):
 _TIMED, _NOW, _RETRACT = 0, 1, 2
 
 
-class JackMidiOutput(_Resource):
-    """A JACK MIDI output of our own that writes each event at its frame.
+class FrameQueue:
+    """Events on their way to a JACK port: handed over from any thread, written in frame order in its cycle.
 
-    Events come ahead of time with the clock time they are due (``send_at``,
-    on ``clock``: frames over the nominal rate) through a deque, which is
-    safe between threads without a lock in CPython. The process callback
-    moves what arrived into its own list, kept in frame order, and writes each
-    event due in the cycle at its offset from the cycle's first frame. An
-    event whose frame has already passed is written at offset 0 and counted
-    in ``late``; nothing is dropped. ``send`` is "as soon as possible": the
-    next cycle's offset 0, after anything already due there (a stop's
-    note-offs come after the note-ons they end). ``retract`` goes through the
-    same deque, so it takes effect before whatever is sent after it.
+    Events come ahead of time with the clock time they are due (``at``, on
+    ``clock``: frames over the nominal rate) through a deque, which is safe
+    between threads without a lock in CPython. Each cycle (``cycle``, in JACK's
+    process thread) moves what arrived into a list of its own, kept in frame
+    order, and writes each event due in the cycle at its offset from the
+    cycle's first frame. An event whose frame has already passed is written
+    at offset 0 and counted in ``late``; nothing is dropped. ``now`` is "as
+    soon as possible": the next cycle's offset 0, after anything already due
+    there (a stop's note-offs come after the note-ons they end). ``retract``
+    goes through the same deque, so it takes effect before whatever is sent
+    after it.
 
     The hand-off is bounded by the scheduler, which passes on only what is
-    due within ``lead``. The callback takes the clock's lock for a moment to
-    unwrap the cycle's frame, and allocates only the small tuples it keeps.
+    due within its lead. A cycle takes the clock's lock for a moment (to
+    unwrap its frame, by the caller) and allocates only the small tuples it
+    keeps. ``on_written`` (the synth, the session recorder) is told of each
+    event with its time as it is written, from JACK's process thread.
+    """
 
-    ``on_written`` (the synth, the session recorder) is told of each event
-    with its time, from JACK's process thread, as it is written.
+    def __init__(self, clock: FrameClock):
+        self.clock = clock
+        self.late = 0
+        self.cycles = 0
+        self.on_written: Callable[[float, Message], None] | None = None
+        self._fifo: collections.deque = collections.deque()
+        self._pending: list[tuple] = []
+        self._order = 0
+
+    @property
+    def waiting(self) -> bool:
+        """Whether something handed over has not reached a cycle yet."""
+        return bool(self._fifo)
+
+    def now(self, message: Message) -> None:
+        self._fifo.append((_NOW, 0, bytes(message), None, False))
+
+    def at(self, t: float, message: Message, tag: int = 0) -> None:
+        note_on = len(message) == 3 and message[0] & 0xF0 == 0x90 and message[2] > 0
+        self._fifo.append((_TIMED, self.clock.frame_of(t), bytes(message), tag, note_on))
+
+    def retract(self, tag: int | None, after: float | None) -> None:
+        """Drop the note-ons not yet written: of ``tag`` (all if None), due at ``after`` or later (all if None)."""
+        frame = None if after is None else self.clock.frame_of(after)
+        self._fifo.append((_RETRACT, frame, None, tag, False))
+
+    def cycle(self, start: int, frames: int, write: Callable[[int, bytes], None]) -> None:
+        """Write what is due in frames ``start`` .. ``start + frames - 1`` through ``write(offset, data)``."""
+        pending, fifo = self._pending, self._fifo
+        arrived = False
+        while fifo:
+            kind, frame, data, tag, note_on = fifo.popleft()
+            if kind == _RETRACT:
+                pending[:] = [
+                    item
+                    for item in pending
+                    if not (item[5] and (tag is None or item[4] == tag) and (frame is None or item[2] >= frame))
+                ]
+                continue
+            self._order += 1
+            due = start if kind == _NOW else frame
+            # (the frame it is written at, arrival, the frame it is due, bytes, tag, note-on, timed)
+            pending.append((max(due, start), self._order, due, data, tag, note_on, kind == _TIMED))
+            arrived = True
+        if arrived:
+            pending.sort()
+        end, written = start + frames, 0
+        for item in pending:
+            if item[0] >= end:
+                break
+            at = max(item[0], start)  # (one left over from a cycle whose buffer was full goes first)
+            try:
+                write(at - start, item[3])
+            except Exception:  # the period's buffer is full: the rest goes next cycle (late, not lost)
+                break
+            written += 1
+            if item[6] and item[2] < start:
+                self.late += 1
+            if self.on_written is not None:
+                self.on_written(at / self.clock.rate, tuple(item[3]))
+        if written:
+            del pending[:written]
+        self.cycles += 1
+
+
+class JackMidiOutput(_Resource):
+    """A JACK MIDI output of our own that writes each event at its frame (through a ``FrameQueue``).
+
+    Same interface as ``MidiOutput`` (``send`` sends as soon as it can), and a
+    ``TimedOutput`` for the scheduler: ``send_at`` with each event's time,
+    ``lead`` ahead of it, and ``retract``. ``clock`` is the server's frames,
+    which the daemon runs on. ``late``: events that came after their frame.
     """
 
     direction = "output"
@@ -474,12 +548,6 @@ class JackMidiOutput(_Resource):
         jack = _jack()
         self.backend = "jack"
         self.wanted = wanted
-        self.late = 0
-        self.cycles = 0
-        self.on_written: Callable[[float, Message], None] | None = None
-        self._fifo: collections.deque = collections.deque()
-        self._pending: list[tuple] = []
-        self._order = 0
         try:
             if not wanted:
                 probe = jack.Client(f"{own} probe", no_start_server=True)
@@ -490,6 +558,7 @@ class JackMidiOutput(_Resource):
             self._client = jack.Client(own, no_start_server=True, use_exact_name=True)
             self._port = self._client.midi_outports.register(own)
             self.clock = _frame_clock(self._client)
+            self.queue = FrameQueue(self.clock)
             self._client.set_process_callback(self._process)
             self._client.activate()
         except (jack.JackError, jack.JackOpenError) as err:
@@ -503,61 +572,30 @@ class JackMidiOutput(_Resource):
         is processed at its start), and the margin."""
         return self._client.blocksize / self.clock.rate + self.margin
 
-    # --- from the daemon's threads ------------------------------------------------
+    @property
+    def late(self) -> int:
+        return self.queue.late
+
+    @property
+    def on_written(self) -> Callable[[float, Message], None] | None:
+        return self.queue.on_written
+
+    @on_written.setter
+    def on_written(self, told: Callable[[float, Message], None] | None) -> None:
+        self.queue.on_written = told
 
     def send(self, message: Message) -> None:
-        self._fifo.append((_NOW, 0, bytes(message), None, False))
+        self.queue.now(message)
 
     def send_at(self, t: float, message: Message, tag: int = 0) -> None:
-        note_on = len(message) == 3 and message[0] & 0xF0 == 0x90 and message[2] > 0
-        self._fifo.append((_TIMED, self.clock.frame_of(t), bytes(message), tag, note_on))
+        self.queue.at(t, message, tag)
 
     def retract(self, tag: int | None, after: float | None) -> None:
-        frame = None if after is None else self.clock.frame_of(after)
-        self._fifo.append((_RETRACT, frame, None, tag, False))
+        self.queue.retract(tag, after)
 
-    # --- JACK's process thread ----------------------------------------------------
-
-    def _process(self, frames: int) -> None:
-        port, pending, fifo = self._port, self._pending, self._fifo
-        port.clear_buffer()
-        start = self.clock.frame(self._client.last_frame_time)
-        end = start + frames
-        arrived = False
-        while fifo:
-            kind, frame, data, tag, note_on = fifo.popleft()
-            if kind == _RETRACT:
-                pending[:] = [
-                    item
-                    for item in pending
-                    if not (item[5] and (tag is None or item[4] == tag) and (frame is None or item[2] >= frame))
-                ]
-                continue
-            self._order += 1
-            at = start if kind == _NOW else frame
-            # (sort frame, arrival, the frame it is due, bytes, tag, note-on, timed)
-            pending.append((max(at, start), self._order, at, data, tag, note_on, kind == _TIMED))
-            arrived = True
-        if arrived:
-            pending.sort()
-        written = 0
-        for item in pending:
-            if item[0] >= end:
-                break
-            try:
-                port.write_midi_event(item[0] - start, item[3])
-            except Exception:  # the period's buffer is full: the rest goes next cycle (late, not lost)
-                break
-            written += 1
-            if item[6] and item[2] < start:
-                self.late += 1
-            if self.on_written is not None:
-                self.on_written(item[0] / self.clock.rate, tuple(item[3]))
-        if written:
-            del pending[:written]
-        self.cycles += 1
-
-    # --- ports ----------------------------------------------------------------------
+    def _process(self, frames: int) -> None:  # JACK's process thread
+        self._port.clear_buffer()
+        self.queue.cycle(self.clock.frame(self._client.last_frame_time), frames, self._port.write_midi_event)
 
     def _destinations(self) -> list[str]:
         return [port.name for port in self._client.get_ports(is_midi=True, is_input=True)]
@@ -584,11 +622,11 @@ class JackMidiOutput(_Resource):
         # What was sent (a stop's note-offs) is written in the next cycle: wait for two.
         waited, cycles = 0.0, None
         while waited < self.drain_seconds:
-            if self._fifo:
+            if self.queue.waiting:
                 cycles = None
             elif cycles is None:
-                cycles = self.cycles
-            elif self.cycles >= cycles + 2:
+                cycles = self.queue.cycles
+            elif self.queue.cycles >= cycles + 2:
                 break
             time.sleep(0.002)
             waited += 0.002
