@@ -33,8 +33,39 @@ RATE = 48000
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def jack_server(tmp_path_factory):
+def start_jack(name: str, log: Path, period: int = 512) -> subprocess.Popen:
+    """``jackd`` with the dummy driver under ``name``, its log in a file, waited for until it answers.
+
+    The log goes to a file: the server writes a few lines for every client
+    that comes and goes, and a pipe nobody reads fills up after a dozen
+    tests, and then the server stops in mid-write, taking every client with it.
+    """
+    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
+    with log.open("ab") as log_file:
+        server = subprocess.Popen(
+            ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", str(period)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    waited = subprocess.run(["jack_wait", "-w", "-t", "10"], env=env, capture_output=True, text=True)
+    if waited.returncode != 0 or server.poll() is not None:
+        said = log.read_text(errors="replace") if server.poll() is not None else waited.stdout
+        stop_jack(server)
+        pytest.fail(f"the JACK test server did not start: {said}")
+    return server
+
+
+def stop_jack(server: subprocess.Popen) -> None:
+    server.send_signal(signal.SIGTERM)  # never SIGKILL: it leaves shared memory behind
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def need_jackd() -> None:
     if shutil.which("jackd") is None or shutil.which("jack_wait") is None:
         message = (
             "jackd is not installed (Debian/Ubuntu: sudo apt-get install jackd2); ./quickstart.sh test installs it"
@@ -42,39 +73,24 @@ def jack_server(tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def jack_server(tmp_path_factory):
+    need_jackd()
     name = f"ntlive-test-{os.getpid()}"
     env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
-    # The server's log goes to a file: it writes a few lines for every client
-    # that comes and goes, and a pipe nobody reads fills up after a dozen
-    # tests, and then the server stops in mid-write, taking every client with it.
-    log = tmp_path_factory.mktemp("jack") / "jackd.log"
-    with log.open("wb") as log_file:
-        server = subprocess.Popen(
-            ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "512"],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    server = start_jack(name, tmp_path_factory.mktemp("jack") / "jackd.log")
+    saved = os.environ.get("JACK_DEFAULT_SERVER")
+    os.environ["JACK_DEFAULT_SERVER"] = name
     try:
-        waited = subprocess.run(["jack_wait", "-w", "-t", "10"], env=env, capture_output=True, text=True)
-        if waited.returncode != 0 or server.poll() is not None:
-            said = log.read_text(errors="replace") if server.poll() is not None else waited.stdout
-            pytest.fail(f"the JACK test server did not start: {said}")
-        saved = os.environ.get("JACK_DEFAULT_SERVER")
-        os.environ["JACK_DEFAULT_SERVER"] = name
         yield env
     finally:
-        server.send_signal(signal.SIGTERM)  # never SIGKILL: it leaves shared memory behind
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        if "saved" in locals():
-            if saved is None:
-                os.environ.pop("JACK_DEFAULT_SERVER", None)
-            else:
-                os.environ["JACK_DEFAULT_SERVER"] = saved
+        stop_jack(server)
+        if saved is None:
+            os.environ.pop("JACK_DEFAULT_SERVER", None)
+        else:
+            os.environ["JACK_DEFAULT_SERVER"] = saved
 
 
 class Serve:
@@ -698,3 +714,109 @@ def test_a_swung_phrase_is_heard_at_the_frames_it_was_played(jack_server, tmp_pa
     heard = [line.split("heard note ")[1] for line in serve.lines if "heard note " in line]
     frames = [round(float(text.split(" at ")[1].split(" s")[0]) * RATE) for text in heard]
     assert frames == [begin + at for at in onsets], (frames, serve.lines)
+
+
+# --- a server that goes away and comes back, a buffer size that changes ------------------------
+# (Only subprocesses talk to these servers: this process's JACK-Client is bound to the module's.)
+
+
+class MidiDump:
+    """``jack_midi_dump`` on a server: a client "midi-monitor" that prints what reaches its input."""
+
+    def __init__(self, env):
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(["jack_midi_dump"], env=env, stdout=subprocess.PIPE, text=True)
+        threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True).start()
+
+    def note_ons(self, channel=1):
+        status = f"{0x90 + channel - 1:02x}"
+        return [line for line in self.lines if f": {status} " in line and not line.rstrip().endswith(" 00")]
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=5)
+
+
+def jack_tool(env, *args):
+    return subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=10)
+
+
+def until(check, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        wait(0.1)
+    return False
+
+
+def test_the_daemon_comes_back_with_its_ports_and_connections_when_the_server_restarts(tmp_path, melody_file):
+    need_jackd()
+    name = f"ntlive-restart-{os.getpid()}"
+    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
+    log = tmp_path / "jackd.log"
+    server = start_jack(name, log)
+    serve = dump = None
+    try:
+        serve = Serve(env, tmp_path, "--tempo", "240", "--bars", "1", "--start", "immediate", "--random-seed", "2")
+        dump = MidiDump(env)
+        assert until(lambda: "midi-monitor:input" in jack_tool(env, "jack_lsp").stdout, 5)
+        made = jack_tool(env, "jack_connect", "NeuralTunes Out:NeuralTunes Out", "midi-monitor:input")
+        assert made.returncode == 0, made.stderr
+        wait(1.5)  # a round of the daemon's watch notes the connection
+
+        stop_jack(server)  # as QjackCtl does for a new buffer size
+        dump.stop()
+        assert wait_for_line(serve, "the JACK server is gone"), serve.lines
+        server = start_jack(name, log, period=256)
+        dump = MidiDump(env)  # the other program comes back too, a little later
+        assert until(lambda: "a JACK server is back" in "\n".join(serve.lines), 10), serve.lines
+        ports = jack_tool(env, "jack_lsp").stdout
+        assert "NeuralTunes In:NeuralTunes In" in ports and "NeuralTunes Out:NeuralTunes Out" in ports
+        connected = lambda: (
+            "midi-monitor:input" in jack_tool(env, "jack_lsp", "-c", "NeuralTunes Out:NeuralTunes Out").stdout
+        )  # noqa: E731
+        assert until(connected, 5), jack_tool(env, "jack_lsp", "-c").stdout
+
+        # It answers on the new server as before.
+        played = subprocess.run(
+            [sys.executable, "-m", "neuraltunes_live", "play", str(melody_file()), "--to", "NeuralTunes In",
+             "--backend", "jack", "--tempo", "240"],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert played.returncode == 0, played.stderr
+        assert until(lambda: len(dump.note_ons()) >= 2, 5), (dump.lines, serve.lines)
+    finally:
+        code = serve.stop() if serve is not None else None
+        if dump is not None:
+            dump.stop()
+        stop_jack(server)
+    assert code == 0, serve.lines
+    assert any("every note was closed" in line for line in serve.lines)
+    assert sum("JACK server is gone" in line for line in serve.lines) == 1  # one line, not libjack's stream
+
+
+def test_a_new_buffer_size_without_a_restart_keeps_the_answer_on_its_frames(jack_server, tmp_path):
+    serve = Serve(jack_server, tmp_path, "--tempo", "120", "--bars", "1", "--random-seed", "4")
+    recorder, keyboard = Recorder(), FrameKeyboard()
+    phrase = [(i * 24000, 24000 * 9 // 10, pitch) for i, pitch in enumerate((64, 62, 64, 60))]
+    events = [(at, (0x90, p, 90)) for at, _, p in phrase] + [(at + n, (0x80, p, 0)) for at, n, p in phrase]
+    answers = {}
+    try:
+        for period in (256, 1024):
+            changed = jack_tool(jack_server, "jack_bufsize", str(period))
+            assert changed.returncode == 0, changed.stderr
+            wait(0.5)
+            begin = keyboard.play(events)
+            wait(1.0 + 2.0 + 1.0 + 2.0 + 0.5)  # lead-in, the phrase, its silence, a bar
+            answers[period] = [(f, p) for f, p in recorder.note_on_frames() if f > begin + 4 * 24000], begin
+    finally:
+        jack_tool(jack_server, "jack_bufsize", "512")  # as the other tests expect it
+        keyboard.close()
+        recorder.close()
+        code = serve.stop()
+    assert code == 0, serve.lines
+    for period, (ons, begin) in answers.items():
+        assert ons, (period, serve.lines)
+        assert [(f - begin) % 2000 for f, _ in ons] == [0] * len(ons), (period, [f - begin for f, _ in ons])
+    assert not any("reached JACK after their frame" in line for line in serve.lines), serve.lines

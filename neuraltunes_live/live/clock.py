@@ -86,18 +86,36 @@ class FrameClock:
     and every other 32-bit frame (the process callback's cycle start) against
     the latest frame seen. ``sleep_until`` waits on the system clock for the
     frames still to come, asking the server again after each wait, since only
-    it knows how fast its frames go.
+    it knows how fast its frames go; it never waits much longer than the
+    system clock says, so a server that stops counting cannot hold a thread.
+
+    A server that comes back counts from 0 again, maybe at another rate:
+    ``follow`` moves the clock onto it with time going on from where it was.
     """
 
     WRAP = 1 << 32
 
     def __init__(self, read_frame: Callable[[], int], rate: float, sleep: Callable[[float], None] = time.sleep):
-        self._read = read_frame
-        self.rate = float(rate)
         self._sleep = sleep
         self._lock = threading.Lock()  # held for a few operations: the process callback takes it too
-        self._last_raw: int | None = None
-        self._last = 0  # the unwrapped frame of _last_raw
+        self.use(read_frame, rate)
+
+    def use(self, read_frame: Callable[[], int], rate: float) -> None:
+        """Count time from ``read_frame``'s frame 0 (a server's first start)."""
+        with self._lock:
+            self._read, self.rate = read_frame, float(rate)
+            self._last_raw: int | None = None
+            self._last = 0  # the unwrapped frame of _last_raw
+            self._base_frame, self._base_seconds = 0, 0.0
+
+    def follow(self, read_frame: Callable[[], int], rate: float) -> None:
+        """Go on on another server's frames from the time it is now (a server that came back)."""
+        began = self.now()
+        raw = read_frame()
+        with self._lock:
+            self._read, self.rate = read_frame, float(rate)
+            self._last_raw, self._last = raw, raw
+            self._base_frame, self._base_seconds = raw, began
 
     def frame(self, raw: int) -> int:
         """The unwrapped frame of a 32-bit one (within half a wrap of the latest seen)."""
@@ -112,18 +130,18 @@ class FrameClock:
             return full
 
     def time_of_frame(self, raw: int) -> float:
-        return self.frame(raw) / self.rate
+        return self._base_seconds + (self.frame(raw) - self._base_frame) / self.rate
 
     def frame_of(self, t: float) -> int:
         """The (unwrapped) frame of clock time ``t``."""
-        return round(t * self.rate)
+        return self._base_frame + round((t - self._base_seconds) * self.rate)
 
     def now(self) -> float:
-        return self.frame(self._read()) / self.rate
+        return self.time_of_frame(self._read())
 
     def sleep_until(self, deadline: float) -> None:
-        while True:
-            remaining = deadline - self.now()
-            if remaining <= 0:
-                return
+        remaining = deadline - self.now()
+        give_up = time.monotonic() + remaining + 0.1  # a server that stopped counting
+        while remaining > 0 and time.monotonic() < give_up:
             self._sleep(min(remaining, 0.05))
+            remaining = deadline - self.now()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import os
 import sys
 import threading
@@ -31,6 +32,8 @@ from typing import Any, Callable, Iterator
 from neuraltunes_live.errors import PortError
 from neuraltunes_live.live.clock import FrameClock
 from neuraltunes_live.live.messages import Message
+
+logger = logging.getLogger(__name__)
 
 #: Called with each message an input port hears and its time on the daemon's clock
 #: (the frame it came in at, on JACK), or None where the MIDI system gives none (RtMidi).
@@ -289,7 +292,170 @@ class MidiInput(_Port):
         self._midi.delete()
 
 
-class JackMidiInput(_Resource):
+class JackPort(_Resource):
+    """One MIDI port of ours on its own JACK client, through JACK-Client; it outlives the server.
+
+    A server that stops (a new buffer size in QjackCtl or Cadence restarts it,
+    so does a change of sound card) takes the client with it: JACK calls the
+    shutdown callback, ``gone`` is set, and nothing of the dead client is
+    touched again. ``revive`` makes the client anew on whatever server now
+    answers to the name, under the same port name, and remakes the connection
+    asked for (``wanted``) and those others had made to it (``remember``).
+    """
+
+    direction = ""  # "input" or "output"
+
+    def __init__(self, wanted: str, own: str):
+        self.backend = "jack"
+        self.wanted = wanted
+        #: Set from JACK's thread when the server shuts us down.
+        self.gone = threading.Event()
+        self._client: Any = None
+        self._connections: list[str] = []  # made to our port, as last seen
+        self._to_remake: list[str] = []  # of those, the ones not remade yet on a server that came back
+        self._remake_until = 0.0
+        if not wanted:
+            own = self._free_name(own)
+        self.own = own
+        self._start(first=True)
+        self.opened = self._open()
+
+    def _free_name(self, own: str) -> str:
+        jack = _jack()
+        try:
+            probe = jack.Client(f"{own} probe", no_start_server=True)
+        except jack.JackOpenError as err:
+            raise PortError(f"cannot open the JACK {self.direction}: {err}") from err
+        try:
+            return free_name([port.name for port in probe.get_ports(is_midi=True)], own)
+        finally:
+            probe.close()
+
+    def _start(self, first: bool) -> None:
+        """A client named ``own`` with one port of that name, active; a ``PortError`` if no server answers.
+
+        ``first``: the port's first server (not one that came back)."""
+        jack = _jack()
+        try:
+            with _quiet_stderr():
+                client = jack.Client(self.own, no_start_server=True, use_exact_name=True)
+        except jack.JackOpenError as err:
+            raise PortError(f"cannot open the JACK {self.direction}: {err}") from err
+        try:
+            ports = client.midi_inports if self.direction == "input" else client.midi_outports
+            self._port = ports.register(self.own)
+            client.set_shutdown_callback(lambda status, reason: self.gone.set())
+            self._client = client
+            self._starting(first)
+            client.set_process_callback(self._process)
+            client.activate()
+        except jack.JackError as err:
+            self._client = None
+            client.close()
+            raise PortError(f"cannot open the JACK {self.direction}: {err}") from err
+        self.gone.clear()
+
+    def _starting(self, first: bool) -> None:
+        """Before the new client is activated: what the subclass sets up for it."""
+
+    def _process(self, frames: int) -> None:
+        raise NotImplementedError
+
+    def _peers(self) -> list[str]:
+        """The MIDI ports ours can connect to."""
+        if self.direction == "input":
+            return [port.name for port in self._client.get_ports(is_midi=True, is_output=True)]
+        return [port.name for port in self._client.get_ports(is_midi=True, is_input=True)]
+
+    def _connect(self, peer: str) -> None:
+        if self.direction == "input":
+            self._client.connect(peer, self._port)
+        else:
+            self._client.connect(self._port, peer)
+
+    def _open(self) -> Opened:
+        if not self.wanted:
+            return Opened(self.backend, self.own, True)
+        peers = self._peers()
+        peer = peers[find_port(peers, self.wanted, self.direction)]
+        try:
+            self._connect(peer)
+        except _jack().JackError as err:
+            raise PortError(f"cannot connect {peer!r} and our {self.direction}: {err}") from err
+        return Opened(self.backend, peer, False)
+
+    def present(self) -> bool:
+        return not self.wanted or port_present(self._peers(), self.wanted)
+
+    def remember(self) -> None:
+        """Note the connections now made to our port, to remake them on a server that comes back."""
+        if not self.gone.is_set():
+            self._connections = [port.name for port in self._client.get_all_connections(self._port)]
+
+    def revive(self) -> None:
+        """Our client again on the server now running (``PortError`` while none is), with the
+        connection asked for and (``remake``) those it had."""
+        if self._client is not None:
+            old, self._client = self._client, None
+            _abandon(old)
+        self._start(first=False)
+        self._to_remake = list(self._connections)
+        self._remake_until = time.monotonic() + REMAKE_SECONDS
+        try:
+            self.opened = self._open()
+        except PortError:
+            pass  # the port asked for is not there (yet): the watch connects it when it comes
+        self.remake()
+
+    def remake(self) -> int:
+        """Remake the connections our port had before its server went, as their ports appear (for
+        ``REMAKE_SECONDS``: a DAW restarted with the server may take a while); returns how many now."""
+        if not self._to_remake or self.gone.is_set():
+            return 0
+        if time.monotonic() > self._remake_until:
+            self._to_remake = []
+            return 0
+        present, remade = set(self._peers()), 0
+        for peer in list(self._to_remake):
+            if peer in present:
+                try:
+                    self._connect(peer)
+                except _jack().JackError:
+                    continue
+                self._to_remake.remove(peer)
+                remade += 1
+        return remade
+
+    def reconnect(self) -> None:
+        self.disconnect()
+        self.opened = self._open()
+
+    def disconnect(self) -> None:
+        self._port.disconnect()
+
+    def _close(self) -> None:
+        if self._client is None:
+            return
+        if self.gone.is_set():
+            _abandon(self._client)
+            return
+        with _quiet_stderr():
+            self._client.deactivate()
+            self._client.close()
+
+
+#: Clients whose server went away. libjack2 crashes the process (SIGSEGV in jack_client_close) when
+#: one is closed, so each is left as it is, a few hundred bytes, and kept referenced with its callbacks.
+_ABANDONED: list[Any] = []
+
+
+def _abandon(client: Any) -> None:
+    """Let go of a client whose server is gone without closing it (see ``_ABANDONED``)."""
+    _ABANDONED.append(client)
+    client._ptr = _jack()._ffi.NULL  # JACK-Client's close (and __del__) then do nothing
+
+
+class JackMidiInput(JackPort):
     """A JACK MIDI input of our own, through the JACK-Client library rather than RtMidi.
 
     RtMidi's JACK backend joins every event after a SysEx start into that
@@ -306,65 +472,38 @@ class JackMidiInput(_Resource):
     direction = "input"
 
     def __init__(self, wanted: str, receive: Receive, own: str = VIRTUAL_INPUT, clock: FrameClock | None = None):
-        jack = _jack()
-        self.backend = "jack"
-        self.wanted = wanted
         self.receive = receive
-        try:
-            if not wanted:
-                probe = jack.Client(f"{own} probe", no_start_server=True)
-                try:
-                    own = free_name([port.name for port in probe.get_ports(is_midi=True)], own)
-                finally:
-                    probe.close()
-            self._client = jack.Client(own, no_start_server=True, use_exact_name=True)
-            self._port = self._client.midi_inports.register(own)
-            self.clock = clock or _frame_clock(self._client)
-            self._client.set_process_callback(self._process)
-            self._client.activate()
-        except (jack.JackError, jack.JackOpenError) as err:
-            raise PortError(f"cannot open the JACK input: {err}") from err
-        self.own = own
-        self.opened = self._open()
+        self._own_clock = clock is None
+        self.clock = clock or FrameClock(lambda: 0, 48000)  # replaced by the client's own as it starts
+        super().__init__(wanted, own)
+
+    def _starting(self, first: bool) -> None:
+        if self._own_clock:  # (a shared clock is the output's to move)
+            _follow(self.clock, self._client, self.gone, first)
 
     def _process(self, frames: int) -> None:
         start = self._client.last_frame_time
         for offset, data in self._port.incoming_midi_events():
             self.receive(tuple(bytes(data)), self.clock.time_of_frame((start + offset) % FrameClock.WRAP))
 
-    def _sources(self) -> list[str]:
-        return [port.name for port in self._client.get_ports(is_midi=True, is_output=True)]
 
-    def _open(self) -> Opened:
-        if not self.wanted:
-            return Opened(self.backend, self.own, True)
-        sources = self._sources()
-        source = sources[find_port(sources, self.wanted, self.direction)]
-        try:
-            self._client.connect(source, self._port)
-        except _jack().JackError as err:
-            raise PortError(f"cannot connect {source!r} to our input: {err}") from err
-        return Opened(self.backend, source, False)
-
-    def present(self) -> bool:
-        return not self.wanted or port_present(self._sources(), self.wanted)
-
-    def reconnect(self) -> None:
-        self.disconnect()
-        self.opened = self._open()
-
-    def disconnect(self) -> None:
-        self._port.disconnect()
-
-    def _close(self) -> None:
-        self._client.deactivate()
-        self._client.close()
+#: How long the connections of a port whose server came back are waited for.
+REMAKE_SECONDS = 60.0
 
 
 def _jack():
     import jack
 
+    if not _LIBJACK_QUIET:
+        # libjack writes its own lines to stderr for what we say in one line (a server that is not
+        # running, or one that went away mid-session): they go to the debug log instead.
+        jack.set_error_function(lambda text: logger.debug(f"libjack: {text}"))
+        jack.set_info_function(lambda text: logger.debug(f"libjack: {text}"))
+        _LIBJACK_QUIET.append(True)
     return jack
+
+
+_LIBJACK_QUIET: list[bool] = []
 
 
 def _frame_clock(client) -> FrameClock:
@@ -472,6 +611,11 @@ class FrameQueue:
         self._pending: list[tuple] = []
         self._order = 0
 
+    def clear(self) -> None:
+        """Forget everything not yet written (while no cycle runs: a server that is gone)."""
+        self._fifo.clear()
+        self._pending.clear()
+
     @property
     def waiting(self) -> bool:
         """Whether something handed over has not reached a cycle yet."""
@@ -528,13 +672,14 @@ class FrameQueue:
         self.cycles += 1
 
 
-class JackMidiOutput(_Resource):
+class JackMidiOutput(JackPort):
     """A JACK MIDI output of our own that writes each event at its frame (through a ``FrameQueue``).
 
     Same interface as ``MidiOutput`` (``send`` sends as soon as it can), and a
     ``TimedOutput`` for the scheduler: ``send_at`` with each event's time,
     ``lead`` ahead of it, and ``retract``. ``clock`` is the server's frames,
-    which the daemon runs on. ``late``: events that came after their frame.
+    which the daemon runs on; on a server that comes back it goes on from
+    where it was. ``late``: events that came after their frame.
     """
 
     direction = "output"
@@ -545,32 +690,23 @@ class JackMidiOutput(_Resource):
     drain_seconds = 0.5
 
     def __init__(self, wanted: str, own: str = VIRTUAL_OUTPUT):
-        jack = _jack()
-        self.backend = "jack"
-        self.wanted = wanted
-        try:
-            if not wanted:
-                probe = jack.Client(f"{own} probe", no_start_server=True)
-                try:
-                    own = free_name([port.name for port in probe.get_ports(is_midi=True)], own)
-                finally:
-                    probe.close()
-            self._client = jack.Client(own, no_start_server=True, use_exact_name=True)
-            self._port = self._client.midi_outports.register(own)
-            self.clock = _frame_clock(self._client)
-            self.queue = FrameQueue(self.clock)
-            self._client.set_process_callback(self._process)
-            self._client.activate()
-        except (jack.JackError, jack.JackOpenError) as err:
-            raise PortError(f"cannot open the JACK output: {err}") from err
-        self.own = own
-        self.opened = self._open()
+        self.clock = FrameClock(lambda: 0, 48000)  # on the client's frames as it starts
+        self.queue = FrameQueue(self.clock)
+        self._blocksize = 1024
+        super().__init__(wanted, own)
+
+    def _starting(self, first: bool) -> None:
+        self.queue.clear()  # what was handed over for a server that went is not for this one
+        self._blocksize = self._client.blocksize
+        _follow(self.clock, self._client, self.gone, first)
 
     @property
     def lead(self) -> float:
         """Hand events over this long before their time: one period (the cycle that holds an event
         is processed at its start), and the margin."""
-        return self._client.blocksize / self.clock.rate + self.margin
+        if not self.gone.is_set():
+            self._blocksize = self._client.blocksize
+        return self._blocksize / self.clock.rate + self.margin
 
     @property
     def late(self) -> int:
@@ -597,31 +733,10 @@ class JackMidiOutput(_Resource):
         self._port.clear_buffer()
         self.queue.cycle(self.clock.frame(self._client.last_frame_time), frames, self._port.write_midi_event)
 
-    def _destinations(self) -> list[str]:
-        return [port.name for port in self._client.get_ports(is_midi=True, is_input=True)]
-
-    def _open(self) -> Opened:
-        if not self.wanted:
-            return Opened(self.backend, self.own, True)
-        destinations = self._destinations()
-        destination = destinations[find_port(destinations, self.wanted, self.direction)]
-        try:
-            self._client.connect(self._port, destination)
-        except _jack().JackError as err:
-            raise PortError(f"cannot connect our output to {destination!r}: {err}") from err
-        return Opened(self.backend, destination, False)
-
-    def present(self) -> bool:
-        return not self.wanted or port_present(self._destinations(), self.wanted)
-
-    def reconnect(self) -> None:
-        self._port.disconnect()
-        self.opened = self._open()
-
     def _close(self) -> None:
         # What was sent (a stop's note-offs) is written in the next cycle: wait for two.
         waited, cycles = 0.0, None
-        while waited < self.drain_seconds:
+        while waited < self.drain_seconds and not self.gone.is_set():
             if self.queue.waiting:
                 cycles = None
             elif cycles is None:
@@ -630,5 +745,20 @@ class JackMidiOutput(_Resource):
                 break
             time.sleep(0.002)
             waited += 0.002
-        self._client.deactivate()
-        self._client.close()
+        super()._close()
+
+
+def _follow(clock: FrameClock, client, gone: threading.Event, first: bool) -> None:
+    """Put ``clock`` on ``client``'s server: its frames from the start, or (a server that came back)
+    going on from the time it showed last. It never reads a client whose server is gone."""
+    last = [client.frame_time]
+
+    def read() -> int:
+        if not gone.is_set():
+            last[0] = client.frame_time
+        return last[0]
+
+    if first:
+        clock.use(read, client.samplerate)
+    else:
+        clock.follow(read, client.samplerate)

@@ -27,7 +27,15 @@ from neuraltunes_live.errors import NeuralTunesError, SynthError
 from neuraltunes_live.live.clock import SystemClock
 from neuraltunes_live.live.daemon import Daemon
 from neuraltunes_live.live.messages import Message
-from neuraltunes_live.live.ports import JackMidiInput, JackMidiOutput, MidiInput, MidiOutput, open_input, open_output
+from neuraltunes_live.live.ports import (
+    JackMidiInput,
+    JackMidiOutput,
+    JackPort,
+    MidiInput,
+    MidiOutput,
+    open_input,
+    open_output,
+)
 from neuraltunes_live.live.status import StatusLine
 from neuraltunes_live.live.synth import SoundFontSynth, driver_for
 
@@ -238,6 +246,39 @@ class PortWatch:
         self.flags, self.model_dir, self.load = flags, model_dir, load
         self.input_lost = self.output_lost = False
         self.late = 0  # late events already told of
+        #: JACK ports of ours (the output first: the clock is its), and since when their server is gone.
+        self.jack_ports = [port for port in (output, midi_input) if isinstance(port, JackPort)]
+        self.server_lost: float | None = None
+
+    def _follow_server(self) -> bool:
+        """A JACK server that goes is said once; when one is back, our ports are made again on it.
+        True while there is none (nothing else of the ports is looked at)."""
+        ports = self.jack_ports
+        if not ports:
+            return False
+        if self.server_lost is None:
+            if not any(port.gone.is_set() for port in ports):
+                for port in ports:
+                    port.remember()
+                    port.remake()
+                return False
+            self.server_lost = time.monotonic()
+            self.daemon.silence(
+                "the JACK server is gone, and the notes it had open with it: answer stopped; "
+                "waiting for a JACK server to come back"
+            )
+            return True
+        try:
+            for port in ports:
+                if port.gone.is_set():
+                    port.revive()
+        except NeuralTunesError:
+            return True  # none yet
+        away = time.monotonic() - self.server_lost
+        self.server_lost = None
+        names = " and ".join(f"'{port.own}'" for port in reversed(ports))
+        logger.info(f"a JACK server is back (after {away:.1f} s): {names} are there again; answering as before")
+        return False
 
     def _tell_late(self) -> None:
         """Events that reached JACK after their frame (written at the period's start): said once a round."""
@@ -251,6 +292,8 @@ class PortWatch:
             self.late = late
 
     def check(self) -> None:
+        if self._follow_server():
+            return
         self._tell_late()
         if self.flags.reload.is_set():
             self.flags.reload.clear()
