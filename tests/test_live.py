@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,3 +98,71 @@ def test_sighup_swaps_the_model_or_keeps_the_old_one():
     watch.check()
     assert daemon.calls == []
     assert log == ["reload failed, still playing the old model: m/weights.npz: damaged or truncated"]
+
+
+@dataclass
+class FakeJackPort(FakePort):
+    """A port on a JACK server that can go away: ``gone`` as JACK's shutdown callback sets it."""
+
+    own: str = ""
+    gone: threading.Event = field(default_factory=threading.Event)
+    server_up: bool = True
+    late: int = 0
+    lead: float = 0.03
+
+    def remember(self):
+        self.calls.append("remember")
+
+    def remake(self):
+        return 0
+
+    def revive(self):
+        if not self.server_up:
+            raise PortError("cannot open the JACK output: server not running")
+        self.gone.clear()
+        self.calls.append("revive")
+
+
+def jack_rig():
+    log, daemon = log_lines(), FakeDaemon()
+    keyboard = FakeJackPort("", own="NeuralTunes In")
+    out = FakeJackPort("", own="NeuralTunes Out")
+    return PortWatch(daemon, keyboard, out, _Flags(), Path("m")), keyboard, out, daemon, log
+
+
+def test_a_jack_server_that_goes_is_said_once_and_both_ports_come_back_on_the_next_one():
+    watch, keyboard, out, daemon, log = jack_rig()
+    watch.check()
+    assert keyboard.calls == out.calls == ["remember"]  # the connections others made, noted
+    out.gone.set(), keyboard.gone.set()
+    out.server_up = keyboard.server_up = False
+    watch.check()
+    watch.check()  # no server yet: tried again, said nothing more
+    assert daemon.calls == [
+        "silence: the JACK server is gone, and the notes it had open with it: answer stopped; "
+        "waiting for a JACK server to come back"
+    ]
+    assert log == []
+    out.server_up = keyboard.server_up = True
+    watch.check()
+    assert out.calls[-1] == keyboard.calls[-1] == "revive"
+    assert len(log) == 1 and log[0].startswith("a JACK server is back (after ")
+    assert log[0].endswith("'NeuralTunes In' and 'NeuralTunes Out' are there again; answering as before")
+    watch.check()
+    assert out.calls[-1] == "remember" and len(log) == 1
+
+
+def test_late_events_are_told_once_for_each_round_they_grow_in():
+    watch, _, out, _, log = jack_rig()
+    watch.check()
+    out.late = 3
+    watch.check()
+    watch.check()
+    out.late = 4
+    watch.check()
+    assert log == [
+        "warning: 3 events reached JACK after their frame and were played at the start of the next period "
+        "(3 in all): the machine is too busy for the lead of 30 ms",
+        "warning: 1 event reached JACK after its frame and was played at the start of the next period "
+        "(4 in all): the machine is too busy for the lead of 30 ms",
+    ]

@@ -30,7 +30,6 @@ from neuraltunes_live.live.messages import Message
 from neuraltunes_live.live.ports import (
     JackMidiInput,
     JackMidiOutput,
-    JackPort,
     MidiInput,
     MidiOutput,
     open_input,
@@ -247,7 +246,7 @@ class PortWatch:
         self.input_lost = self.output_lost = False
         self.late = 0  # late events already told of
         #: JACK ports of ours (the output first: the clock is its), and since when their server is gone.
-        self.jack_ports = [port for port in (output, midi_input) if isinstance(port, JackPort)]
+        self.jack_ports = [port for port in (output, midi_input) if getattr(port, "gone", None) is not None]
         self.server_lost: float | None = None
 
     def _follow_server(self) -> bool:
@@ -284,10 +283,11 @@ class PortWatch:
         """Events that reached JACK after their frame (written at the period's start): said once a round."""
         late = getattr(self.output, "late", 0)
         if late > self.late:
+            new = late - self.late
             logger.warning(
-                f"{late - self.late} events reached JACK after their frame and were played at the start of the "
-                f"next period ({late} in all): the machine is too busy for the lead of "
-                f"{self.output.lead * 1000:.0f} ms"
+                f"{new} {'event' if new == 1 else 'events'} reached JACK after {'its' if new == 1 else 'their'} frame and "
+                f"{'was' if new == 1 else 'were'} played at the start of the next period ({late} in all): "
+                f"the machine is too busy for the lead of {self.output.lead * 1000:.0f} ms"
             )
             self.late = late
 
