@@ -284,9 +284,13 @@ class PortWatch:
         late = getattr(self.output, "late", 0)
         if late > self.late:
             new = late - self.late
+            what = (
+                "1 event reached JACK after its frame and was"
+                if new == 1
+                else f"{new} events reached JACK after their frame and were"
+            )
             logger.warning(
-                f"{new} {'event' if new == 1 else 'events'} reached JACK after {'its' if new == 1 else 'their'} frame and "
-                f"{'was' if new == 1 else 'were'} played at the start of the next period ({late} in all): "
+                f"{what} played at the start of the next period ({late} in all): "
                 f"the machine is too busy for the lead of {self.output.lead * 1000:.0f} ms"
             )
             self.late = late
