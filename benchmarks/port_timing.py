@@ -38,7 +38,6 @@ import argparse
 import collections
 import json
 import multiprocessing
-import os
 import re
 import subprocess
 import sys

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from neuraltunes_live.core.notes import TICKS_PER_BEAT
-from neuraltunes_live.live.clock import SystemClock
+from neuraltunes_live.live.clock import FrameClock, SystemClock
 from neuraltunes_live.live.ports import JackMidiOutput, MidiInput, MidiOutput, open_input
 
 pytestmark = pytest.mark.jack
@@ -526,7 +526,9 @@ def test_the_synth_sounds_while_an_answer_plays_and_is_silent_after_sigterm(jack
     serve = Serve(
         jack_server, tmp_path, "--synth", "--tempo", "120", "--bars", "2", "--start", "immediate", "--random-seed", "8"
     )
-    assert any("synth: the answers through" in line and "to jack" in line for line in serve.lines), serve.lines
+    assert any("synth: the answers through" in line and "each note at its frame" in line for line in serve.lines), (
+        serve.lines
+    )
     listener, recorder, keyboard = Listener(), Recorder(), Keyboard()
     try:
         before = listener.clock.now()
@@ -820,3 +822,41 @@ def test_a_new_buffer_size_without_a_restart_keeps_the_answer_on_its_frames(jack
         assert ons, (period, serve.lines)
         assert [(f - begin) % 2000 for f, _ in ons] == [0] * len(ons), (period, [f - begin for f, _ in ons])
     assert not any("reached JACK after their frame" in line for line in serve.lines), serve.lines
+
+
+def test_the_synth_on_jack_starts_each_note_within_one_synth_block_of_its_frame(jack_server, soundfont):
+    import jack
+
+    from neuraltunes_live.live.ports import JackSynthOutput
+    from neuraltunes_live.live.synth import SoundFontSynth, render_timed
+
+    # The SoundFont's own attack: the first audible sample of the note rendered to the sample.
+    alone = np.abs(render_timed([(0.0, (0x90, 67, 100)), (0.2, (0x80, 67, 0))], soundfont, tail=0.1)[:, 0])
+    attack = int(np.argmax(alone > 100))
+    heard: list[tuple[int, np.ndarray]] = []
+    listener = jack.Client("Test Synth Listener", no_start_server=True)
+    ear = listener.inports.register("in")
+    listener.set_process_callback(lambda frames: heard.append((listener.last_frame_time, ear.get_array().copy())))
+    listener.activate()
+    clock = FrameClock(lambda: listener.frame_time, listener.samplerate)
+    synth = SoundFontSynth(soundfont)
+    port = JackSynthOutput(synth, clock, own="Test Synth")
+    onsets = []
+    try:
+        listener.connect("Test Synth:left", ear)
+        for offset in (0, 77, 300, 511):  # at a period's start, inside it, at its end
+            due = (clock.frame_of(clock.now()) // 512 + 8) * 512 + offset
+            heard.clear()
+            port.send_at(due / RATE, (0x90, 67, 100))
+            port.send_at(due / RATE + 0.2, (0x80, 67, 0))
+            wait(0.6)
+            loud = [
+                start + int(np.argmax(level > 100 / 32768)) for start, level in heard if (level > 100 / 32768).any()
+            ]
+            onsets.append(loud[0] - due)
+    finally:
+        port.close()
+        synth.close()
+        listener.deactivate()
+        listener.close()
+    assert all(attack <= onset <= attack + 64 for onset in onsets), (attack, onsets)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from neuraltunes_live.errors import SynthError
-from neuraltunes_live.live.synth import SAMPLE_RATE, find_soundfont, render_timed
+from neuraltunes_live.live.synth import SAMPLE_RATE, SoundFontSynth, find_soundfont, render_timed
 
 #: Sound: above -50 dBFS on either channel (the synth's idle output is ±1 LSB).
 AUDIBLE = 100
@@ -162,12 +162,14 @@ def test_serve_plays_midi_only_when_the_synth_cannot_start(monkeypatch):
     monkeypatch.setattr(serve, "SoundFontSynth", broken)
     lines = log_lines()
     config = Config()
-    with serve._synth_for(dataclasses.replace(config, live=dataclasses.replace(config.live, synth=True)), "alsa") as s:
+    with serve._synth_for(
+        dataclasses.replace(config, live=dataclasses.replace(config.live, synth=True)), "alsa", None
+    ) as s:
         assert s is None
     assert lines == [
         "warning: no audio output could be opened (alsa); the MIDI output keeps playing; playing MIDI only"
     ]
-    with serve._synth_for(config, "alsa") as s:  # not asked for: nothing opened
+    with serve._synth_for(config, "alsa", None) as s:  # not asked for: nothing opened
         assert s is None
 
 
@@ -179,3 +181,19 @@ def test_the_synth_loads_without_tensorflow_or_music21(soundfont):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_rendering_into_float_buffers_is_the_16_bit_rendering_without_its_dither(soundfont):
+    import numpy as np
+
+    with SoundFontSynth(soundfont) as sixteen, SoundFontSynth(soundfont) as floats:
+        left, right = np.zeros(4800, np.float32), np.zeros(4800, np.float32)
+        floats.render_into(left, right, 0, 2400)
+        assert not left[:2400].any() and not right[:2400].any()  # silence is 0.0, not a least bit of noise
+        sixteen.render(2400)  # both at the same point of the synth's blocks
+        for synth in (sixteen, floats):
+            synth.send((0x90, 60, 100))
+        reference = sixteen.render(4800) / 32768.0
+        floats.render_into(left, right, 0, 4800)
+        assert np.abs(left).max() > 0.01
+        assert np.abs(left - reference[:, 0]).max() <= 3 / 32768 and np.abs(right - reference[:, 1]).max() <= 3 / 32768

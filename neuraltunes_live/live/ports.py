@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 from neuraltunes_live.errors import PortError
 from neuraltunes_live.live.clock import FrameClock
@@ -293,7 +293,8 @@ class MidiInput(_Port):
 
 
 class JackPort(_Resource):
-    """One MIDI port of ours on its own JACK client, through JACK-Client; it outlives the server.
+    """A port of ours (MIDI; audio for the synth) on its own JACK client, through JACK-Client; it
+    outlives the server.
 
     A server that stops (a new buffer size in QjackCtl or Cadence restarts it,
     so does a change of sound card) takes the client with it: JACK calls the
@@ -311,8 +312,8 @@ class JackPort(_Resource):
         #: Set from JACK's thread when the server shuts us down.
         self.gone = threading.Event()
         self._client: Any = None
-        self._connections: list[str] = []  # made to our port, as last seen
-        self._to_remake: list[str] = []  # of those, the ones not remade yet on a server that came back
+        self._connections: list[tuple[str, str]] = []  # (from, to) of our ports, as last seen
+        self._to_remake: list[tuple[str, str]] = []  # of those, the ones not remade yet on a server that came back
         self._remake_until = 0.0
         if not wanted:
             own = self._free_name(own)
@@ -327,7 +328,7 @@ class JackPort(_Resource):
         except jack.JackOpenError as err:
             raise PortError(f"cannot open the JACK {self.direction}: {err}") from err
         try:
-            return free_name([port.name for port in probe.get_ports(is_midi=True)], own)
+            return free_name([port.name for port in probe.get_ports()], own)
         finally:
             probe.close()
 
@@ -342,8 +343,7 @@ class JackPort(_Resource):
         except jack.JackOpenError as err:
             raise PortError(f"cannot open the JACK {self.direction}: {err}") from err
         try:
-            ports = client.midi_inports if self.direction == "input" else client.midi_outports
-            self._port = ports.register(self.own)
+            self._register(client)
             client.set_shutdown_callback(lambda status, reason: self.gone.set())
             self._client = client
             self._starting(first)
@@ -354,6 +354,15 @@ class JackPort(_Resource):
             client.close()
             raise PortError(f"cannot open the JACK {self.direction}: {err}") from err
         self.gone.clear()
+
+    def _register(self, client: Any) -> None:
+        """Our port(s) on a new client: here one MIDI port named as the client."""
+        ports = client.midi_inports if self.direction == "input" else client.midi_outports
+        self._port = ports.register(self.own)
+
+    def _mine(self) -> list[Any]:
+        """Our ports, whose connections are remembered."""
+        return [self._port]
 
     def _starting(self, first: bool) -> None:
         """Before the new client is activated: what the subclass sets up for it."""
@@ -388,9 +397,14 @@ class JackPort(_Resource):
         return not self.wanted or port_present(self._peers(), self.wanted)
 
     def remember(self) -> None:
-        """Note the connections now made to our port, to remake them on a server that comes back."""
-        if not self.gone.is_set():
-            self._connections = [port.name for port in self._client.get_all_connections(self._port)]
+        """Note the connections now made to our ports, to remake them on a server that comes back."""
+        if self.gone.is_set():
+            return
+        pairs = []
+        for mine in self._mine():
+            for peer in self._client.get_all_connections(mine):
+                pairs.append((mine.name, peer.name) if mine.is_output else (peer.name, mine.name))
+        self._connections = pairs
 
     def revive(self) -> None:
         """Our client again on the server now running (``PortError`` while none is), with the
@@ -415,14 +429,15 @@ class JackPort(_Resource):
         if time.monotonic() > self._remake_until:
             self._to_remake = []
             return 0
-        present, remade = set(self._peers()), 0
-        for peer in list(self._to_remake):
-            if peer in present:
+        present, remade = {port.name for port in self._client.get_ports()}, 0
+        for source, destination in list(self._to_remake):
+            if source in present and destination in present:
                 try:
-                    self._connect(peer)
+                    self._client.connect(source, destination)
                 except _jack().JackError:
-                    continue
-                self._to_remake.remove(peer)
+                    continue  # (made already: the one asked for)
+                finally:
+                    self._to_remake.remove((source, destination))
                 remade += 1
         return remade
 
@@ -672,14 +687,13 @@ class FrameQueue:
         self.cycles += 1
 
 
-class JackMidiOutput(JackPort):
-    """A JACK MIDI output of our own that writes each event at its frame (through a ``FrameQueue``).
+class TimedJackPort(JackPort):
+    """A JACK output of ours fed through a ``FrameQueue``: a ``TimedOutput`` for the scheduler.
 
-    Same interface as ``MidiOutput`` (``send`` sends as soon as it can), and a
-    ``TimedOutput`` for the scheduler: ``send_at`` with each event's time,
-    ``lead`` ahead of it, and ``retract``. ``clock`` is the server's frames,
-    which the daemon runs on; on a server that comes back it goes on from
-    where it was. ``late``: events that came after their frame.
+    ``send`` plays as soon as it can; ``send_at`` at an event's time, handed
+    over ``lead`` ahead of it; ``retract`` takes back unwritten note-ons.
+    ``late``: events that came after their frame. Each cycle the subclass's
+    ``_process`` hands the queue what writes an event.
     """
 
     direction = "output"
@@ -689,16 +703,15 @@ class JackMidiOutput(JackPort):
     #: How long ``close`` waits at most for what was sent to be written.
     drain_seconds = 0.5
 
-    def __init__(self, wanted: str, own: str = VIRTUAL_OUTPUT):
-        self.clock = FrameClock(lambda: 0, 48000)  # on the client's frames as it starts
-        self.queue = FrameQueue(self.clock)
+    def __init__(self, wanted: str, own: str, clock: FrameClock):
+        self.clock = clock
+        self.queue = FrameQueue(clock)
         self._blocksize = 1024
         super().__init__(wanted, own)
 
     def _starting(self, first: bool) -> None:
         self.queue.clear()  # what was handed over for a server that went is not for this one
         self._blocksize = self._client.blocksize
-        _follow(self.clock, self._client, self.gone, first)
 
     @property
     def lead(self) -> float:
@@ -729,10 +742,6 @@ class JackMidiOutput(JackPort):
     def retract(self, tag: int | None, after: float | None) -> None:
         self.queue.retract(tag, after)
 
-    def _process(self, frames: int) -> None:  # JACK's process thread
-        self._port.clear_buffer()
-        self.queue.cycle(self.clock.frame(self._client.last_frame_time), frames, self._port.write_midi_event)
-
     def _close(self) -> None:
         # What was sent (a stop's note-offs) is written in the next cycle: wait for two.
         waited, cycles = 0.0, None
@@ -746,6 +755,88 @@ class JackMidiOutput(JackPort):
             time.sleep(0.002)
             waited += 0.002
         super()._close()
+
+
+class JackMidiOutput(TimedJackPort):
+    """A JACK MIDI output of our own that writes each event at its frame.
+
+    Same interface as ``MidiOutput``, and a ``TimedOutput`` (``TimedJackPort``).
+    ``clock`` is the server's frames, which the daemon runs on; on a server
+    that comes back it goes on from where it was.
+    """
+
+    def __init__(self, wanted: str, own: str = VIRTUAL_OUTPUT):
+        super().__init__(wanted, own, FrameClock(lambda: 0, 48000))  # on the client's frames as it starts
+
+    def _starting(self, first: bool) -> None:
+        super()._starting(first)
+        _follow(self.clock, self._client, self.gone, first)
+
+    def _process(self, frames: int) -> None:  # JACK's process thread
+        self._port.clear_buffer()
+        self.queue.cycle(self.clock.frame(self._client.last_frame_time), frames, self._port.write_midi_event)
+
+
+class Synth(Protocol):
+    """What ``JackSynthOutput`` plays: ``synth.SoundFontSynth`` without an audio driver."""
+
+    sample_rate: int
+
+    def send(self, message: Message) -> None: ...
+
+    def render_into(self, left: Any, right: Any, start: int, end: int) -> None: ...
+
+
+class JackSynthOutput(TimedJackPort):
+    """The built-in synth's sound as a JACK client of ours, each note started at its frame.
+
+    FluidSynth's own JACK driver renders a whole period at a time with what it
+    was sent before, so a note sent when due sounds at the start of the next
+    period. Here the synth (without a driver of its own) is rendered in this
+    client's process callback: the period up to each event's offset, the
+    event, then the rest, so a note starts within one of FluidSynth's blocks
+    (64 samples) of its frame. Its ports "left" and "right" are connected to
+    the first two physical outputs, as FluidSynth's driver does. ``clock``:
+    the MIDI output's, whose times the events carry.
+    """
+
+    def __init__(self, synth: Synth, clock: FrameClock, own: str = "NeuralTunes Synth"):
+        self.synth = synth
+        super().__init__("", own, clock)
+
+    def _register(self, client: Any) -> None:
+        self._left = client.outports.register("left")
+        self._right = client.outports.register("right")
+        self._port = self._left
+
+    def _mine(self) -> list[Any]:
+        return [self._left, self._right]
+
+    def _open(self) -> Opened:
+        speakers = self._client.get_ports(is_audio=True, is_input=True, is_physical=True)
+        for ours, theirs in zip((self._left, self._right), speakers):
+            try:
+                self._client.connect(ours, theirs)
+            except _jack().JackError:
+                pass  # someone connected it already; the sound still goes there
+        return Opened(self.backend, self.own, True)
+
+    def _process(self, frames: int) -> None:  # JACK's process thread
+        left, right = self._left.get_array(), self._right.get_array()
+        done = 0
+
+        def render(upto: int) -> None:
+            nonlocal done
+            if upto > done:
+                self.synth.render_into(left, right, done, upto)
+                done = upto
+
+        def play(offset: int, data: bytes) -> None:
+            render(offset)
+            self.synth.send(tuple(data))
+
+        self.queue.cycle(self.clock.frame(self._client.last_frame_time), frames, play)
+        render(frames)
 
 
 def _follow(clock: FrameClock, client, gone: threading.Event, first: bool) -> None:

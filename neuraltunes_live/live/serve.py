@@ -23,18 +23,20 @@ import numpy as np
 
 from neuraltunes_live.config import Config, write_controls
 from neuraltunes_live.core.model import load_model, model_dir_or_default
-from neuraltunes_live.errors import NeuralTunesError, SynthError
-from neuraltunes_live.live.clock import SystemClock
+from neuraltunes_live.errors import NeuralTunesError, PortError, SynthError
+from neuraltunes_live.live.clock import FrameClock, SystemClock
 from neuraltunes_live.live.daemon import Daemon
 from neuraltunes_live.live.messages import Message
 from neuraltunes_live.live.ports import (
     JackMidiInput,
     JackMidiOutput,
+    JackSynthOutput,
     MidiInput,
     MidiOutput,
     open_input,
     open_output,
 )
+from neuraltunes_live.live.scheduler import TimedOutput
 from neuraltunes_live.live.status import StatusLine
 from neuraltunes_live.live.synth import SoundFontSynth, driver_for
 
@@ -98,12 +100,20 @@ def serve(config: Config, recorder: Recorder | None = None, learn: Path | None =
     with _handling_signals(flags):
         output = open_output(live.backend, live.output, frames=live.jack_timing == "frames")
         timed = output if isinstance(output, JackMidiOutput) else None
-        with output, _synth_for(config, output.backend) as synth:
+        frame_clock = None if timed is None else timed.clock
+        with output, _synth_for(config, output.backend, frame_clock) as sound:
             send, hear = output.send, None
-            clock = SystemClock() if timed is None else timed.clock
+            scheduled: TimedOutput | None = timed
+            clock = SystemClock() if frame_clock is None else frame_clock
             played: list[Callable[[float, Message], None]] = []  # told of each message as it leaves
-            if synth is not None:
+            synth = None if sound is None else sound.synth
+            if sound is not None and sound.port is not None:  # the synth takes the events ahead too
+                assert timed is not None
+                scheduled = _Together(timed, sound.port)
+                send = scheduled.send
+            elif synth is not None:
                 played.append(lambda _t, message: synth.send(message))
+            if synth is not None:
                 hear = synth.send if live.synth_input and not live.passthrough else None
             if recorder is not None:
                 played.append(recorder.played)
@@ -120,7 +130,7 @@ def serve(config: Config, recorder: Recorder | None = None, learn: Path | None =
                 hear=hear,
                 on_phrase=None if recorder is None else lambda phrase: recorder.phrase(phrase.started),
                 learned=None if learn is None else lambda mapping: _write_learned(learn, mapping),
-                timed=timed,
+                timed=scheduled,
             )
 
             def receive(data: Message | bytes, t: float | None = None) -> None:  # the MIDI system's thread
@@ -135,7 +145,6 @@ def serve(config: Config, recorder: Recorder | None = None, learn: Path | None =
                     daemon.receive(data, t)
                     recorder.heard(t, data)
 
-            frame_clock = None if timed is None else timed.clock
             with open_input(output.backend, live.input, receive, clock=frame_clock) as midi_input:
                 daemon.start()
                 try:
@@ -151,15 +160,15 @@ def serve(config: Config, recorder: Recorder | None = None, learn: Path | None =
                     )
                     for line in routing_help(output.backend, midi_input.opened.name, output.opened.name):
                         logger.info(line)
-                    if synth is not None:
+                    if sound is not None:
                         heard = " and your notes" if hear is not None or live.passthrough else ""
-                        logger.info(f"synth: the answers{heard} through {synth.soundfont.name} to {synth.driver}")
+                        logger.info(f"synth: the answers{heard} through {sound.synth.soundfont.name} to {sound.where}")
                     logger.info(f"ready in {ready:.2f} s: {live.mode} mode at {tempo}; Ctrl-C stops")
                     if daemon.learner is not None:
                         logger.info(daemon.learner.prompt())
                     status = StatusLine(daemon.snapshot, sys.stderr).start() if sys.stderr.isatty() else None
                     try:
-                        _watch(daemon, midi_input, output, flags, model_dir)
+                        _watch(daemon, midi_input, output, flags, model_dir, None if sound is None else sound.port)
                     finally:
                         if status is not None:
                             status.close()
@@ -196,25 +205,72 @@ def _both(first: Callable[[Message], None], second: Callable[[Message], None]) -
     return send
 
 
+@dataclass
+class _Sound:
+    """The built-in synth as ``serve`` plays it."""
+
+    synth: SoundFontSynth
+    port: JackSynthOutput | None  # on JACK with frame timing: the synth in a client of ours, notes at their frames
+    where: str  # where the sound goes, as the log says it
+
+
 @contextlib.contextmanager
-def _synth_for(config: Config, backend: str) -> Iterator[SoundFontSynth | None]:
+def _synth_for(config: Config, backend: str, clock: FrameClock | None) -> Iterator[_Sound | None]:
     """The built-in synth when ``[live] synth`` asks for it; None (with a warning) when it cannot play.
 
-    The MIDI output works either way. Closed last, after every note was ended.
+    With JACK audio and a frame ``clock`` the synth renders in a JACK client of
+    ours (``JackSynthOutput``), each note at its frame; else FluidSynth's own
+    driver plays what it is sent when it is sent. The MIDI output works either
+    way. Closed last, after every note was ended (its port before the synth).
     """
     if not config.live.synth:
         yield None
         return
     settings = config.synth
     driver = driver_for(settings.driver, backend)
+    at_frames = clock is not None and driver == "jack"
     try:
-        synth = SoundFontSynth(settings.soundfont or None, driver=driver, gain=settings.gain)
+        synth = SoundFontSynth(settings.soundfont or None, driver=None if at_frames else driver, gain=settings.gain)
     except SynthError as err:
         logger.warning(f"{err}; playing MIDI only")
         yield None
         return
     with synth:
-        yield synth
+        if not at_frames:
+            yield _Sound(synth, None, str(synth.driver))
+            return
+        assert clock is not None
+        try:
+            port = JackSynthOutput(synth, clock)
+        except PortError as err:
+            logger.warning(f"{err}; playing MIDI only")
+            yield None
+            return
+        with port:
+            yield _Sound(synth, port, f"JACK ('{port.own}'), each note at its frame")
+
+
+class _Together:
+    """Timed outputs on one server taken as one (the MIDI output and the synth's)."""
+
+    def __init__(self, *outputs: JackMidiOutput | JackSynthOutput):
+        self.outputs = outputs
+
+    @property
+    def lead(self) -> float:
+        return max(output.lead for output in self.outputs)
+
+    def send(self, message: Message) -> None:
+        for output in self.outputs:
+            output.send(message)
+
+    def send_at(self, t: float, message: Message, tag: int) -> None:
+        for output in self.outputs:
+            output.send_at(t, message, tag)
+
+    def retract(self, tag: int | None, after: float | None) -> None:
+        for output in self.outputs:
+            output.retract(tag, after)
 
 
 @contextlib.contextmanager
@@ -239,14 +295,23 @@ class PortWatch:
     """
 
     def __init__(
-        self, daemon, midi_input, output, flags: "_Flags", model_dir: Path, load: Callable[[Path], object] = load_model
+        self,
+        daemon,
+        midi_input,
+        output,
+        flags: "_Flags",
+        model_dir: Path,
+        load: Callable[[Path], object] = load_model,
+        synth_port=None,
     ):
+        """``synth_port``: the synth's JACK client (``JackSynthOutput``), made again with the others."""
         self.daemon, self.midi_input, self.output = daemon, midi_input, output
         self.flags, self.model_dir, self.load = flags, model_dir, load
         self.input_lost = self.output_lost = False
         self.late = 0  # late events already told of
         #: JACK ports of ours (the output first: the clock is its), and since when their server is gone.
-        self.jack_ports = [port for port in (output, midi_input) if getattr(port, "gone", None) is not None]
+        ports = (output, midi_input, synth_port)
+        self.jack_ports = [port for port in ports if getattr(port, "gone", None) is not None]
         self.server_lost: float | None = None
 
     def _follow_server(self) -> bool:
@@ -275,8 +340,9 @@ class PortWatch:
             return True  # none yet
         away = time.monotonic() - self.server_lost
         self.server_lost = None
-        names = " and ".join(f"'{port.own}'" for port in reversed(ports))
-        logger.info(f"a JACK server is back (after {away:.1f} s): {names} are there again; answering as before")
+        names = [f"'{port.own}'" for port in [ports[1], ports[0], *ports[2:]]]  # In, Out, the synth
+        names_said = " and ".join([", ".join(names[:-1]), names[-1]])
+        logger.info(f"a JACK server is back (after {away:.1f} s): {names_said} are there again; answering as before")
         return False
 
     def _tell_late(self) -> None:
@@ -333,8 +399,9 @@ def _watch(
     output: MidiOutput | JackMidiOutput,
     flags: _Flags,
     model_dir: Path,
+    synth_port: JackSynthOutput | None = None,
 ) -> None:
     """The main thread's loop: a ``PortWatch`` round every ``PORT_CHECK_SECONDS`` until stopped."""
-    watch = PortWatch(daemon, midi_input, output, flags, model_dir)
+    watch = PortWatch(daemon, midi_input, output, flags, model_dir, synth_port=synth_port)
     while not flags.stop.wait(PORT_CHECK_SECONDS):
         watch.check()

@@ -89,6 +89,21 @@ def _fluidsynth() -> Any:
     return fluidsynth
 
 
+_WRITE_FLOAT: list[Any] = []
+
+
+def _write_float(fluidsynth: Any) -> Any:
+    """``fluid_synth_write_float``, which pyfluidsynth does not wrap, declared through its own ``cfunc``."""
+    if not _WRITE_FLOAT:
+        from ctypes import c_int, c_void_p
+
+        args = [("synth", c_void_p, 1), ("len", c_int, 1)]
+        for side in ("l", "r"):
+            args += [(f"{side}out", c_void_p, 1), (f"{side}off", c_int, 1), (f"{side}incr", c_int, 1)]
+        _WRITE_FLOAT.append(fluidsynth.cfunc("fluid_synth_write_float", c_int, *args))
+    return _WRITE_FLOAT[0]
+
+
 class SoundFontSynth:
     """A SoundFont synth: plays what ``send`` is given, to an audio driver or into ``render``."""
 
@@ -176,6 +191,17 @@ class SoundFontSynth:
         with self._lock:
             for channel in range(16):
                 self._synth.all_sounds_off(channel)
+
+    def render_into(self, left: np.ndarray, right: np.ndarray, start: int, end: int) -> None:
+        """Render frames ``start`` .. ``end - 1`` into two float32 arrays (a JACK client's port buffers), in
+        place and without the dither that the 16-bit rendering adds."""
+        if end <= start:
+            return
+        write = _write_float(self._fluidsynth)
+        with self._lock:
+            write(
+                self._synth.synth, end - start, left.ctypes.data + 4 * start, 0, 1, right.ctypes.data + 4 * start, 0, 1
+            )
 
     def render(self, frames: int) -> np.ndarray:
         """The next ``frames`` frames (no audio driver), stereo int16, shape (frames, 2)."""
