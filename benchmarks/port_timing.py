@@ -30,6 +30,7 @@ scheduler thread as it always has. The server runs at real-time priority
 (``-R``) as real setups run it; ``--server-normal`` runs it without.
 
     python benchmarks/port_timing.py [--periods 64,128,256,512,1024] [--phrases 4] [--server-normal]
+    python benchmarks/port_timing.py --minutes 10 --periods 128     (the long run)
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class Probe:
         self.into = self.client.midi_inports.register("hear")
         self.plan: collections.deque[tuple[int, bytes]] = collections.deque()
         self.heard: list[tuple[int, bytes]] = []
+        self.heard_all: list[tuple[int, bytes]] = []  # never cleared
         self.client.set_process_callback(self._process)
         self.client.activate()
 
@@ -89,6 +91,7 @@ class Probe:
             self.out.write_midi_event(max(0, frame - start), data)
         for offset, data in self.into.incoming_midi_events():
             self.heard.append((start + offset, bytes(data)))
+            self.heard_all.append((start + offset, bytes(data)))
 
     def connect(self) -> None:
         self.client.connect(self.out, "NeuralTunes In:NeuralTunes In")
@@ -160,7 +163,9 @@ def trial(env: dict[str, str], path: str, loaded: bool, phrases: int) -> dict:
             ons, end = probe.play_phrase()
             answer_seconds = (end - probe.client.frame_time) / RATE + ANSWER_BARS * 4 * 60 / TEMPO + 1.5
             time.sleep(answer_seconds)
-            answer = sorted(f for f, d in probe.heard if d[0] & 0xF0 == 0x90 and d[2] > 0 and f > ons[0])
+            answer = sorted(
+                f for f, d in probe.heard if len(d) == 3 and d[0] & 0xF0 == 0x90 and d[2] > 0 and f > ons[0]
+            )
             probe.heard.clear()
             if answer:
                 responses.append((answer[0] - end) * 1000 / RATE)
@@ -189,6 +194,85 @@ def trial(env: dict[str, str], path: str, loaded: bool, phrases: int) -> dict:
     }
 
 
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+JUNK = [bytes((0xF0, 0x01)), bytes((0x93,)), bytes((0xFF, 0xFF, 0xFF)), bytes((0x80, 200, 3)), bytes((0xF7,))]
+
+
+def long_run(period: int, minutes: float, realtime: bool) -> dict:
+    """Phrases, knobs, junk and the answers for ``minutes`` on the frames path: onset error by minute,
+    the daemon's memory at the start and the end, notes left sounding, phrases unanswered."""
+    with jack_server(period, realtime=realtime) as env:
+        log: list[str] = []
+        daemon = serve(env, "frames", log)
+        probe = Probe()
+        rng = np.random.default_rng(7)
+        by_minute: dict[int, list[float]] = collections.defaultdict(list)
+        sent = sounding_at_end = 0
+        began = time.monotonic()
+        rss = [rss_kb(daemon.pid)]
+        try:
+            probe.connect()
+            time.sleep(0.5)
+            while time.monotonic() - began < minutes * 60:
+                now = probe.client.frame_time
+                probe.plan.append((now + 2000, bytes((0xB0, 21, int(rng.integers(0, 128))))))  # the temperature knob
+                probe.plan.append((now + 3000, JUNK[sent % len(JUNK)]))
+                ons, end = probe.play_phrase()
+                sent += 1
+                time.sleep((end - probe.client.frame_time) / RATE + ANSWER_BARS * 4 * 60 / TEMPO + 1.5)
+                answer = sorted(f for f, d in probe.heard if len(d) == 3 and d[0] & 0xF0 == 0x90 and d[2] > 0)
+                answer = [f for f in answer if f > ons[0]]
+                if answer:
+                    offsets = np.asarray(answer) - answer[0]
+                    minute = int((time.monotonic() - began) // 60)
+                    by_minute[minute] += list(np.abs(offsets - np.round(offsets / STEP) * STEP)[1:])
+            rss.append(rss_kb(daemon.pid))
+        finally:
+            probe.close()
+            daemon.terminate()
+            daemon.wait(timeout=20)
+        sounding: set[int] = set()
+        for _, data in probe.heard_all:
+            if len(data) == 3 and data[0] & 0xF0 == 0x90 and data[2] > 0:
+                sounding.add(data[1])
+            elif len(data) == 3 and (data[0] & 0xF0 == 0x80 or data[0] & 0xF0 == 0x90):
+                sounding.discard(data[1])
+            elif len(data) == 3 and data[0] & 0xF0 == 0xB0 and data[1] == 123:
+                sounding.clear()
+        sounding_at_end = len(sounding)
+        answered = sum("answering" in line for line in log)
+        late = [int(m.group(1)) for m in map(LATE.search, log) if m]
+    minutes_seen = sorted(by_minute)
+    return {
+        "period": period,
+        "minutes": minutes,
+        "phrases": sent,
+        "answered": answered,
+        "first": [float(e) for e in by_minute[minutes_seen[0]]] if minutes_seen else [],
+        "last": [float(e) for e in by_minute[minutes_seen[-1]]] if minutes_seen else [],
+        "rss_kb": rss,
+        "sounding_at_end": sounding_at_end,
+        "late": late[-1] if late else 0,
+        "errors": sum("error while" in line for line in log),
+    }
+
+
+def print_long_run(r: dict) -> None:
+    print(
+        f"Long run: {r['minutes']:g} minutes at period {r['period']}, frames path; phrases, a knob and junk each round"
+    )
+    print(f"  phrases played {r['phrases']}, answered {r['answered']}; late events {r['late']}; errors {r['errors']}")
+    print(f"  onset error, first minute (frames): {pct(r['first'])}; last minute: {pct(r['last'])}")
+    print(f"  daemon RSS: {r['rss_kb'][0] / 1024:.1f} MB at the start, {r['rss_kb'][-1] / 1024:.1f} MB at the end")
+    print(f"  notes left sounding after SIGTERM: {r['sounding_at_end']}")
+
+
 def run_period(period: int, phrases: int, realtime: bool) -> list[dict]:
     rows = []
     with jack_server(period, realtime=realtime) as env:
@@ -212,8 +296,12 @@ def main() -> None:
     parser.add_argument("--periods", default="64,128,256,512,1024")
     parser.add_argument("--phrases", type=int, default=4)
     parser.add_argument("--server-normal", action="store_true", help="run the JACK server without -R")
+    parser.add_argument("--minutes", type=float, help="a long run of this many minutes at the first period")
     parser.add_argument("--one-period", type=int, help=argparse.SUPPRESS)  # a period's own process
     args = parser.parse_args()
+    if args.minutes:
+        print_long_run(long_run(int(args.periods.split(",")[0]), args.minutes, not args.server_normal))
+        return
     if args.one_period:
         print(json.dumps(run_period(args.one_period, args.phrases, not args.server_normal)))
         return

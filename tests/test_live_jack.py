@@ -860,3 +860,26 @@ def test_the_synth_on_jack_starts_each_note_within_one_synth_block_of_its_frame(
         listener.deactivate()
         listener.close()
     assert all(attack <= onset <= attack + 64 for onset in onsets), (attack, onsets)
+
+
+def test_the_daws_clock_at_exact_frames_is_followed_to_the_frame(jack_server, tmp_path):
+    serve = Serve(jack_server, tmp_path, "--clock", "external", "--bars", "1", "--random-seed", "6")
+    recorder, keyboard = Recorder(), FrameKeyboard()
+    pulse = 24000 // 24  # 120 BPM at 24 pulses a beat
+    try:
+        events = [(-500, (0xFA,))] + [(i * pulse, (0xF8,)) for i in range(24 * 20)]  # Start, then 20 beats
+        phrase = [(i * 24000 + 4 * 24000, 24000 * 9 // 10, p) for i, p in enumerate((64, 62, 64, 60))]
+        events += [(at, (0x90, p, 90)) for at, _, p in phrase] + [(at + n, (0x80, p, 0)) for at, n, p in phrase]
+        begin = keyboard.play(events)
+        wait(1.0 + 4 * 0.5 + 2.0 + 1.0 + 2.0 + 0.5)  # lead-in, four beats, the phrase, its silence, a bar
+    finally:
+        keyboard.close()
+        recorder.close()
+        code = serve.stop()
+    assert code == 0, serve.lines
+    answering = [line for line in serve.lines if "answering" in line]
+    assert answering and "120.000 BPM from the DAW's clock" in answering[0], serve.lines
+    ons = [(f, p) for f, p in recorder.note_on_frames() if f > begin + 8 * 24000]
+    assert ons, (recorder.frames, serve.lines)
+    # The DAW's beat 0 is its first pulse after Start (frame ``begin``): the answer is on its grid, to the frame.
+    assert [(f - begin) % 2000 for f, _ in ons] == [0] * len(ons), [f - begin for f, _ in ons]

@@ -181,8 +181,12 @@ class Daemon:
         if isinstance(response, SampledAnswer) and response.end_beat is not None:
             bars = round((response.end_beat - response.start_beat) / self.engine.settings.beats_per_bar)
             length = bars_text(bars) + (", as long as the call" if live.length == "follow" else "")
+        tempo = ""
+        if self.follower is not None and self.follower.bpm is not None:
+            tempo = f", {self.follower.bpm:.3f} BPM from the DAW's clock"
         logger.info(
-            f"heard {len(phrase.notes)} notes; answering ({live.style}, temperature x{live.temperature:.2f}, {length})"
+            f"heard {len(phrase.notes)} notes; answering ({live.style}, temperature x{live.temperature:.2f}, "
+            f"{length}{tempo})"
         )
         self.last_notes = phrase.notes  # its key is found by the status line's thread, not here before the answer
         if self.on_phrase is not None:
