@@ -31,6 +31,7 @@ scheduler thread as it always has. The server runs at real-time priority
 
     python benchmarks/port_timing.py [--periods 64,128,256,512,1024] [--phrases 4] [--server-normal]
     python benchmarks/port_timing.py --minutes 10 --periods 128     (the long run)
+    python benchmarks/port_timing.py --restarts 4 --periods 256     (a server that goes and comes back)
 """
 
 from __future__ import annotations
@@ -273,6 +274,53 @@ def print_long_run(r: dict) -> None:
     print(f"  notes left sounding after SIGTERM: {r['sounding_at_end']}")
 
 
+def restarts(period: int, times: int, realtime: bool) -> list[dict]:
+    """The server stopped and started again under its name ``times`` times (the second at another
+    period): seconds from the new server answering to both ports of the daemon being there, and
+    whether a phrase played then is answered."""
+    rows = []
+    with jack_server(period, realtime=realtime) as env:
+        log: list[str] = []
+        daemon = serve(env, "frames", log)
+        servers: list[subprocess.Popen] = []
+        try:
+            for i in range(times):
+                subprocess.run(["pkill", "-TERM", "-f", f"jackd .*-n {env['JACK_DEFAULT_SERVER']} "], check=False)
+                time.sleep(1.0)
+                new_period = period * 2 if i % 2 == 0 else period
+                priority = ["-R"] if realtime else ["--no-realtime"]
+                command = ["jackd", *priority, "-n", env["JACK_DEFAULT_SERVER"], "-d", "dummy", "-r", str(RATE)]
+                servers.append(
+                    subprocess.Popen(
+                        [*command, "-p", str(new_period)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+                    )
+                )
+                subprocess.run(["jack_wait", "-w", "-t", "10"], env=env, capture_output=True)
+                up = time.monotonic()
+                back = None
+                while time.monotonic() - up < 10:
+                    ports = subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True).stdout
+                    if "NeuralTunes In:NeuralTunes In" in ports and "NeuralTunes Out:NeuralTunes Out" in ports:
+                        back = time.monotonic() - up
+                        break
+                    time.sleep(0.02)
+                probe = Probe()
+                probe.connect()
+                time.sleep(0.3)
+                ons, end = probe.play_phrase()
+                time.sleep((end - probe.client.frame_time) / RATE + ANSWER_BARS * 4 * 60 / TEMPO + 1.0)
+                answered = any(len(d) == 3 and d[0] & 0xF0 == 0x90 and d[2] > 0 and f > end for f, d in probe.heard)
+                probe.close()
+                rows.append({"period": new_period, "back_s": back, "answered": answered})
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=20)
+            subprocess.run(["pkill", "-TERM", "-f", f"jackd .*-n {env['JACK_DEFAULT_SERVER']} "], check=False)
+            for server in servers:
+                server.wait(timeout=10)
+    return rows
+
+
 def run_period(period: int, phrases: int, realtime: bool) -> list[dict]:
     rows = []
     with jack_server(period, realtime=realtime) as env:
@@ -297,8 +345,17 @@ def main() -> None:
     parser.add_argument("--phrases", type=int, default=4)
     parser.add_argument("--server-normal", action="store_true", help="run the JACK server without -R")
     parser.add_argument("--minutes", type=float, help="a long run of this many minutes at the first period")
+    parser.add_argument("--restarts", type=int, help="stop and start the server this many times instead")
     parser.add_argument("--one-period", type=int, help=argparse.SUPPRESS)  # a period's own process
     args = parser.parse_args()
+    if args.restarts:
+        period = int(args.periods.split(",")[0])
+        print(f"The JACK server stopped and started again under its name, {args.restarts} times")
+        print("seconds from the new server answering to both of the daemon's ports there; a phrase answered then?")
+        for row in restarts(period, args.restarts, not args.server_normal):
+            back = "never (10 s)" if row["back_s"] is None else f"{row['back_s']:.2f} s"
+            print(f"  new period {row['period']:>5}: ports back after {back}; answered: {row['answered']}")
+        return
     if args.minutes:
         print_long_run(long_run(int(args.periods.split(",")[0]), args.minutes, not args.server_normal))
         return

@@ -49,3 +49,10 @@ def test_the_daemon_shows_the_phrase_its_key_and_the_answer_left():
     assert rig.daemon.snapshot().answer == "take 1 of 1, 0.5 bars left"
     rig.run([], until=6.5)
     assert rig.daemon.snapshot().answer == ""
+
+
+def test_late_events_are_shown_only_once_there_are_some():
+    on_time = Snapshot(4, "G major", "", "call", "balanced", 1.0, "4 bars")
+    assert "late" not in describe(on_time)
+    late = Snapshot(4, "G major", "", "call", "balanced", 1.0, "4 bars", late=3)
+    assert describe(late).endswith("| 4 bars | 3 late")

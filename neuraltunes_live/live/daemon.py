@@ -256,7 +256,8 @@ class Daemon:
             self._key_of = (notes, phrase_key(notes))
         heard = 0 if notes is None else len(notes)
         length = describe_knobs(live)["bars"]
-        return Snapshot(heard, self._key_of[1], answer, live.mode, live.style, live.temperature, length)
+        late = 0 if self.timed is None else getattr(self.timed, "late", 0)
+        return Snapshot(heard, self._key_of[1], answer, live.mode, live.style, live.temperature, length, late)
 
     def _learn(self, message: Message) -> None:
         learner = self.learner

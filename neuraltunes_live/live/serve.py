@@ -260,6 +260,11 @@ class _Together:
     def lead(self) -> float:
         return max(output.lead for output in self.outputs)
 
+    @property
+    def late(self) -> int:
+        """The MIDI port's late events (the first output's)."""
+        return self.outputs[0].late
+
     def send(self, message: Message) -> None:
         for output in self.outputs:
             output.send(message)

@@ -2,7 +2,8 @@
 
 ``describe`` (pure) puts the daemon's state into words: the last phrase
 heard and its key, the answer playing (take, bars left, or the loop), mode,
-style, temperature and length. ``StatusLine`` redraws it a few times a second
+style, temperature and length, and (on JACK) how many events came late.
+``StatusLine`` redraws it a few times a second
 from a thread of its own, only when the text changed, by returning the cursor
 to the line's start and clearing to its end: no scrolling, no flicker. It
 reads the daemon's state and never takes the scheduler's lock, so the
@@ -34,6 +35,7 @@ class Snapshot:
     style: str
     temperature: float
     length: str  # "4 bars" or "as long as the call"
+    late: int = 0  # events that reached JACK after their frame, so far
 
 
 def phrase_key(notes) -> str:
@@ -47,7 +49,7 @@ def describe(snapshot: Snapshot) -> str:
     answer = f" | answer: {snapshot.answer}" if snapshot.answer else ""
     return (
         f"{heard}{answer} | {snapshot.mode} | {snapshot.style} | temperature x{snapshot.temperature:.2f} "
-        f"| {snapshot.length}"
+        f"| {snapshot.length}{f' | {snapshot.late} late' if snapshot.late else ''}"
     )
 
 
