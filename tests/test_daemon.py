@@ -254,6 +254,30 @@ def test_the_daemon_gives_the_process_its_thread_switch_interval_back():
     assert sys.getswitchinterval() == before
 
 
+def test_with_a_timed_output_the_daemon_leaves_priority_and_the_switch_interval_alone():
+    import sys
+
+    class Timed:
+        lead = 0.03
+
+        def send_at(self, t, message, tag):
+            pass
+
+        def retract(self, tag, after):
+            pass
+
+    before = sys.getswitchinterval()
+    daemon = Daemon(
+        ScriptedModel(quarter_notes_of(67)), config(), clock=FakeClock(), send=print, rng=np.random.default_rng(0),
+        timed=Timed(),
+    )  # fmt: skip
+    assert daemon.realtime is False and daemon.scheduler.lead == 0.03  # JACK does the timing
+    daemon.start()
+    assert sys.getswitchinterval() == before
+    daemon.stop()
+    assert sys.getswitchinterval() == before
+
+
 @pytest.mark.parametrize("offset_ms", [20.0, -20.0])
 def test_the_output_offset_moves_every_answer_note_and_nothing_else(offset_ms):
     plain = Rig(ScriptedModel(quarter_notes_of(67)), bars=1, passthrough=True)
