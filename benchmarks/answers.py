@@ -50,16 +50,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import answer_measures as judge  # noqa: E402
+from markov_player import MarkovPlayer  # noqa: E402
 from phrases import Phrase, suite  # noqa: E402
 
 from neuraltunes_live.config import STYLES, load_config  # noqa: E402
 from neuraltunes_live.core.continuation import Continuer  # noqa: E402
 from neuraltunes_live.core.keys import estimate_key  # noqa: E402
-from neuraltunes_live.core.model import load_model  # noqa: E402
+from neuraltunes_live.core.model_files import load_model  # noqa: E402
 from neuraltunes_live.core.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT  # noqa: E402
 from neuraltunes_live.data.dataset import read_split  # noqa: E402
 from neuraltunes_live.live.engine import answer_offset  # noqa: E402
-from neuraltunes_live.offline import answers as judge  # noqa: E402
 from neuraltunes_live.offline.evaluate import (  # noqa: E402
     BEATS_PER_BAR,
     CONTINUATION_BARS,
@@ -68,7 +69,7 @@ from neuraltunes_live.offline.evaluate import (  # noqa: E402
     continue_opening,
     openings,
 )
-from neuraltunes_live.offline.markov import MarkovModel, MarkovPlayer  # noqa: E402
+from neuraltunes_live.offline.markov import MarkovModel  # noqa: E402
 
 #: The model folder shipped before the key context (the last commit with it).
 PREVIOUS_REVISION = "ccff58f"

@@ -50,7 +50,8 @@ sys.path.insert(0, str(ROOT))
 
 from neuraltunes_live.core.continuation import Continuer  # noqa: E402
 from neuraltunes_live.core.encoding import DURATION_BASE, VELOCITY_BASE  # noqa: E402
-from neuraltunes_live.core.model import LSTMModel, load_model  # noqa: E402
+from neuraltunes_live.core.model import LSTMModel  # noqa: E402
+from neuraltunes_live.core.model_files import load_model  # noqa: E402
 from neuraltunes_live.core.sampling import SamplingSettings  # noqa: E402
 
 WINDOW = 100
@@ -122,7 +123,7 @@ def percentiles(times: list[float]) -> tuple[float, float, float]:
 
 LOAD_RUNTIME = """
 import time; t = time.perf_counter()
-from neuraltunes_live.core.model import load_model
+from neuraltunes_live.core.model_files import load_model
 m = load_model({model!r}); m.step(1, m.initial_state())
 import sys; assert 'tensorflow' not in sys.modules
 print(time.perf_counter() - t)

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from neuraltunes_live.config import Config  # noqa: E402
 from neuraltunes_live.core.continuation import Continuer  # noqa: E402
-from neuraltunes_live.core.model import SHIPPED_MODEL, load_model  # noqa: E402
+from neuraltunes_live.core.model_files import SHIPPED_MODEL, load_model  # noqa: E402
 from neuraltunes_live.core.notes import TICKS_PER_BEAT  # noqa: E402
 from neuraltunes_live.live.clock import SystemClock  # noqa: E402
 from neuraltunes_live.live.daemon import Daemon  # noqa: E402

@@ -78,7 +78,7 @@ class Phrase:
 
     @property
     def chordal(self) -> bool:
-        from neuraltunes_live.offline.answers import voices
+        from answer_measures import voices
 
         return voices(self.notes) >= 1.5
 

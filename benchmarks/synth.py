@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from jack_server import jack_server  # noqa: E402
 
 from neuraltunes_live.core.continuation import continue_notes  # noqa: E402
-from neuraltunes_live.core.model import SHIPPED_MODEL, load_model  # noqa: E402
+from neuraltunes_live.core.model_files import SHIPPED_MODEL, load_model  # noqa: E402
 from neuraltunes_live.core.notes import TICKS_PER_BEAT, notes_array  # noqa: E402
 from neuraltunes_live.core.sampling import SamplingSettings  # noqa: E402
 from neuraltunes_live.live.synth import SAMPLE_RATE, SoundFontSynth, find_soundfont, render_timed  # noqa: E402

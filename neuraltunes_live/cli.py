@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 import click
 
 from neuraltunes_live import __version__
-from neuraltunes_live.config import BACKENDS, TEMPERATURE, TEMPO, Rule, setting
+from neuraltunes_live.config import Config, Rule, Setting, setting
 from neuraltunes_live.errors import NeuralTunesError
 
 
@@ -94,16 +94,6 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def _renamed(value: Any, old_value: Any, name: str, old_name: str) -> Any:
-    """An option's value given under its name or its old one (with a note to use the new)."""
-    if old_value is None:
-        return value
-    if value is not None:
-        raise click.UsageError(f"{old_name} is the old name of {name}: give only {name}")
-    click.echo(f"note: {old_name} is now {name}; the old name will go in a later version", err=True)
-    return old_value
-
-
 def _click_type(kind: type, rule: Rule | None) -> Any:
     if rule is not None and rule.choices:
         return click.Choice(rule.choices)
@@ -115,32 +105,59 @@ def _click_type(kind: type, rule: Rule | None) -> Any:
     return kind
 
 
-def _ranged(*decls: str, kind: type, rule: Rule, help: str, **extra: Any) -> Callable[[Any], Any]:
-    """An option taking the values ``rule`` allows; click shows a plain range, the help says what values mean."""
-    if rule.words and not rule.choices:
-        help = f"{help} {rule.words[0].upper()}{rule.words[1:]}."
-    return click.option(*decls, type=_click_type(kind, rule), help=help, **extra)
-
-
-def _setting_option(dotted: str, *decls: str, help: str | None = None) -> Callable[[Any], Any]:
-    """The option that sets ``section.key`` from the command line: type, values and help from its definition.
+def setting_option(defined: Setting) -> click.Option:
+    """The option that sets one setting from the command line: its flag, type, values and help from its definition.
 
     Unset, it is None, and the environment, the config file or the default decide.
     """
-    defined = setting(dotted)
-    section, key = dotted.split(".")
-    default = "" if defined.default == "" else f", default {defined.default}"
-    text = f"{help or defined.help} Config: [{section}] {key}{default}."
-    if defined.kind is bool:
-        return click.option(*decls, default=None, help=text)
-    if defined.rule is None:
-        return click.option(*decls, type=defined.kind, help=text)
-    return _ranged(*decls, kind=defined.kind, rule=defined.rule, help=text)
+    default = "" if defined.default in ("", None) else f", default {defined.default}"
+    text = f"{defined.help} Config: [{defined.section}] {defined.key}{default}."
+    rule = defined.rule
+    if rule is not None and rule.words and not rule.choices:
+        text = f"{text} {rule.words[0].upper()}{rule.words[1:]}."
+    name = _param_name(defined)
+    if defined.base_kind is bool:
+        return click.Option([defined.flag, name], default=None, help=text)
+    return click.Option([defined.flag, name], type=_click_type(defined.base_kind, rule), help=text)
 
 
-_BACKEND = click.option(
-    "--backend", type=click.Choice(BACKENDS), default="auto", show_default=True, help="MIDI system."
-)
+def _param_name(defined: Setting) -> str:
+    return f"setting__{defined.section}__{defined.key}"
+
+
+def _configured(*dotted: str, given: Callable[[dict[str, Any]], None] | None = None) -> Callable[[Any], Any]:
+    """Give a command ``--config`` and an option for each setting named; it is called with ``config``.
+
+    The settings' flags, types, ranges and help all come from ``config``'s
+    definitions, so no command holds a default or range of its own.
+    ``given`` may change the flags' values (``section.key`` to value, None
+    where not given) before the config is built, for a flag that implies
+    another.
+    """
+    defined = [setting(name) for name in dotted]
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            from neuraltunes_live.config import load_config
+
+            flags = {each.dotted: kwargs.pop(_param_name(each)) for each in defined}
+            if given is not None:
+                given(flags)
+            try:
+                config = load_config(kwargs.pop("config_path"), overrides=flags)
+            except NeuralTunesError as err:
+                raise click.ClickException(str(err)) from err
+            return command(*args, config=config, **kwargs)
+
+        params = list(getattr(run, "__click_params__", []))
+        params.extend(setting_option(each) for each in reversed(defined))
+        params.append(click.Option(["--config", "config_path"], type=click.Path(path_type=Path), help="Config file."))
+        run.__click_params__ = params  # type: ignore[attr-defined]
+        run.__settings__ = tuple(dotted)  # type: ignore[attr-defined]
+        return run
+
+    return decorate
 
 
 class _UsageLine(click.ClickException):
@@ -184,58 +201,38 @@ def main() -> None:
 @main.command()
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Data folder to write.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
-@_setting_option("prepare.seed", "--random-seed", "seed")
-@click.option("--seed", "old_seed", type=int, hidden=True, help="The old name of --random-seed.")
-@_setting_option("prepare.workers", "--workers")
-@_setting_option("prepare.include_drums", "--include-drums/--no-drums")
 @click.option("--no-cache", is_flag=True, help="Read every file again; leave the cache alone.")
+@click.option(
+    "--held-out",
+    is_flag=True,
+    help="Put every piece in the test split: a set to evaluate on that is never trained on.",
+)
+@_configured("prepare.random_seed", "prepare.workers", "prepare.include_drums", "prepare.cache_dir")
 @_user_errors
-def prepare(
-    sources: tuple[str, ...],
-    out_dir: Path,
-    config_path: Path | None,
-    seed: int | None,
-    old_seed: int | None,
-    workers: int | None,
-    include_drums: bool | None,
-    no_cache: bool,
-) -> None:
+def prepare(sources: tuple[str, ...], out_dir: Path, no_cache: bool, held_out: bool, config: Config) -> None:
     """Turn music into event sequences split by piece, in OUT.
 
     SOURCE is a .mid/.midi/.mxl/.xml/.musicxml/.abc/.krn file, a folder of
     them, or a music21 corpus: music21:bach, music21:essenFolksong,
     music21:ryansMammoth/Ac* (a glob narrows it by file name).
     """
-    from neuraltunes_live.config import load_config
-    from neuraltunes_live.data import cache
     from neuraltunes_live.data import prepare as preparing
 
-    seed = _renamed(seed, old_seed, "--random-seed", "--seed")
-    settings = load_config(
-        config_path,
-        overrides={
-            "prepare.seed": seed,
-            "prepare.workers": workers,
-            "prepare.include_drums": include_drums,
-        },
-    ).prepare
-    cache_dir = None if no_cache else Path(settings.cache_dir or cache.default_cache_dir())
-    options = preparing.PrepareOptions(
-        seed=settings.seed,
-        validation_fraction=settings.validation_fraction,
-        test_fraction=settings.test_fraction,
-        include_drums=settings.include_drums,
-        workers=settings.workers,
-        cache_dir=cache_dir,
-    )
     with contextlib.ExitStack() as stack:
         bar: list[Any] = []
 
         def start(total: int) -> None:
             bar.append(stack.enter_context(click.progressbar(length=total, label="Importing", file=sys.stderr)))
 
-        report = preparing.prepare(list(sources), out_dir, options, progress=lambda n: bar[0].update(n), on_jobs=start)
+        report = preparing.prepare(
+            list(sources),
+            out_dir,
+            config.prepare,
+            use_cache=not no_cache,
+            held_out=held_out,
+            progress=lambda n: bar[0].update(n),
+            on_jobs=start,
+        )
     for line in preparing.iter_summary(report):
         click.echo(line)
 
@@ -250,97 +247,45 @@ def _quiet_tensorflow() -> None:
 @main.command()
 @click.argument("data_dir", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Model folder to write.")
-@click.option(
-    "--preset",
-    default="default",
-    show_default=True,
-    help="default, interval (default without the key context), seed (the seeds' layers) or tiny.",
-)
-@click.option(
-    "--epochs",
-    type=click.IntRange(1, 10_000),
-    default=30,
-    show_default=True,
-    help="Most epochs, 1 to 10000; early stopping may end sooner.",
-)
-@click.option(
-    "--random-seed", "seed", type=int, help="Seed of the initial weights and training windows (default 1234)."
-)
-@click.option("--seed", "old_seed", type=int, hidden=True, help="The old name of --random-seed.")
-@click.option(
-    "--batch-size", type=click.IntRange(1, 4096), default=16, show_default=True, help="Windows per update, 1 to 4096."
-)
-@click.option(
-    "--seq-len",
-    type=click.IntRange(2, 4096),
-    default=128,
-    show_default=True,
-    help="Events per training window, 2 to 4096.",
-)
-@click.option(
-    "--patience",
-    type=click.IntRange(1, 10_000),
-    default=4,
-    show_default=True,
-    help="Epochs without improvement before stopping.",
-)
 @click.option("--resume", is_flag=True, help="Go on with an interrupted run of the same settings.")
 @click.option(
     "--init",
     "init_from",
     type=click.Path(path_type=Path),
-    default=None,
     help="Start from this model folder's weights (parts the preset adds start at zero).",
 )
-@click.option(
-    "--replicas",
-    type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Mirror training over this many logical CPU devices (no GPU present).",
+@_configured(
+    "train.preset",
+    "train.epochs",
+    "train.random_seed",
+    "train.batch_size",
+    "train.seq_len",
+    "train.patience",
+    "train.replicas",
 )
 @_user_errors
-def train(
-    data_dir: Path,
-    out_dir: Path,
-    preset: str,
-    epochs: int,
-    seed: int | None,
-    old_seed: int | None,
-    batch_size: int,
-    seq_len: int,
-    patience: int,
-    resume: bool,
-    init_from: Path | None,
-    replicas: int,
-) -> None:
-    """Train the LSTM on DATA_DIR (from `prepare`) and write MODEL_DIR.
+def train(data_dir: Path, out_dir: Path, resume: bool, init_from: Path | None, config: Config) -> None:
+    """Train the LSTM on DATA_DIR (from `prepare`) and write the model folder OUT.
 
     Uses a GPU when there is one; several GPUs train mirrored.
     """
     _quiet_tensorflow()
     try:
-        from neuraltunes_live.training.train import TrainOptions, work_dir_for
         from neuraltunes_live.training.train import train as run_training
+        from neuraltunes_live.training.train import work_dir_for
     except ImportError as err:
         raise click.ClickException(
             f"training needs TensorFlow ({err.name} is missing): pip install 'neuraltunes-live[train]'"
         ) from err
-    seed = _renamed(seed, old_seed, "--random-seed", "--seed")
-    options = TrainOptions(
-        preset=preset,
-        epochs=epochs,
-        seed=1234 if seed is None else seed,
-        batch_size=batch_size,
-        seq_len=seq_len,
-        patience=patience,
-        resume=resume,
-        replicas=replicas,
-        init=str(init_from) if init_from else None,
-        verbose="auto" if sys.stdout.isatty() else 2,
-    )
     try:
-        run_training(data_dir, out_dir, options)
+        run_training(
+            data_dir,
+            out_dir,
+            config.train,
+            resume=resume,
+            init=init_from,
+            verbose="auto" if sys.stdout.isatty() else 2,
+        )
     except KeyboardInterrupt:
         click.echo(
             f"\nInterrupted; the last finished epoch is kept in {work_dir_for(out_dir)}. "
@@ -361,20 +306,20 @@ def fit_memory(model_dir: Path, data_dir: Path) -> None:
     other data. It rewrites MODEL_DIR/model.json, leaving the weights alone.
     """
     from neuraltunes_live.core.memory_fit import fit_piece_memory
-    from neuraltunes_live.core.model import load_model, write_piece_memory
+    from neuraltunes_live.core.model_files import CONFIG_FILE, FittedMemory, load_model, write_piece_memory
     from neuraltunes_live.data.dataset import read_split
     from neuraltunes_live.files import check_output_file, output_errors
 
     model = load_model(model_dir)
-    check_output_file(model_dir / "model.json")
+    check_output_file(model_dir / CONFIG_FILE)
     validation = read_split(data_dir, "validation")
-    settings, about = fit_piece_memory(model, validation.pieces(), float(validation.notes.sum()))
-    with output_errors(model_dir / "model.json"):
-        write_piece_memory(model_dir, settings, {**about, "fitted_on": str(data_dir)})
+    settings, fit = fit_piece_memory(model, validation.pieces(), float(validation.notes.sum()))
+    with output_errors(model_dir / CONFIG_FILE):
+        write_piece_memory(model_dir, FittedMemory.fitted(settings, fit, str(data_dir)))
     click.echo(
         f"Wrote the piece memory into {model_dir}: validation bits per note "
-        f"{about['validation_bits_per_note_network']:.3f} from the network alone, "
-        f"{about['validation_bits_per_note']:.3f} with the memory ({about['validation_pieces']} pieces)."
+        f"{fit.validation_bits_per_note_network:.3f} from the network alone, "
+        f"{fit.validation_bits_per_note:.3f} with the memory ({fit.validation_pieces} pieces)."
     )
 
 
@@ -383,33 +328,19 @@ def fit_memory(model_dir: Path, data_dir: Path) -> None:
 @click.argument("data_dir", type=click.Path(path_type=Path))
 @click.argument("others", nargs=-1, type=click.Path(path_type=Path), metavar="[MODEL_DIR]...")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write every figure to this JSON file.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
-@_setting_option("generate.style", "--style", help="Style the continuations are sampled in.")
-@click.option("--random-seed", type=int, default=1234, show_default=True, help="Seed of the sampled continuations.")
+@_configured("evaluate.style", "evaluate.random_seed")
 @_user_errors
-def evaluate(
-    model_dir: Path,
-    data_dir: Path,
-    others: tuple[Path, ...],
-    json_path: Path | None,
-    config_path: Path | None,
-    style: str | None,
-    random_seed: int,
-) -> None:
+def evaluate(model_dir: Path, data_dir: Path, others: tuple[Path, ...], json_path: Path | None, config: Config) -> None:
     """Score MODEL_DIR on DATA_DIR's held-out test pieces, beside a Markov baseline.
 
-    Further MODEL_DIRs (e.g. the seed preset trained on the same data) are
-    scored in the same table.
+    Further MODEL_DIRs (e.g. the one-hot-lstm preset trained on the same
+    data) are scored in the same table.
     """
-    import json
-
-    from neuraltunes_live.config import load_config
-    from neuraltunes_live.files import check_output_file, output_errors, replace_file
+    from neuraltunes_live.files import check_output_file, write_json
     from neuraltunes_live.offline.evaluate import evaluate as run_evaluation
     from neuraltunes_live.offline.evaluate import format_report
 
-    config = load_config(config_path, overrides={"generate.style": style})
-    style_settings = config.style(config.generate.style)
+    style_settings = config.style(config.evaluate.style)
     if json_path is not None:
         check_output_file(json_path)
     result = run_evaluation(
@@ -417,94 +348,55 @@ def evaluate(
         data_dir,
         settings=style_settings.sampling(),
         key_mask=style_settings.key_mask,
-        seed=random_seed,
-        style=config.generate.style,
+        random_seed=config.evaluate.random_seed,
+        style=config.evaluate.style,
     )
     for line in format_report(result):
         click.echo(line)
     if json_path is not None:
-        text = (json.dumps(result.to_json(), indent=2) + "\n").encode("utf-8")
-        with output_errors(json_path):
-            replace_file(json_path, lambda out: out.write(text))
+        write_json(json_path, result.to_json())
         click.echo(f"Wrote {json_path}")
 
 
 @main.command()
-@click.option("--phrase", "phrase_file", type=click.Path(path_type=Path), help="The MIDI file to continue.")
 @click.option(
-    "--seed", "old_phrase_file", type=click.Path(path_type=Path), hidden=True, help="The old name of --phrase."
+    "--phrase", "phrase_file", required=True, type=click.Path(path_type=Path), help="The MIDI file to continue."
 )
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="MIDI file to write.")
-@_setting_option("generate.model", "--model", "model_dir")
-@_setting_option("generate.bars", "--bars")
-@_setting_option("generate.style", "--style")
-@_ranged("--temperature", kind=float, rule=TEMPERATURE, help="Override the style's temperature.")
-@_ranged("--tempo", kind=float, rule=TEMPO, help="Tempo of the output (default: the phrase file's).")
-@_setting_option("generate.key", "--key")
-@click.option(
-    "--variations",
-    type=click.IntRange(1, 100),
-    default=1,
-    show_default=True,
-    help="Write this many alternative files (at most 100).",
-)
-@_setting_option("generate.random_seed", "--random-seed")
 @click.option("--plot", type=click.Path(path_type=Path), help="Also draw a piano roll to this .png, .svg or .pdf file.")
 @click.option(
     "--wav", type=click.Path(path_type=Path), help="Also render it to audio: this .wav file (built-in synth)."
 )
-@_setting_option("synth.soundfont", "--soundfont")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
+@_configured(
+    "generate.model",
+    "generate.bars",
+    "generate.style",
+    "generate.temperature",
+    "generate.tempo",
+    "generate.key",
+    "generate.variations",
+    "generate.random_seed",
+    "synth.soundfont",
+)
 @_user_errors
-def generate(
-    phrase_file: Path | None,
-    old_phrase_file: Path | None,
-    out: Path,
-    model_dir: str | None,
-    bars: int | None,
-    style: str | None,
-    temperature: float | None,
-    tempo: float | None,
-    key: str | None,
-    variations: int,
-    random_seed: int | None,
-    plot: Path | None,
-    wav: Path | None,
-    soundfont: str | None,
-    config_path: Path | None,
-) -> None:
+def generate(phrase_file: Path, out: Path, plot: Path | None, wav: Path | None, config: Config) -> None:
     """Continue the MIDI file given with --phrase and write OUT."""
-    from neuraltunes_live.config import load_config
-    from neuraltunes_live.core.model import model_dir_or_default
+    from neuraltunes_live.core.model_files import model_dir_or_default
     from neuraltunes_live.offline.generate import generate as run_generate
     from neuraltunes_live.offline.generate import key_choice
 
-    config = load_config(
-        config_path,
-        overrides={
-            "generate.model": model_dir,
-            "generate.bars": bars,
-            "generate.style": style,
-            "generate.key": key,
-            "generate.random_seed": random_seed,
-            "synth.soundfont": soundfont,
-        },
-    )
     settings = config.generate
     style_settings = config.style(settings.style)
-    seed_file = _renamed(phrase_file, old_phrase_file, "--phrase", "--seed FILE")
-    if seed_file is None:
-        raise click.UsageError("Missing option '--phrase': the MIDI file to continue.")
     written, used_seed = run_generate(
-        seed_file,
+        phrase_file,
         out,
         model_dir=model_dir_or_default(settings.model),
         bars=settings.bars,
         beats_per_bar=settings.beats_per_bar,
-        settings=style_settings.sampling(temperature),
+        settings=style_settings.sampling(settings.temperature),
         key=key_choice(settings.key, style_settings),
-        tempo_bpm=tempo,
-        variations=variations,
+        tempo_bpm=settings.tempo,
+        variations=settings.variations,
         random_seed=settings.random_seed,
         plot=plot,
         wav=wav,
@@ -512,7 +404,7 @@ def generate(
     )
     for item in written:
         click.echo(
-            f"Wrote {item.path}: {item.seed_notes} seed notes, then {item.notes} notes over "
+            f"Wrote {item.path}: {item.phrase_notes} notes of the phrase, then {item.notes} notes over "
             f"{item.bars} bars at {item.tempo_bpm:g} BPM."
         )
     for item in written:
@@ -523,85 +415,50 @@ def generate(
     click.echo(f"Style {settings.style}, random seed {used_seed} (pass --random-seed {used_seed} to repeat).")
 
 
+def _serve_flags(flags: dict[str, Any]) -> None:
+    """``--bars N`` implies a fixed length, ``--synth-input`` the synth."""
+    if flags["live.bars"] is not None and flags["live.length"] is None:
+        flags["live.length"] = "fixed"
+    if flags["live.synth_input"]:
+        flags["live.synth"] = True
+
+
 @main.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
-@_setting_option("live.model", "--model", "model_dir")
-@_setting_option("live.backend", "--backend")
-@_setting_option("live.jack_timing", "--jack-timing")
-@_setting_option("live.input", "--input", "input_port")
-@_setting_option("live.output", "--output", "output_port")
-@_setting_option("live.tempo", "--tempo")
-@_setting_option("live.clock", "--clock")
-@_setting_option("live.mode", "--mode")
-@_setting_option("live.start", "--start")
-@_setting_option("live.length", "--length")
-@_setting_option("live.bars", "--bars", help="Answer length in bars; implies --length fixed.")
-@_setting_option("live.style", "--style")
-@_setting_option("live.random_seed", "--random-seed")
-@_setting_option("live.record_dir", "--record-dir")
 @click.option(
     "--learn",
     type=click.Path(path_type=Path),
     help="Assign the knobs by moving each in turn (the log asks); write them to this config file's [controls].",
 )
-@_setting_option("live.synth", "--synth/--no-synth")
-@_setting_option("live.synth_input", "--synth-input/--no-synth-input")
-@_setting_option("synth.soundfont", "--soundfont")
-@_setting_option("synth.driver", "--synth-driver")
+@_configured(
+    "live.model",
+    "live.backend",
+    "live.jack_timing",
+    "live.input",
+    "live.output",
+    "live.tempo",
+    "live.clock",
+    "live.mode",
+    "live.start",
+    "live.length",
+    "live.bars",
+    "live.style",
+    "live.random_seed",
+    "live.record_dir",
+    "live.synth",
+    "live.synth_input",
+    "synth.soundfont",
+    "synth.driver",
+    given=_serve_flags,
+)
 @_user_errors
-def serve(
-    config_path: Path | None,
-    model_dir: str | None,
-    backend: str | None,
-    jack_timing: str | None,
-    input_port: str | None,
-    output_port: str | None,
-    tempo: float | None,
-    clock: str | None,
-    mode: str | None,
-    start: str | None,
-    length: str | None,
-    bars: int | None,
-    style: str | None,
-    random_seed: int | None,
-    record_dir: str | None,
-    learn: Path | None,
-    synth: bool | None,
-    synth_input: bool | None,
-    soundfont: str | None,
-    synth_driver: str | None,
-) -> None:
+def serve(learn: Path | None, config: Config) -> None:
     """Listen for phrases and answer them, live, until Ctrl-C (or SIGTERM).
 
     Opens the virtual ports "NeuralTunes In" and "NeuralTunes Out" (or the
     ports named). SIGHUP loads the model again.
     """
-    from neuraltunes_live.config import load_config
     from neuraltunes_live.live.serve import serve as run_serve
 
-    config = load_config(
-        config_path,
-        overrides={
-            "live.model": model_dir,
-            "live.backend": backend,
-            "live.jack_timing": jack_timing,
-            "live.input": input_port,
-            "live.output": output_port,
-            "live.tempo": tempo,
-            "live.clock": clock,
-            "live.mode": mode,
-            "live.start": start,
-            "live.length": "fixed" if bars is not None and length is None else length,
-            "live.bars": bars,
-            "live.style": style,
-            "live.random_seed": random_seed,
-            "live.record_dir": record_dir,
-            "live.synth": True if synth_input else synth,
-            "live.synth_input": synth_input,
-            "synth.soundfont": soundfont,
-            "synth.driver": synth_driver,
-        },
-    )
     _log_to_stderr(clock=True)
     recorder = None
     if config.live.record_dir:
@@ -616,13 +473,13 @@ def serve(
 
 
 @main.command()
-@_BACKEND
+@_configured("live.backend")
 @_user_errors
-def ports(backend: str) -> None:
+def ports(config: Config) -> None:
     """List the MIDI ports to play from (inputs) and to (outputs)."""
     from neuraltunes_live.live.ports import list_ports
 
-    name, inputs, outputs = list_ports(backend)
+    name, inputs, outputs = list_ports(config.live.backend)
     click.echo(f"MIDI system: {name}")
     click.echo("Ports to listen to (--input, record --from):")
     for port in inputs or ["(none)"]:
@@ -636,52 +493,36 @@ def ports(backend: str) -> None:
 @click.argument("midi_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--to", "to", help="Port to play into (name or part of it), e.g. 'NeuralTunes In'.")
 @click.option("--synth", is_flag=True, help="Also hear it through the built-in synth (without --to: only that).")
-@_setting_option("synth.soundfont", "--soundfont")
-@_setting_option("synth.driver", "--synth-driver")
-@_BACKEND
-@_ranged("--tempo", kind=float, rule=TEMPO, help="Play at this tempo (default: the file's).")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Config file.")
+@_configured("play.tempo", "live.backend", "synth.soundfont", "synth.driver")
 @_user_errors
-def play(
-    midi_file: Path,
-    to: str | None,
-    synth: bool,
-    soundfont: str | None,
-    synth_driver: str | None,
-    backend: str,
-    tempo: float | None,
-    config_path: Path | None,
-) -> None:
+def play(midi_file: Path, to: str | None, synth: bool, config: Config) -> None:
     """Play MIDI_FILE into a port in time (a keyboard for trying the daemon), or through the synth."""
-    from neuraltunes_live.config import load_config
-    from neuraltunes_live.offline.playback import play as run_play
+    from neuraltunes_live.data.midifile import timed_messages
+    from neuraltunes_live.live.playback import play as run_play
 
     if to is None and not synth:
         raise click.UsageError("Missing option '--to' (or --synth): where to play the file.")
-    settings = (
-        load_config(config_path, overrides={"synth.soundfont": soundfont, "synth.driver": synth_driver}).synth
-        if synth
-        else None
-    )
     _log_to_stderr(clock=True)
-    sent = run_play(midi_file, to, backend, tempo, synth=settings)
+    messages = timed_messages(midi_file, config.play.tempo)
+    sent = run_play(messages, to, config.live.backend, synth=config.synth if synth else None, name=str(midi_file))
     click.echo(f"Sent {sent} messages.")
 
 
 @main.command()
 @click.option("--from", "source", required=True, help="Port to record (name or part of it), e.g. 'NeuralTunes Out'.")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="MIDI file to write.")
-@click.option(
-    "--seconds",
-    type=click.FloatRange(0, 86_400, min_open=True),
-    help="Stop after this long, at most 86400 (a day; default: at Ctrl-C).",
-)
-@_BACKEND
+@_configured("record.seconds", "live.backend")
 @_user_errors
-def record(source: str, out: Path, seconds: float | None, backend: str) -> None:
+def record(source: str, out: Path, config: Config) -> None:
     """Record what a port sends into a MIDI file (120 BPM, times as heard)."""
-    from neuraltunes_live.offline.playback import record as run_record
+    from neuraltunes_live.data.midifile import write_timed_messages
+    from neuraltunes_live.files import check_output_file, output_errors
+    from neuraltunes_live.live.playback import record as run_record
 
+    out.parent.mkdir(parents=True, exist_ok=True)
+    check_output_file(out)
     _log_to_stderr(clock=True)
-    kept = run_record(source, out, backend, seconds)
-    click.echo(f"Wrote {out}: {kept} messages.")
+    kept = run_record(source, config.live.backend, config.record.seconds)
+    with output_errors(out):
+        write_timed_messages(out, kept)
+    click.echo(f"Wrote {out}: {len(kept)} messages.")

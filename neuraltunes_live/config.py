@@ -5,7 +5,7 @@ Each setting is a dataclass field with its default, its help and its ``Rule``
 options and their help (``cli``) are derived from the same definition.
 
 Precedence, highest first: a command-line flag, an environment variable
-``NEURALTUNES_<SECTION>_<KEY>`` (e.g. ``NEURALTUNES_PREPARE_SEED=7``), the
+``NEURALTUNES_<SECTION>_<KEY>`` (e.g. ``NEURALTUNES_PREPARE_RANDOM_SEED=7``), the
 config file, the default here. The file is ``--config FILE``, else
 ``$NEURALTUNES_CONFIG``, else ``config.toml`` in the current folder if there is
 one. A bad value is a ConfigError naming where it came from, the key, and what
@@ -15,6 +15,7 @@ is allowed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import typing
@@ -39,6 +40,8 @@ TAKE_EFFECT = ("bar", "now")
 STARTS = ("beat", "bar", "immediate")
 ON_PLAY = ("interrupt", "overlap")
 SYNTH_DRIVERS = ("auto", "jack", "pipewire", "pulseaudio", "alsa", "coreaudio")
+#: The training presets, as ``train --preset`` names them; ``training.model.PRESETS`` defines each.
+PRESETS = ("default", "interval", "one-hot-lstm", "tiny")
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,12 @@ class Rule:
     words: str = ""  # how the allowed values are said, where the range alone says it badly
 
     def allows(self, value: Any) -> bool:
+        if value is None:  # an optional setting left unset
+            return True
         if self.choices:
             return value in self.choices
+        if isinstance(value, float) and not math.isfinite(value):  # TOML reads nan and inf as floats
+            return False
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             return False
         return self.high is None or (value < self.high if self.high_open else value <= self.high)
@@ -84,33 +91,135 @@ class Setting:
 
     section: str
     key: str
-    kind: type
+    kind: Any  # bool, int, float or str; ``T | None`` for one that may be left unset
     default: Any
     rule: Rule | None
     help: str
+    flag: str  # its command-line option, e.g. ``--random-seed`` or ``--synth/--no-synth``
+    about: str  # its comment in the config file (the help where that says enough)
 
     @property
     def env(self) -> str:
         return f"{ENV_PREFIX}{self.section}_{self.key}".upper()
 
+    @property
+    def dotted(self) -> str:
+        return f"{self.section}.{self.key}"
 
-def _setting(default: Any, help: str, rule: Rule | None = None, **range_or_choices: Any) -> Any:
-    """A setting's default, what it does, and the values it takes (``rule``, or a ``Rule``'s fields)."""
+    @property
+    def base_kind(self) -> type:
+        """The kind of value it takes when set: ``float`` for ``float | None``."""
+        return _base_kind(self.kind)
+
+    @property
+    def optional(self) -> bool:
+        """Whether it may be left unset (None), as no TOML value can say."""
+        return type(None) in typing.get_args(self.kind)
+
+
+def _base_kind(kind: Any) -> type:
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    return args[0] if args else kind
+
+
+def _setting(
+    default: Any,
+    help: str,
+    rule: Rule | None = None,
+    *,
+    flag: str = "",
+    about: str = "",
+    **range_or_choices: Any,
+) -> Any:
+    """A setting: its default, what it does, the values it takes (``rule``, or a ``Rule``'s fields).
+
+    ``flag`` names its command-line option where ``--key-with-dashes`` would
+    say it badly; ``about`` is a longer comment for the config file.
+    """
     if range_or_choices:
         rule = Rule(**range_or_choices)
-    return field(default=default, metadata={"rule": rule, "help": help})
+    return field(default=default, metadata={"rule": rule, "help": help, "flag": flag, "about": about})
 
 
 @dataclass(frozen=True)
 class PrepareSettings:
-    seed: int = _setting(1234, "Seed of the random train/validation/test split.")
-    validation_fraction: float = _setting(
-        0.1, "Share of pieces held out for validation.", low=0, high=1, high_open=True
+    """Importing music into a data folder (neuraltunes-live prepare)."""
+
+    random_seed: int = _setting(
+        1234,
+        "Random seed of the train/validation/test split.",
+        low=0,
+        high=None,
+        words="0 and up",
+        about="Random seed of the shuffle that splits tunes into train / validation / test. "
+        "The same pieces and the same seed always give the same split.",
     )
-    test_fraction: float = _setting(0.1, "Share of pieces held out for the test set.", low=0, high=1, high_open=True)
-    include_drums: bool = _setting(False, "Keep channel 10 (drums).")
+    validation_fraction: float = _setting(
+        0.1,
+        "Share of pieces held out for validation.",
+        low=0,
+        high=1,
+        high_open=True,
+        about="Share of pieces held out for validation (early stopping). Whole tunes are held out; "
+        "with test_fraction it must stay below 1.",
+    )
+    test_fraction: float = _setting(
+        0.1,
+        "Share of pieces held out for the test set.",
+        low=0,
+        high=1,
+        high_open=True,
+        about="Share of pieces held out for the test set (evaluate).",
+    )
+    include_drums: bool = _setting(
+        False,
+        "Keep channel 10 (drums).",
+        flag="--include-drums/--no-drums",
+        about="Keep notes on MIDI channel 10 (General MIDI drums). Drum notes name instruments, "
+        "not pitches, so they are left out by default.",
+    )
     workers: int = _setting(0, "Import processes.", low=0, high=256, words="0 (one per core) to 256")
-    cache_dir: str = _setting("", "Where imported notes are cached (empty: the user's cache folder).")
+    cache_dir: str = _setting(
+        "",
+        "Where imported notes are cached (empty: the user's cache folder).",
+        about="Where imported notes are cached between runs, keyed by file path, size and modification time. "
+        "Empty: $XDG_CACHE_HOME/neuraltunes-live/import, or ~/.cache/neuraltunes-live/import.",
+    )
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Training a model on a data folder (neuraltunes-live train)."""
+
+    preset: str = _setting(
+        "default",
+        "The network and how it is trained.",
+        choices=PRESETS,
+        about="The network and how it is trained: default (the shipped model's), interval (default without "
+        "the key context), one-hot-lstm (the earlier note-string projects' layers: one-hot, LSTM 256, "
+        "LSTM 256, Dense 128) or tiny (trains in seconds, for trying the pipeline).",
+    )
+    epochs: int = _setting(30, "Most epochs; early stopping may end sooner.", low=1, high=10_000)
+    random_seed: int = _setting(
+        1234, "Random seed of the initial weights and the training windows.", low=0, high=None, words="0 and up"
+    )
+    batch_size: int = _setting(16, "Windows per update.", low=1, high=4096)
+    seq_len: int = _setting(128, "Events per training window.", low=2, high=4096)
+    patience: int = _setting(4, "Epochs without improvement before stopping.", low=1, high=10_000)
+    replicas: int = _setting(
+        1,
+        "Mirror training over this many logical CPU devices (on a machine without a GPU).",
+        low=1,
+        high=64,
+    )
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    """Scoring models on a data folder's test pieces (neuraltunes-live evaluate)."""
+
+    style: str = _setting("balanced", "Style the continuations are sampled in.", choices=STYLES)
+    random_seed: int = _setting(1234, "Random seed of the sampled continuations.", low=0, high=None, words="0 and up")
 
 
 @dataclass(frozen=True)
@@ -122,13 +231,30 @@ class StyleSettings:
         0, "Sample among the k likeliest events only.", low=0, high=None, words="0 (no limit) or more"
     )
     top_p: float = _setting(
-        1.0, "Sample among the likeliest events making up this share.", low=0, high=1, low_open=True
+        1.0,
+        "Sample among the likeliest events making up this share.",
+        low=0,
+        high=1,
+        low_open=True,
+        about="Sample only among the likeliest events making up this share of the probability (1: all).",
     )
     key_mask: bool = _setting(False, "Keep pitches in the key of the played phrase.")
     max_repeats: int = _setting(
-        4, "How often a note or figure may repeat in a row.", low=0, high=16, words="0 (off) to 16"
+        4,
+        "How often a note or figure may repeat in a row.",
+        low=0,
+        high=16,
+        words="0 (off) to 16",
+        about="The loop guard: a note, or a figure of up to 48 notes (two bars of 16ths and more), may repeat "
+        "this many times in a row, not more (0: no guard).",
     )
-    keep_grid: bool = _setting(True, "Keep the played phrase's rhythmic grid.")
+    keep_grid: bool = _setting(
+        True,
+        "Keep the played phrase's rhythmic grid.",
+        about="Keep the played phrase's rhythmic grid: notes start only where the phrase's feel puts them "
+        "(straight or swung eighths, triplets, 16ths, ...), so a swung riff is answered swung and a jig in "
+        "triplets.",
+    )
 
     def sampling(self, temperature: float | None = None) -> SamplingSettings:
         """The sampling settings of this style, at another temperature if given."""
@@ -148,35 +274,112 @@ _MODEL_HELP = "Model folder (default: the shipped one)."
 
 @dataclass(frozen=True)
 class GenerateSettings:
-    model: str = _setting("", _MODEL_HELP)
+    """Continuing a MIDI file (neuraltunes-live generate)."""
+
+    model: str = _setting(
+        "",
+        _MODEL_HELP,
+        about="Model folder to continue with. Empty: the shipped models/default.",
+    )
     style: str = _setting("balanced", "Style of sampling.", choices=STYLES)
+    temperature: float | None = _setting(None, "A temperature instead of the style's.", TEMPERATURE)
     bars: int = _setting(8, "Bars to add.", low=1, high=256)
     beats_per_bar: int = _setting(4, "Beats (quarter notes) in a bar.", low=1, high=16)
-    key: str = _setting("", "Keep to a key: 'auto' (the phrase's), 'none', or a name like 'D minor'.")
-    random_seed: int = _setting(-1, "Repeat a take exactly.", SEED)
+    tempo: float | None = _setting(None, "Tempo of the output (unset: the phrase file's).", TEMPO)
+    key: str = _setting(
+        "",
+        "Keep to a key: 'auto' (the phrase's), 'none', or a name like 'D minor'.",
+        about='Keep pitches in a key: "" follows the style (structured keeps to the key of the phrase), '
+        '"auto" always keeps to the phrase\'s key, "none" never masks, or name one: "D minor", "F# major", "Bb".',
+    )
+    variations: int = _setting(1, "Write this many alternative files.", low=1, high=100)
+    random_seed: int = _setting(
+        -1,
+        "Repeat a take exactly.",
+        SEED,
+        about="Random seed of the choices: -1 draws a new one each run (and prints it, so a run you liked can "
+        "be repeated), 0 and up repeat exactly.",
+    )
 
 
 @dataclass(frozen=True)
 class LiveSettings:
-    """The daemon: ports, tempo, how it listens and answers."""
+    """The live daemon (neuraltunes-live serve): ports, tempo, how it listens and answers."""
 
-    model: str = _setting("", _MODEL_HELP)
-    backend: str = _setting("auto", "MIDI system.", choices=BACKENDS)
+    model: str = _setting(
+        "",
+        _MODEL_HELP,
+        about="Model folder to play with. Empty: the shipped models/default. On SIGHUP the daemon loads it "
+        "again (and keeps the old one if that fails).",
+    )
+    backend: str = _setting(
+        "auto",
+        "MIDI system.",
+        choices=BACKENDS,
+        about="MIDI system: auto (ALSA on Linux, falling back to JACK when ALSA has no sequencer and a JACK "
+        "server runs; CoreMIDI on macOS), alsa, jack, coremidi, or winmm (Windows: no virtual ports, so name "
+        "a loopMIDI port as input and output). ports, play and record use it too.",
+    )
     jack_timing: str = _setting(
         "frames",
         "On JACK: frames writes each event at its own frame and times each input event by its frame "
         "(sample-accurate); send passes them through RtMidi when due, which JACK plays at its next period.",
         choices=("frames", "send"),
+        about="On JACK: frames (JACK-Client) writes each answer's event at its own frame and times what you "
+        "play by the frame it came in at, so the DAW records the exact grid; send hands events to RtMidi when "
+        "due, and JACK plays them at the start of its next period (up to one period late). ALSA, CoreMIDI "
+        "and Windows always send when due.",
     )
-    input: str = _setting("", "Listen to this port (name or part of it) instead of a virtual one.")
-    output: str = _setting("", "Play to this port instead of a virtual one.")
-    clock: str = _setting("internal", "external: follow the DAW's MIDI clock.", choices=CLOCKS)
+    input: str = _setting(
+        "",
+        "Listen to this port (name or part of it) instead of a virtual one.",
+        about='Empty opens the virtual port "NeuralTunes In" for the DAW to pick; a name (or a unique part '
+        "of one) connects to a port that exists. `neuraltunes-live ports` lists them.",
+    )
+    output: str = _setting(
+        "",
+        "Play to this port instead of a virtual one.",
+        about='Empty opens the virtual port "NeuralTunes Out"; a name (or a unique part of one) connects to '
+        "a port that exists.",
+    )
+    clock: str = _setting(
+        "internal",
+        "external: follow the DAW's MIDI clock.",
+        choices=CLOCKS,
+        about="internal: play at `tempo`. external: follow the DAW's MIDI clock (24 pulses a beat, Start / "
+        "Stop / Continue, Song Position Pointer) sent to the input.",
+    )
     tempo: float = _setting(120.0, "Tempo of the internal clock.", TEMPO)
     beats_per_bar: int = _setting(4, "Beats (quarter notes) in a bar.", low=1, high=16)
-    mode: str = _setting("call", "Call and response, or keep playing.", choices=MODES)
-    start: str = _setting("beat", "Where an answer starts.", choices=STARTS)
-    on_play: str = _setting("interrupt", "Playing while it answers stops the answer, or not.", choices=ON_PLAY)
-    silence_beats: float = _setting(1.0, "Beats of silence that end a phrase.", low=0.125, high=16)
+    mode: str = _setting(
+        "call",
+        "Call and response, or keep playing.",
+        choices=MODES,
+        about="call: answer each phrase you play. continuous: keep playing until a new phrase or a stop.",
+    )
+    start: str = _setting(
+        "beat",
+        "Where an answer starts.",
+        choices=STARTS,
+        about="Where an answer starts: on the next beat, the next bar line (counted from your phrase's first "
+        "note, or from the DAW's bar 1 with an external clock), or immediately.",
+    )
+    on_play: str = _setting(
+        "interrupt",
+        "Playing while it answers stops the answer, or not.",
+        choices=ON_PLAY,
+        about="Playing while it answers: interrupt (it stops, note-offs sent, and listens) or overlap (it "
+        "finishes while it listens).",
+    )
+    silence_beats: float = _setting(
+        1.0,
+        "Beats of silence that end a phrase.",
+        low=0.125,
+        high=16,
+        about="A phrase ends when all keys are up and this many beats have passed, or when it has lasted "
+        "max_phrase_beats. Notes outside the piano's range (MIDI 21..108) are moved by octaves into it; only "
+        "the last 256 notes of a phrase are heard.",
+    )
     phrase_end: str = _setting(
         "adaptive",
         "adaptive: a phrase that lands (its tonic on a beat, held like its typical note) ends after half the "
@@ -191,7 +394,13 @@ class LiveSettings:
         "follow: an answer as many whole bars long as the call (1 to [controls] max_bars); fixed: `bars` bars.",
         choices=LENGTHS,
     )
-    bars: int = _setting(4, "Answer length in bars, with length = fixed (the bars knob sets it too).", low=1, high=64)
+    bars: int = _setting(
+        4,
+        "Answer length in bars; given on the command line, it implies --length fixed.",
+        low=1,
+        high=64,
+        about="Answer length in bars with length = fixed (the bars knob, or `serve --bars N`, switches to fixed).",
+    )
     style: str = _setting("balanced", "Style of sampling.", choices=STYLES)
     temperature: float = _setting(1.0, "A factor on the style's temperature.", TEMPERATURE)
     lookahead_beats: float = _setting(4.0, "How far ahead notes are sampled, in beats.", low=0.5, high=16)
@@ -201,14 +410,41 @@ class LiveSettings:
         low=-500,
         high=500,
         words="from -500 to 500 ms",
+        about="Send every answer note this many milliseconds after (or, negative, before) its beat: the DAW's "
+        "monitoring latency, so answers land on its grid. It applies with the internal tempo and with an "
+        "external MIDI clock. To measure it: record the DAW's metronome and the answer to a phrase played on "
+        "its grid together, and read how far the answer's notes sit from the clicks.",
     )
     input_channel: int = _setting(0, "The channel listened to.", CHANNEL)
     output_channel: int = _setting(1, "The channel answers are sent on.", low=1, high=16)
     passthrough: bool = _setting(False, "Also send the player's notes to the output.")
-    synth: bool = _setting(False, "Also play the answers through the built-in SoundFont synth.")
-    synth_input: bool = _setting(False, "Play the player's own notes through the synth too.")
-    random_seed: int = _setting(-1, "Repeat a session's choices exactly.", SEED)
-    record_dir: str = _setting("", "Record every exchange and the whole session as MIDI files in this folder.")
+    synth: bool = _setting(
+        False,
+        "Also play the answers through the built-in SoundFont synth.",
+        flag="--synth/--no-synth",
+        about="Sound without a DAW: play the answers through the built-in SoundFont synth (section [synth]) "
+        "as well as sending them to the output port.",
+    )
+    synth_input: bool = _setting(
+        False,
+        "Play the player's own notes through the synth too (implies --synth).",
+        flag="--synth-input/--no-synth-input",
+    )
+    random_seed: int = _setting(
+        -1,
+        "Repeat a session's choices exactly.",
+        SEED,
+        about="Random seed of the choices: -1 draws a new one each run (and logs it), 0 and up repeat a "
+        "session's choices exactly.",
+    )
+    record_dir: str = _setting(
+        "",
+        "Record every exchange and the whole session as MIDI files in this folder.",
+        about="Record the session in this folder (empty: off): every exchange (your phrase and its answer, "
+        "with every take) as a two-track .mid named by its time, and session-<time>.mid with everything heard "
+        "and played. Each file is written whole; a file that cannot be written is one warning and playing "
+        "goes on.",
+    )
     log_notes: bool = _setting(
         False, "Log each note-on heard with its time on the daemon's clock (on JACK: its frame over the rate)."
     )
@@ -225,27 +461,95 @@ class LiveSettings:
 
 @dataclass(frozen=True)
 class SynthSettings:
-    """The built-in SoundFont synth (``serve --synth``, ``generate --wav``, ``play --synth``)."""
+    """The built-in SoundFont synth (FluidSynth): serve --synth, generate --wav, play --synth."""
 
-    soundfont: str = _setting("", "General MIDI SoundFont (.sf2) to play with (default: the system's).")
+    soundfont: str = _setting(
+        "",
+        "General MIDI SoundFont (.sf2) to play with (default: the system's).",
+        about="A General MIDI SoundFont. Empty: the system's (Debian/Ubuntu: timgm6mb-soundfont or "
+        "fluid-soundfont-gm in /usr/share/sounds/sf2).",
+    )
     driver: str = _setting(
-        "auto", "Audio output of the synth (auto: JACK with JACK MIDI, else the system's).", choices=SYNTH_DRIVERS
+        "auto",
+        "Audio output of the synth (auto: JACK with JACK MIDI, else the system's).",
+        choices=SYNTH_DRIVERS,
+        flag="--synth-driver",
+        about="Audio output: auto (JACK when the MIDI runs over JACK, else PipeWire, PulseAudio or ALSA on "
+        "Linux, CoreAudio on macOS), jack, pipewire, pulseaudio, alsa or coreaudio.",
     )
     gain: float = _setting(0.4, "Loudness of the synth.", low=0.01, high=2)
 
 
 @dataclass(frozen=True)
-class ControlSettings:
-    """Which knob (MIDI CC number) turns what, and over what range."""
+class PlaySettings:
+    """Playing a MIDI file into a port (neuraltunes-live play)."""
 
-    temperature: int = _setting(21, "Knob for the temperature.", CONTROLLER)
-    bars: int = _setting(22, "Knob for the answer's length.", CONTROLLER)
-    style: int = _setting(23, "Knob for the style.", CONTROLLER)
-    mode: int = _setting(24, "Knob for call and response or continuous.", CONTROLLER)
-    panic: int = _setting(25, "Button that silences everything.", CONTROLLER)
-    keep: int = _setting(26, "Button held to loop the last answer.", CONTROLLER)
+    tempo: float | None = _setting(None, "Play at this tempo (unset: the file's).", TEMPO)
+
+
+@dataclass(frozen=True)
+class RecordSettings:
+    """Recording a port into a MIDI file (neuraltunes-live record)."""
+
+    seconds: float | None = _setting(
+        None,
+        "Stop after this long (unset: at Ctrl-C).",
+        low=0,
+        high=86_400,
+        low_open=True,
+        words="above 0, up to 86400 s (a day)",
+    )
+
+
+@dataclass(frozen=True)
+class ControlSettings:
+    """Knobs: the MIDI control change (CC) number of each, -1 to turn one off, and their ranges."""
+
+    temperature: int = _setting(
+        21,
+        "Knob for the temperature.",
+        CONTROLLER,
+        about="Knob for the temperature: 0..127 onto temperature_low .. temperature_high, evenly in ratio "
+        "(0.5 .. 1.0 at 64 .. 2.0 by default).",
+    )
+    bars: int = _setting(
+        22,
+        "Knob for the answer's length.",
+        CONTROLLER,
+        about="Knob for the answer's length: 1 + value * (max_bars - 1) / 127 bars.",
+    )
+    style: int = _setting(
+        23,
+        "Knob for the style.",
+        CONTROLLER,
+        about="Knob for the style: thirds of the range are balanced, creative, structured.",
+    )
+    mode: int = _setting(
+        24,
+        "Knob for call and response or continuous.",
+        CONTROLLER,
+        about="Knob for the mode: below 64 call and response, 64 and up continuous.",
+    )
+    panic: int = _setting(
+        25,
+        "Button that silences everything.",
+        CONTROLLER,
+        about="Button that silences everything (a press: a value of 64 or more).",
+    )
+    keep: int = _setting(
+        26,
+        "Button held to loop the last answer.",
+        CONTROLLER,
+        about="Button held (64 and up) to loop the last answer, bar by bar, until it is let go; the loop then "
+        "stops at takes_effect.",
+    )
     again: int = _setting(27, "Button for another take of the answer to the last phrase.", CONTROLLER)
-    undo: int = _setting(28, "Button that goes back to the take before.", CONTROLLER)
+    undo: int = _setting(
+        28,
+        "Button that goes back to the take before.",
+        CONTROLLER,
+        about="Button that goes back to the take before (played again as it was).",
+    )
     takes_effect: str = _setting(
         "bar", "When keep, again and undo act: at the next bar line, or now.", choices=TAKE_EFFECT
     )
@@ -262,10 +566,9 @@ class ControlSettings:
 @dataclass(frozen=True)
 class Config:
     prepare: PrepareSettings = field(default_factory=PrepareSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     generate: GenerateSettings = field(default_factory=GenerateSettings)
-    live: LiveSettings = field(default_factory=LiveSettings)
-    controls: ControlSettings = field(default_factory=ControlSettings)
-    synth: SynthSettings = field(default_factory=SynthSettings)
     style_balanced: StyleSettings = field(
         default_factory=lambda: StyleSettings(temperature=0.8, top_p=0.9, max_repeats=4)
     )
@@ -275,6 +578,11 @@ class Config:
     style_structured: StyleSettings = field(
         default_factory=lambda: StyleSettings(temperature=0.8, top_k=20, top_p=0.9, key_mask=True, max_repeats=4)
     )
+    live: LiveSettings = field(default_factory=LiveSettings)
+    controls: ControlSettings = field(default_factory=ControlSettings)
+    synth: SynthSettings = field(default_factory=SynthSettings)
+    play: PlaySettings = field(default_factory=PlaySettings)
+    record: RecordSettings = field(default_factory=RecordSettings)
 
     def style(self, name: str) -> StyleSettings:
         if name not in STYLES:
@@ -291,10 +599,63 @@ def settings() -> list[Setting]:
         for f in dataclasses.fields(cls):
             found.append(
                 Setting(
-                    section, f.name, kinds[f.name], getattr(defaults, f.name), f.metadata["rule"], f.metadata["help"]
+                    section,
+                    f.name,
+                    kinds[f.name],
+                    getattr(defaults, f.name),
+                    f.metadata["rule"],
+                    f.metadata["help"],
+                    f.metadata["flag"] or "--" + f.name.replace("_", "-"),
+                    f.metadata["about"] or f.metadata["help"],
                 )
             )
     return found
+
+
+def config_text() -> str:
+    """The config file that lists every setting at its default, each with its comment.
+
+    ``config.toml`` in the project is this text (a test holds them equal);
+    change a setting's definition here, then write it with ``python -m
+    neuraltunes_live.config > config.toml``.
+    """
+    import textwrap
+
+    lines = [
+        "# neuraltunes-live settings, each at its default (written from neuraltunes_live/config.py).",
+        "#",
+        "# Precedence, highest first: a command-line flag, an environment variable",
+        "# NEURALTUNES_<SECTION>_<KEY> (e.g. NEURALTUNES_LIVE_TEMPO=96), this file, the",
+        "# built-in default. The file read is --config FILE, else $NEURALTUNES_CONFIG,",
+        "# else ./config.toml.",
+    ]
+    described: set[type] = set()
+
+    def comment(text: str) -> list[str]:
+        return textwrap.wrap(text, 78, initial_indent="# ", subsequent_indent="# ")
+
+    section_types = typing.get_type_hints(Config)
+    by_section: dict[str, list[Setting]] = {}
+    for each in settings():
+        by_section.setdefault(each.section, []).append(each)
+    for section, found in by_section.items():
+        cls = section_types[section]
+        lines.append("")
+        first = cls not in described
+        if first and cls.__doc__:
+            lines += comment(cls.__doc__)
+        lines.append(f"[{section}]")
+        for each in found:
+            if first:
+                lines.append("")
+                text = each.about
+                if each.rule is not None and (not each.rule.choices or each.about == each.help):
+                    text += f" Values: {each.rule.describe()}."
+                lines += comment(text)
+            value = f"{each.key} = {_toml_value(each.default)}" if each.default is not None else f"# {each.key} ="
+            lines.append(value)
+        described.add(cls)
+    return "\n".join(lines) + "\n"
 
 
 def setting(dotted: str) -> Setting:
@@ -432,7 +793,8 @@ def _build(default: Any, section: str, values: dict[str, tuple[str, Any]]) -> An
     return dataclasses.replace(default, **kwargs)
 
 
-def _convert(value: Any, kind: type) -> Any:
+def _convert(value: Any, kind: Any) -> Any:
+    kind = _base_kind(kind)
     if isinstance(value, _EnvText):
         text = value.text.strip()
         if kind is bool:
@@ -451,8 +813,8 @@ def _convert(value: Any, kind: type) -> Any:
     return value if isinstance(value, kind) else None
 
 
-def _kind_name(kind: type) -> str:
-    return {bool: "true or false", int: "a whole number", float: "a number", str: "text"}[kind]
+def _kind_name(kind: Any) -> str:
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "text"}[_base_kind(kind)]
 
 
 def _shown(value: Any) -> str:
@@ -485,3 +847,7 @@ def _check_together(config: Config) -> None:
     numbers = [n for n in knobs if n >= 0]
     if len(numbers) != len(set(numbers)):
         raise ConfigError(f"[controls] gives one controller number to two knobs: {numbers}")
+
+
+if __name__ == "__main__":
+    print(config_text(), end="")

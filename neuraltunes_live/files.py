@@ -10,11 +10,12 @@ make them private to their owner).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from neuraltunes_live.errors import OutputError
 
@@ -45,6 +46,13 @@ def replace_file(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
         except OSError:
             pass
         raise
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write ``data`` as indented JSON into ``path`` whole (``replace_file``); OutputError if it cannot be."""
+    text = (json.dumps(data, indent=2) + "\n").encode("utf-8")
+    with output_errors(path):
+        replace_file(path, lambda out: out.write(text))
 
 
 def replace_folder(out_dir: str | os.PathLike, write: Callable[[Path], None]) -> None:

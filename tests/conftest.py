@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import mido
@@ -10,6 +11,10 @@ import pytest
 from neuraltunes_live.core.notes import notes_array
 
 from .fakes import detach_log_lines
+
+# The benchmarks' own helpers (answer measures, the Markov player) are tested
+# here too, imported as the benchmark scripts import them.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
 @pytest.fixture(autouse=True)
@@ -97,8 +102,9 @@ def synthetic_tune(index: int):
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """A prepared data folder of 30 synthetic tunes (train/validation/test)."""
+    from neuraltunes_live.config import PrepareSettings
     from neuraltunes_live.data.midifile import write_midi
-    from neuraltunes_live.data.prepare import PrepareOptions, prepare
+    from neuraltunes_live.data.prepare import prepare
 
     root = tmp_path_factory.mktemp("tiny")
     songs = root / "songs"
@@ -106,7 +112,7 @@ def tiny_data(tmp_path_factory):
     for i in range(30):
         write_midi(synthetic_tune(i), songs / f"tune{i:02d}.mid")
     out = root / "data"
-    prepare([str(songs)], out, PrepareOptions(workers=1, cache_dir=None, validation_fraction=0.2, test_fraction=0.2))
+    prepare([str(songs)], out, PrepareSettings(workers=1, validation_fraction=0.2, test_fraction=0.2), use_cache=False)
     return out
 
 
@@ -122,11 +128,12 @@ def random_weights(arch, seed=0, scale=0.3):
 @pytest.fixture(scope="session")
 def random_model_dir(tmp_path_factory):
     """A model folder with small random weights: loads and samples, knows nothing."""
-    from neuraltunes_live.core.model import Architecture, write_model_dir
+    from neuraltunes_live.core.model import Architecture
+    from neuraltunes_live.core.model_files import ModelInfo, write_model_dir
 
     folder = tmp_path_factory.mktemp("model")
     arch = Architecture(embedding_dim=8, lstm_units=(16, 12))
-    write_model_dir(folder, arch, random_weights(arch), {"preset": "random"})
+    write_model_dir(folder, arch, random_weights(arch), ModelInfo(preset="random"))
     return folder
 
 

@@ -2,9 +2,7 @@
 
 import numpy as np
 import pytest
-
-from neuraltunes_live.core.keys import Key
-from neuraltunes_live.offline.answers import (
+from answer_measures import (
     in_key_share,
     longest_copy,
     measure,
@@ -14,6 +12,8 @@ from neuraltunes_live.offline.answers import (
     take_difference,
     voices,
 )
+
+from neuraltunes_live.core.keys import Key
 
 from .conftest import notes
 

@@ -20,10 +20,10 @@ def test_defaults_without_a_file(tmp_path, monkeypatch):
 
 
 def test_precedence_flag_over_environment_over_file(tmp_path):
-    path = write(tmp_path, "[prepare]\nseed = 1\nworkers = 3\ntest_fraction = 0.2\n")
+    path = write(tmp_path, "[prepare]\nrandom_seed = 1\nworkers = 3\ntest_fraction = 0.2\n")
     env = {"NEURALTUNES_PREPARE_SEED": "2", "NEURALTUNES_PREPARE_WORKERS": "4"}
-    settings = load_config(path, env=env, overrides={"prepare.seed": 3, "prepare.workers": None}).prepare
-    assert (settings.seed, settings.workers, settings.test_fraction) == (3, 4, 0.2)
+    settings = load_config(path, env=env, overrides={"prepare.random_seed": 3, "prepare.workers": None}).prepare
+    assert (settings.random_seed, settings.workers, settings.test_fraction) == (3, 4, 0.2)
 
 
 def test_shipped_config_file_is_valid_and_matches_the_defaults():
@@ -36,13 +36,13 @@ def test_shipped_config_file_is_valid_and_matches_the_defaults():
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("[prepare]\nseed = 'x'\n", r"config.toml: prepare.seed must be a whole number, got 'x'"),
+        ("[prepare]\nrandom_seed = 'x'\n", r"config.toml: prepare.random_seed must be a whole number, got 'x'"),
         (
             "[prepare]\ntest_fraction = 1.5\n",
             r"prepare.test_fraction must be from 0 up to \(not including\) 1, got 1.5",
         ),
         ("[prepare]\nseeed = 1\n", r"unknown key prepare.seeed; known: cache_dir, include_drums"),
-        ("[prepar]\n", r"unknown section \[prepar\]; known: prepare, generate"),
+        ("[prepar]\n", r"unknown section \[prepar\]; known: prepare, train, evaluate, generate"),
         ("[prepare\n", r"not valid TOML"),
         ("prepare = 1\n", r"prepare must be a \[section\]"),
         ("[prepare]\nvalidation_fraction = 0.5\ntest_fraction = 0.5\n", r"must be below 1"),

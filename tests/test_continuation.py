@@ -128,7 +128,7 @@ def test_settings_are_read_at_every_token():
 
 def test_priming_as_the_phrase_is_played_gives_the_same_state_as_priming_it_whole(random_model_dir):
     from neuraltunes_live.core.continuation import PrimeCache
-    from neuraltunes_live.core.model import load_model
+    from neuraltunes_live.core.model_files import load_model
 
     from .conftest import synthetic_tune
 

@@ -76,8 +76,41 @@ def write_data(folder, pieces_per_split):
         tokens = [encode(p) for p in pieces]
         dataset.write_split(folder / f"{name}.npz", tokens, [len(p) for p in pieces])
         names[name] = [f"{name}{i}" for i in range(len(pieces))]
-    manifest = {"format": dataset.FORMAT, "encoding_version": ENCODING_VERSION, "pieces": names}
-    (folder / dataset.MANIFEST).write_text(json.dumps(manifest))
+    dataset.write_manifest(folder, manifest_of(names))
+
+
+def manifest_of(names):
+    counts = dataset.Counts(*range(11))
+    options = dataset.SplitOptions(random_seed=3, validation_fraction=0.1, test_fraction=0.1, include_drums=False)
+    pieces = {name: tuple(each) for name, each in names.items()}
+    return dataset.Manifest(
+        created="2026-12-07T00:00:00+00:00", sources=("x",), options=options, counts=counts, pieces=pieces
+    )
+
+
+def test_the_manifest_reads_back_as_written(tmp_path):
+    written = dataset.Manifest(
+        **{
+            **manifest_of({"train": ["a", "b"], "validation": [], "test": ["c"]}).__dict__,
+            "duplicates": (dataset.Duplicate("d", "a"),),
+            "files": (
+                dataset.FileEntry("x/a.mid", "ok", None, 1, False),
+                dataset.FileEntry("x/z", "skipped", "no", 0, False),
+            ),
+        }
+    )
+    dataset.write_manifest(tmp_path, written)
+    assert dataset.read_manifest(tmp_path) == written
+
+
+def test_a_manifest_missing_a_field_is_one_line_naming_it(tmp_path):
+    dataset.write_manifest(tmp_path, manifest_of({"train": ["a"]}))
+    data = json.loads((tmp_path / dataset.MANIFEST).read_text())
+    del data["counts"]["notes"]
+    (tmp_path / dataset.MANIFEST).write_text(json.dumps(data))
+    with pytest.raises(DataError, match=r"manifest.json.counts: notes is missing; prepare it again") as err:
+        dataset.read_manifest(tmp_path)
+    assert "\n" not in str(err.value)
 
 
 def test_split_files_read_back(tmp_path):

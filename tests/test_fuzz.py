@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import tomllib
 
 import numpy as np
 import pytest
@@ -26,7 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neuraltunes_live.config import load_config
-from neuraltunes_live.core.model import Architecture, load_model, write_model_dir
+from neuraltunes_live.core.model import Architecture
+from neuraltunes_live.core.model_files import ModelInfo, load_model, write_model_dir
 from neuraltunes_live.core.notes import notes_array
 from neuraltunes_live.data.midifile import midifile_from_parts, parse_midi
 from neuraltunes_live.errors import ImportFailed, NeuralTunesError
@@ -127,7 +129,7 @@ ARCH = Architecture(embedding_dim=4, lstm_units=(6,), relative_pitch=True, key_c
 @pytest.fixture(scope="module")
 def model_bytes(tmp_path_factory):
     folder = tmp_path_factory.mktemp("model")
-    write_model_dir(folder, ARCH, random_weights(ARCH), {"preset": "fuzz"})
+    write_model_dir(folder, ARCH, random_weights(ARCH), ModelInfo(preset="fuzz"))
     return (folder / "model.json").read_text(), (folder / "weights.npz").read_bytes()
 
 
@@ -179,7 +181,8 @@ CONFIG_KEYS = {
     "controls": ["temperature", "bars", "panic", "channel", "max_bars", "temperature_low"],
     "style_balanced": ["temperature", "top_k", "top_p", "max_repeats", "keep_grid"],
     "generate": ["bars", "style", "key", "random_seed"],
-    "prepare": ["seed", "workers", "validation_fraction"],
+    "prepare": ["random_seed", "workers", "validation_fraction"],
+    "train": ["epochs", "preset", "batch_size"],
 }
 toml_value = st.one_of(
     st.integers(-(2**40), 2**40).map(str),
@@ -200,11 +203,27 @@ def test_a_mutated_config_file_loads_or_gives_one_clean_error(tmp_path_factory, 
     if noise:
         lines.append(noise)
     path = tmp_path_factory.mktemp("config") / "config.toml"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    text = "\n".join(lines)
+    path.write_text(text, encoding="utf-8")
     try:
-        load_config(path, env={})
+        parsed = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        parsed = None
+    try:
+        config = load_config(path, env={})
     except NeuralTunesError as err:
-        assert "\n" not in str(err)
+        message = str(err)
+        assert "\n" not in message  # one line
+        if parsed is None:
+            assert message.startswith(f"{path}: not valid TOML"), message
+        else:  # it names a setting the file gives (or the section of knobs that clash)
+            named = [f"{section}.{key}" for section, values in parsed.items() for key in values]
+            assert any(name in message for name in named) or message.startswith("[controls]"), message
+        return
+    assert parsed is not None, "a file that is not TOML was read"
+    for section, values in parsed.items():  # every value the file gives is the one the config holds
+        for key, value in values.items():
+            assert getattr(getattr(config, section), key) == value
 
 
 def _mido_piece(data: bytes, include_drums: bool):

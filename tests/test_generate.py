@@ -13,7 +13,7 @@ from .conftest import midi_track, off, on, save_midi, tempo
 
 
 @pytest.fixture
-def seed_file(tmp_path):
+def phrase_file(tmp_path):
     events = [tempo(0, 96)]
     for pitch in (62, 66, 69, 74, 73, 71, 69, 66):
         events += [on(0, pitch), off(240, pitch)]
@@ -34,38 +34,40 @@ def run(*args):
     return CliRunner().invoke(main, ["generate", *map(str, args)])
 
 
-def test_generate_writes_seed_and_continuation_tracks(seed_file, random_model_dir, tmp_path):
+def test_generate_writes_phrase_and_continuation_tracks(phrase_file, random_model_dir, tmp_path):
     out = tmp_path / "out.mid"
-    result = run("--phrase", seed_file, "--out", out, "--model", random_model_dir, "--bars", 2, "--random-seed", 5)
+    result = run("--phrase", phrase_file, "--out", out, "--model", random_model_dir, "--bars", 2, "--random-seed", 5)
     assert result.exit_code == 0, result.output
     midi = mido.MidiFile(out)
     assert [t.name for t in midi.tracks] == ["phrase", "continuation"]
     assert open_notes(out) == set()
     piece = read_midi(out)
-    assert piece.tempo_bpm == pytest.approx(96)  # the seed file's tempo
-    seed_end = 8 * 6  # eight eighth notes, in ticks
-    later = piece.notes[piece.notes[:, 0] >= seed_end]
-    assert len(later) > 0 and later[:, 0].max() < seed_end + 2 * 48
+    assert piece.tempo_bpm == pytest.approx(96)  # the phrase file's tempo
+    phrase_end = 8 * 6  # eight eighth notes, in ticks
+    later = piece.notes[piece.notes[:, 0] >= phrase_end]
+    assert len(later) > 0 and later[:, 0].max() < phrase_end + 2 * 48
     assert "random seed 5" in result.output
 
 
-def test_same_random_seed_same_file_and_variations_differ(seed_file, random_model_dir, tmp_path):
+def test_same_random_seed_same_file_and_variations_differ(phrase_file, random_model_dir, tmp_path):
     a, b = tmp_path / "a.mid", tmp_path / "b.mid"
     for out in (a, b):
-        assert run("--phrase", seed_file, "--out", out, "--model", random_model_dir, "--random-seed", 9).exit_code == 0
+        assert (
+            run("--phrase", phrase_file, "--out", out, "--model", random_model_dir, "--random-seed", 9).exit_code == 0
+        )
     assert a.read_bytes() == b.read_bytes()
-    result = run("--phrase", seed_file, "--out", tmp_path / "v.mid", "--model", random_model_dir, "--variations", 3)
+    result = run("--phrase", phrase_file, "--out", tmp_path / "v.mid", "--model", random_model_dir, "--variations", 3)
     assert result.exit_code == 0, result.output
     files = [tmp_path / f"v-{i}.mid" for i in (1, 2, 3)]
     assert all(f.exists() for f in files)
     assert len({f.read_bytes() for f in files}) == 3
 
 
-def test_plot_and_style_and_key(seed_file, random_model_dir, tmp_path):
+def test_plot_and_style_and_key(phrase_file, random_model_dir, tmp_path):
     out, png = tmp_path / "o.mid", tmp_path / "roll.png"
     result = run(
         "--phrase",
-        seed_file,
+        phrase_file,
         "--out",
         out,
         "--model",
@@ -95,8 +97,8 @@ def test_plot_and_style_and_key(seed_file, random_model_dir, tmp_path):
         (["--bars", "0"], 2, "Invalid value for '--bars': 0 is not in the range 1<=x<=256"),
     ],
 )
-def test_bad_options_give_one_line(seed_file, random_model_dir, tmp_path, args, status, message):
-    result = run("--phrase", seed_file, "--out", tmp_path / "x.mid", "--model", random_model_dir, *args)
+def test_bad_options_give_one_line(phrase_file, random_model_dir, tmp_path, args, status, message):
+    result = run("--phrase", phrase_file, "--out", tmp_path / "x.mid", "--model", random_model_dir, *args)
     assert result.exit_code == status and not isinstance(result.exception, (TypeError, ValueError, KeyError))
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0]
@@ -137,14 +139,14 @@ def test_continues_midi_files_written_by_others(path, random_model_dir, tmp_path
     assert len(read_midi(out).notes) > 0
 
 
-def test_out_naming_a_folder_is_one_line(seed_file, random_model_dir, tmp_path):
-    result = run("--phrase", seed_file, "--out", tmp_path, "--model", random_model_dir)
+def test_out_naming_a_folder_is_one_line(phrase_file, random_model_dir, tmp_path):
+    result = run("--phrase", phrase_file, "--out", tmp_path, "--model", random_model_dir)
     assert result.exit_code == 1 and "it is a folder" in result.output
     assert "Traceback" not in result.output
 
 
 def test_a_folder_that_cannot_be_written_is_one_line_before_any_work(
-    seed_file, random_model_dir, tmp_path, monkeypatch
+    phrase_file, random_model_dir, tmp_path, monkeypatch
 ):
     # As the system answers for a read-only disk (EROFS) or a folder of someone else's.
     import neuraltunes_live.files as files
@@ -152,19 +154,19 @@ def test_a_folder_that_cannot_be_written_is_one_line_before_any_work(
     monkeypatch.setattr(files.os, "access", lambda path, mode: not mode & os.W_OK)
     reads = []
     monkeypatch.setattr("neuraltunes_live.offline.generate.read_midi", lambda path: reads.append(path))
-    result = run("--phrase", seed_file, "--out", tmp_path / "x.mid", "--model", random_model_dir)
+    result = run("--phrase", phrase_file, "--out", tmp_path / "x.mid", "--model", random_model_dir)
     assert result.exit_code == 1 and "is not writable" in result.output
     assert reads == []  # refused before the phrase was even read
 
 
-def test_an_os_error_while_writing_is_one_line_and_leaves_nothing(seed_file, random_model_dir, tmp_path, monkeypatch):
+def test_an_os_error_while_writing_is_one_line_and_leaves_nothing(phrase_file, random_model_dir, tmp_path, monkeypatch):
     import neuraltunes_live.data.midifile as midifile
 
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(midifile, "save_midifile", full_disk)
-    result = run("--phrase", seed_file, "--out", tmp_path / "x.mid", "--model", random_model_dir)
+    result = run("--phrase", phrase_file, "--out", tmp_path / "x.mid", "--model", random_model_dir)
     assert result.exit_code == 1
     assert f"cannot write {tmp_path / 'x.mid'}: No space left on device" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "x.mid").exists()
@@ -174,15 +176,15 @@ def test_an_os_error_while_writing_is_one_line_and_leaves_nothing(seed_file, ran
     "plot, message",
     [("missing/roll.png", "folder"), ("roll.mid", "must end in .png or .svg or .pdf")],
 )
-def test_a_bad_plot_path_is_refused_before_the_midi_is_written(seed_file, random_model_dir, tmp_path, plot, message):
+def test_a_bad_plot_path_is_refused_before_the_midi_is_written(phrase_file, random_model_dir, tmp_path, plot, message):
     out = tmp_path / "x.mid"
-    result = run("--phrase", seed_file, "--out", out, "--model", random_model_dir, "--plot", tmp_path / plot)
+    result = run("--phrase", phrase_file, "--out", out, "--model", random_model_dir, "--plot", tmp_path / plot)
     assert result.exit_code == 1 and message in result.output
     assert not out.exists()
 
 
-def test_variations_have_an_upper_bound(seed_file, random_model_dir, tmp_path):
-    result = run("--phrase", seed_file, "--out", tmp_path / "v.mid", "--model", random_model_dir, "--variations", 101)
+def test_variations_have_an_upper_bound(phrase_file, random_model_dir, tmp_path):
+    result = run("--phrase", phrase_file, "--out", tmp_path / "v.mid", "--model", random_model_dir, "--variations", 101)
     assert result.exit_code == 2 and "1<=x<=100" in result.output
     assert list(tmp_path.glob("v-*.mid")) == []
 
@@ -200,7 +202,7 @@ def test_tempos_out_of_range_are_read_within_it_with_a_warning(random_model_dir,
     assert read_midi(out).tempo_bpm == pytest.approx(bpm)
 
 
-def test_the_old_name_of_phrase_still_works_with_a_note(seed_file, random_model_dir, tmp_path):
-    result = run("--seed", seed_file, "--out", tmp_path / "x.mid", "--model", random_model_dir, "--bars", 1)
-    assert result.exit_code == 0, result.output
-    assert "note: --seed FILE is now --phrase" in result.output
+def test_the_phrase_has_one_name(phrase_file, random_model_dir, tmp_path):
+    result = run("--seed", phrase_file, "--out", tmp_path / "x.mid", "--model", random_model_dir, "--bars", 1)
+    assert result.exit_code == 2 and "No such option '--seed'" in result.output
+    assert not (tmp_path / "x.mid").exists()

@@ -18,7 +18,17 @@ from neuraltunes_live.core.memory import (
     match_counts,
     match_lengths,
 )
-from neuraltunes_live.core.model import Architecture, LSTMModel, load_model, write_model_dir, write_piece_memory
+from neuraltunes_live.core.memory_fit import MemoryFit
+from neuraltunes_live.core.model import Architecture, LSTMModel
+from neuraltunes_live.core.model_files import (
+    CONFIG_FILE,
+    FittedMemory,
+    ModelInfo,
+    load_model,
+    read_model_info,
+    write_model_dir,
+    write_piece_memory,
+)
 from neuraltunes_live.core.sampling import SamplingSettings
 from neuraltunes_live.data.dataset import read_split
 from neuraltunes_live.errors import ModelError
@@ -167,8 +177,10 @@ def test_match_counts_agree_with_the_memory():
 )
 def test_bad_memory_settings_in_a_model_folder_give_one_line(tmp_path, bad):
     arch = Architecture(embedding_dim=4, lstm_units=(4,))
-    write_model_dir(tmp_path, arch, random_weights(arch), {"piece_memory": bad})
-    with pytest.raises(ModelError, match="piece memory") as err:
+    write_model_dir(tmp_path, arch, random_weights(arch), ModelInfo())
+    description = json.loads((tmp_path / CONFIG_FILE).read_text())
+    (tmp_path / CONFIG_FILE).write_text(json.dumps({**description, "piece_memory": bad}))
+    with pytest.raises(ModelError, match="piece.memory") as err:
         load_model(tmp_path)
     assert "\n" not in str(err.value)
 
@@ -204,8 +216,7 @@ def test_evaluate_scores_the_model_with_its_memory_and_without(tiny_data, random
     assert result.exit_code == 0, result.output
     assert "with the memory" in result.output
     assert (folder / "weights.npz").read_bytes() == (random_model_dir / "weights.npz").read_bytes()
-    info = json.loads((folder / "model.json").read_text())
-    assert info["piece_memory"]["fitted_on"] == str(tiny_data)
+    assert read_model_info(folder).piece_memory.fitted_on == str(tiny_data)
     model = load_model(folder)
     assert model.memory is not None
 
@@ -216,7 +227,7 @@ def test_evaluate_scores_the_model_with_its_memory_and_without(tiny_data, random
     # The synthetic tunes repeat their chords and rhythm: remembering them pays.
     assert with_memory.bits_per_note < 0.8 * without.bits_per_note
 
-    report = evaluate([folder], tiny_data, settings=SamplingSettings(), seed=1)
+    report = evaluate([folder], tiny_data, settings=SamplingSettings(), random_seed=1)
     assert report.models[0].scores.bits_per_note == pytest.approx(with_memory.bits_per_note, rel=1e-4)
     assert report.network_alone[0].scores.bits_per_note == pytest.approx(without.bits_per_note, rel=1e-4)
     assert report.markov_memory_bits_per_note < report.markov.bits_per_note
@@ -257,8 +268,18 @@ def test_write_piece_memory_keeps_the_rest_of_model_json(random_model_dir, tmp_p
     for name in ("model.json", "weights.npz"):
         (folder / name).write_bytes((random_model_dir / name).read_bytes())
     before = json.loads((folder / "model.json").read_text())
-    write_piece_memory(folder, MemorySettings(3, (1.5, 2.5)), {"note": "x"})
+    fit = MemoryFit(validation_pieces=7, validation_bits_per_note_network=3.25, validation_bits_per_note=2.5)
+    write_piece_memory(folder, FittedMemory.fitted(MemorySettings(3, (1.5, 2.5)), fit, "data/x"))
     after = json.loads((folder / "model.json").read_text())
-    assert after.pop("piece_memory") == {"min_order": 3, "concentrations": [1.5, 2.5], "note": "x"}
+    assert after.pop("piece_memory") == {
+        "min_order": 3,
+        "concentrations": [1.5, 2.5],
+        "validation_pieces": 7,
+        "validation_bits_per_note_network": 3.25,
+        "validation_bits_per_note": 2.5,
+        "fitted_on": "data/x",
+    }
+    before.pop("piece_memory", None)
     assert after == before
+    assert read_model_info(folder).piece_memory.settings() == MemorySettings(3, (1.5, 2.5))
     assert not list(folder.glob("*.tmp"))

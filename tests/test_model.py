@@ -8,17 +8,8 @@ import numpy as np
 import pytest
 
 from neuraltunes_live.core.encoding import DURATION_BASE, MAX_PITCH, MIN_PITCH, PITCH_BASE, VOCAB_SIZE
-from neuraltunes_live.core.model import (
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    Architecture,
-    KeyContext,
-    LSTMModel,
-    key_contexts,
-    key_scores,
-    load_model,
-    write_model_dir,
-)
+from neuraltunes_live.core.model import Architecture, KeyContext, LSTMModel, key_contexts, key_scores
+from neuraltunes_live.core.model_files import CONFIG_FILE, WEIGHTS_FILE, ModelInfo, load_model, write_model_dir
 from neuraltunes_live.errors import ModelError
 
 from .conftest import random_weights
@@ -34,7 +25,7 @@ KEYED = Architecture(
 def model_dir(tmp_path, request):
     folder = tmp_path / "m"
     folder.mkdir()
-    write_model_dir(folder, request.param, random_weights(request.param, scale=0.5), {"preset": "test"})
+    write_model_dir(folder, request.param, random_weights(request.param, scale=0.5), ModelInfo(preset="test"))
     return folder
 
 
@@ -42,7 +33,7 @@ def test_loaded_model_keeps_architecture_and_info(model_dir):
     model = load_model(model_dir)
     assert model.arch in (ARCH, KEYED)
     assert Architecture.from_json(model.arch.to_json()) == model.arch
-    assert model.info["preset"] == "test"
+    assert model.info.preset == "test"
     assert model.vocab_size == VOCAB_SIZE
 
 
@@ -81,7 +72,7 @@ def test_batched_prime_equals_each_sequence(model_dir):
 def test_loading_does_not_import_tensorflow(model_dir):
     code = (
         "import sys\n"
-        "from neuraltunes_live.core.model import load_model\n"
+        "from neuraltunes_live.core.model_files import load_model\n"
         f"m = load_model({str(model_dir)!r})\n"
         "m.step(1, m.initial_state())\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported TF'\n"
@@ -146,7 +137,7 @@ def _break(folder, how):
 def plain_model_dir(tmp_path):
     folder = tmp_path / "plain"
     folder.mkdir()
-    write_model_dir(folder, ARCH, random_weights(ARCH), {"preset": "test"})
+    write_model_dir(folder, ARCH, random_weights(ARCH), ModelInfo(preset="test"))
     return folder
 
 
@@ -180,7 +171,7 @@ def test_write_model_dir_refuses_mismatched_weights(tmp_path):
     weights = random_weights(ARCH)
     weights["output_bias"] = weights["output_bias"][:5]
     with pytest.raises(ValueError, match="output_bias"):
-        write_model_dir(tmp_path, ARCH, weights, {})
+        write_model_dir(tmp_path, ARCH, weights, ModelInfo())
 
 
 def test_one_hot_architecture_round_trips_through_json():
@@ -222,12 +213,12 @@ def test_step_matches_a_textbook_lstm():
 
 
 def test_the_shipped_model_loads_and_is_small():
-    from neuraltunes_live.core.model import SHIPPED_MODEL
+    from neuraltunes_live.core.model_files import SHIPPED_MODEL
 
     folder_bytes = sum(p.stat().st_size for p in SHIPPED_MODEL.iterdir())
     assert folder_bytes < 10 * 1024 * 1024
     model = load_model(SHIPPED_MODEL)
-    assert model.info["preset"] == "default"
+    assert model.info.preset == "default"
     assert (SHIPPED_MODEL / "MODEL_CARD.md").is_file()
     logits, _ = model.step(1, model.initial_state())
     assert logits.shape == (VOCAB_SIZE,) and np.all(np.isfinite(logits))

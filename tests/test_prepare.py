@@ -12,9 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from neuraltunes_live.cli import main
+from neuraltunes_live.config import PrepareSettings
 from neuraltunes_live.data import dataset
 from neuraltunes_live.data import prepare as preparing
-from neuraltunes_live.data.prepare import PrepareOptions, prepare
+from neuraltunes_live.data.prepare import prepare
 from neuraltunes_live.data.score_import import corpus_files
 from neuraltunes_live.errors import DataError
 
@@ -45,7 +46,7 @@ def folder(tmp_path):
 
 
 def options(tmp_path, **kw):
-    return PrepareOptions(cache_dir=tmp_path / "cache", workers=1, **kw)
+    return PrepareSettings(cache_dir=str(tmp_path / "cache"), workers=1, **kw)
 
 
 def test_folder_with_bad_files_prepares_the_good_ones(tmp_path, folder):
@@ -56,20 +57,18 @@ def test_folder_with_bad_files_prepares_the_good_ones(tmp_path, folder):
         "empty.mid": "empty file",
         "notes.txt": "not a music file (.txt file)",
     }
-    assert report.counts["pieces_found"] == 6
-    assert report.counts["duplicates_removed"] == 1
-    assert report.counts["pieces"] == 5
-    assert report.counts["notes"] == 25
+    assert report.counts.pieces_found == 6
+    assert report.counts.duplicates_removed == 1
+    assert report.counts.pieces == 5
+    assert report.counts.notes == 25
     assert report.splits == {"train": 3, "validation": 1, "test": 1}
 
     manifest = dataset.read_manifest(tmp_path / "data")
     # Files are read in sorted path order and the first copy is kept.
-    assert manifest["duplicates"] == [
-        {"piece": str(folder / "tune0.mid"), "same_as": str(folder / "sub" / "tune0_up.mid")}
-    ]
-    statuses = {Path_name(f["source"]): f["status"] for f in manifest["files"]}
+    assert manifest.duplicates == (dataset.Duplicate(str(folder / "tune0.mid"), str(folder / "sub" / "tune0_up.mid")),)
+    statuses = {Path_name(f.source): f.status for f in manifest.files}
     assert statuses["broken.mid"] == "skipped" and statuses["tune3.mid"] == "ok"
-    everything = sum((manifest["pieces"][s] for s in dataset.SPLITS), [])
+    everything = sum((list(manifest.pieces[s]) for s in dataset.SPLITS), [])
     assert sorted(Path_name(n) for n in everything) == ["tune0_up.mid"] + [f"tune{i}.mid" for i in range(1, 5)]
     train = dataset.read_split(tmp_path / "data", "train")
     assert train.notes.tolist() == [5, 5, 5] and len(train.tokens) == train.offsets[-1]
@@ -105,8 +104,8 @@ def test_nothing_usable_is_an_error_naming_the_reasons(tmp_path):
 def test_second_run_is_served_from_the_cache_and_gives_the_same_data(tmp_path, folder):
     first = prepare([str(folder)], tmp_path / "d1", options(tmp_path))
     second = prepare([str(folder)], tmp_path / "d2", options(tmp_path))
-    assert first.counts["files_cached"] == 0
-    assert second.counts["files_cached"] == 6  # the good files; bad ones are read again
+    assert first.counts.files_cached == 0
+    assert second.counts.files_cached == 6  # the good files; bad ones are read again
     for split in dataset.SPLITS:
         a, b = dataset.read_split(tmp_path / "d1", split), dataset.read_split(tmp_path / "d2", split)
         assert np.array_equal(a.tokens, b.tokens) and a.names == b.names
@@ -116,7 +115,7 @@ def test_an_edited_file_is_read_again(tmp_path, folder):
     prepare([str(folder)], tmp_path / "d", options(tmp_path))
     tune_file(folder / "tune2.mid", [40, 41, 42])
     report = prepare([str(folder)], tmp_path / "d", options(tmp_path))
-    assert report.counts["files_cached"] == 5 and report.counts["notes"] == 23
+    assert report.counts.files_cached == 5 and report.counts.notes == 23
 
 
 def test_damaged_cache_entries_are_read_again(tmp_path, folder):
@@ -124,12 +123,12 @@ def test_damaged_cache_entries_are_read_again(tmp_path, folder):
     for entry in (tmp_path / "cache").rglob("*.npz"):
         entry.write_bytes(b"garbage")
     report = prepare([str(folder)], tmp_path / "d", options(tmp_path))
-    assert report.counts["files_cached"] == 0 and report.counts["pieces"] == 5
+    assert report.counts.files_cached == 0 and report.counts.pieces == 5
 
 
 def test_parallel_workers_give_the_same_result(tmp_path, folder):
-    prepare([str(folder)], tmp_path / "one", options(tmp_path, seed=3))
-    prepare([str(folder)], tmp_path / "two", PrepareOptions(cache_dir=None, workers=2, seed=3))
+    prepare([str(folder)], tmp_path / "one", options(tmp_path, random_seed=3))
+    prepare([str(folder)], tmp_path / "two", PrepareSettings(workers=2, random_seed=3), use_cache=False)
     one = json.loads((tmp_path / "one" / "manifest.json").read_text())
     two = json.loads((tmp_path / "two" / "manifest.json").read_text())
     assert one["pieces"] == two["pieces"] and one["counts"]["notes"] == two["counts"]["notes"]
@@ -181,24 +180,24 @@ def test_refuses_to_replace_a_file(tmp_path, folder):
 def test_split_seed_is_recorded_and_changes_the_split(tmp_path, folder):
     for i in range(5, 15):
         tune_file(folder / f"more{i}.mid", [50 + i, 55, 48 + i, 62])
-    a = prepare([str(folder)], tmp_path / "a", options(tmp_path, seed=1))
-    b = prepare([str(folder)], tmp_path / "b", options(tmp_path, seed=2))
-    assert dataset.read_manifest(tmp_path / "a")["options"]["seed"] == 1
-    ma, mb = (dataset.read_manifest(tmp_path / x)["pieces"] for x in "ab")
+    a = prepare([str(folder)], tmp_path / "a", options(tmp_path, random_seed=1))
+    b = prepare([str(folder)], tmp_path / "b", options(tmp_path, random_seed=2))
+    assert dataset.read_manifest(tmp_path / "a").options.random_seed == 1
+    ma, mb = (dataset.read_manifest(tmp_path / x).pieces for x in "ab")
     assert a.splits == b.splits and ma != mb
 
 
 @pytest.mark.corpus
 def test_music21_corpus_subset(tmp_path):
-    report = prepare(["music21:bach/bwv10*"], tmp_path / "bach", options(tmp_path, seed=5))
-    assert report.counts["files"] == len(corpus_files("music21:bach/bwv10*")) >= 5
+    report = prepare(["music21:bach/bwv10*"], tmp_path / "bach", options(tmp_path, random_seed=5))
+    assert report.counts.files == len(corpus_files("music21:bach/bwv10*")) >= 5
     assert not report.skipped
     assert report.splits["test"] >= 1 and report.splits["validation"] >= 1
     manifest = dataset.read_manifest(tmp_path / "bach")
-    assert manifest["sources"] == ["music21:bach/bwv10*"]
-    assert all(n.startswith("music21:bach/bwv10") for n in manifest["pieces"]["train"])
-    again = prepare(["music21:bach/bwv10*"], tmp_path / "bach", options(tmp_path, seed=5))
-    assert again.counts["files_cached"] == report.counts["files"]
+    assert manifest.sources == ("music21:bach/bwv10*",)
+    assert all(n.startswith("music21:bach/bwv10") for n in manifest.pieces["train"])
+    again = prepare(["music21:bach/bwv10*"], tmp_path / "bach", options(tmp_path, random_seed=5))
+    assert again.counts.files_cached == report.counts.files
 
 
 SIGNAL_MID_WRITE = """
@@ -231,15 +230,15 @@ def test_signal_while_writing_leaves_no_partial_folder(tmp_path, folder, signal_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["songs"]
 
 
-@pytest.mark.parametrize("flag", ["--random-seed", "--seed"])
-def test_the_split_seed_is_random_seed_and_the_old_name_still_works(tmp_path, folder, flag):
+def test_the_split_is_drawn_with_the_random_seed_given(tmp_path, folder):
     out = tmp_path / "d"
     result = CliRunner().invoke(
-        main, ["prepare", str(folder), "--out", str(out), flag, "7", "--no-cache", "--workers", "1"]
+        main, ["prepare", str(folder), "--out", str(out), "--random-seed", "7", "--no-cache", "--workers", "1"]
     )
     assert result.exit_code == 0, result.output
-    assert dataset.read_manifest(out)["options"]["seed"] == 7
-    assert ("note: --seed is now --random-seed" in result.output) == (flag == "--seed")
+    assert dataset.read_manifest(out).options.random_seed == 7
+    result = CliRunner().invoke(main, ["prepare", str(folder), "--out", str(out), "--seed", "7"])
+    assert result.exit_code == 2 and "No such option '--seed'" in result.output  # one name for it
 
 
 @pytest.mark.corpus

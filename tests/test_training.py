@@ -13,20 +13,28 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
+from neuraltunes_live.config import PRESETS, TrainSettings  # noqa: E402
 from neuraltunes_live.core.encoding import (
     VOCAB_SIZE,  # noqa: E402
     transposition_range,  # noqa: E402
 )
-from neuraltunes_live.core.model import Architecture, LSTMModel, load_model  # noqa: E402
+from neuraltunes_live.core.model import Architecture, LSTMModel  # noqa: E402
+from neuraltunes_live.core.model_files import load_model, read_model_info  # noqa: E402
 from neuraltunes_live.data.dataset import read_split  # noqa: E402
 from neuraltunes_live.errors import TrainingError  # noqa: E402
 from neuraltunes_live.training import model as keras_model  # noqa: E402
 from neuraltunes_live.training.data import random_windows, validation_windows  # noqa: E402
-from neuraltunes_live.training.train import TrainOptions, train, work_dir_for  # noqa: E402
+from neuraltunes_live.training.train import train as run_training  # noqa: E402
+from neuraltunes_live.training.train import work_dir_for  # noqa: E402
 
 from .floats import assert_close
 
-TINY = dict(preset="tiny", batch_size=8, seq_len=16, verbose=0)
+TINY = dict(preset="tiny", batch_size=8, seq_len=16)
+
+
+def train(data, out, settings, **run):
+    """Training as the tests run it: quiet."""
+    return run_training(data, out, settings, verbose=0, **run)
 
 
 @pytest.mark.parametrize(
@@ -34,7 +42,7 @@ TINY = dict(preset="tiny", batch_size=8, seq_len=16, verbose=0)
     [
         (keras_model.PRESETS["default"].arch, True),
         (keras_model.PRESETS["default"].arch, False),
-        (keras_model.resolved(keras_model.PRESETS["seed"].arch), False),
+        (keras_model.resolved(keras_model.PRESETS["one-hot-lstm"].arch), False),
         (Architecture(embedding_dim=5, lstm_units=(7, 9, 6), dense_units=(11, 4)), True),
         (Architecture(embedding_dim=5, lstm_units=(7, 9), dense_units=(11,), relative_pitch=True), False),
         (
@@ -44,7 +52,7 @@ TINY = dict(preset="tiny", batch_size=8, seq_len=16, verbose=0)
             True,
         ),
     ],
-    ids=["default", "default-unshared", "seed", "odd", "odd-relative", "odd-key"],
+    ids=["default", "default-unshared", "one-hot-lstm", "odd", "odd-relative", "odd-key"],
 )
 def test_numpy_runtime_matches_keras(arch, pitch_classes):
     keras.utils.set_random_seed(0)
@@ -115,15 +123,16 @@ def test_training_windows_are_transposed_within_range(tiny_data):
 
 def test_train_writes_a_self_describing_model_dir(tiny_data, tmp_path):
     out = tmp_path / "model"
-    info = train(tiny_data, out, TrainOptions(epochs=2, seed=3, **TINY))
+    result = train(tiny_data, out, TrainSettings(epochs=2, random_seed=3, **TINY))
     assert sorted(p.name for p in out.iterdir()) == ["history.csv", "history.png", "model.json", "weights.npz"]
+    assert result.model_dir == str(out) and result.info == read_model_info(out)
     saved = json.loads((out / "model.json").read_text())
-    assert saved["preset"] == "tiny" and saved["training"]["seed"] == 3
+    assert saved["preset"] == "tiny" and saved["training"]["random_seed"] == 3
     assert saved["data"]["sources"] and saved["data"]["split_seed"] == 1234
     assert saved["training"]["epochs_run"] == 2
     assert 1 <= saved["training"]["best_epoch"] <= 2
     assert saved["metrics"]["val_loss_nats_per_event"] < np.log(VOCAB_SIZE)
-    assert info["parameters"] == load_model(out).arch.parameter_count()
+    assert result.info.parameters == load_model(out).arch.parameter_count()
     # The piece memory was fitted on the validation pieces, and loads with the model.
     memory = saved["piece_memory"]
     assert memory["validation_pieces"] == len(read_split(tiny_data, "validation"))
@@ -135,7 +144,7 @@ def test_train_writes_a_self_describing_model_dir(tiny_data, tmp_path):
 
 def test_same_seed_same_weights(tiny_data, tmp_path):
     for name in ("a", "b"):
-        train(tiny_data, tmp_path / name, TrainOptions(epochs=1, seed=5, **TINY))
+        train(tiny_data, tmp_path / name, TrainSettings(epochs=1, random_seed=5, **TINY))
     a, b = (np.load(tmp_path / name / "weights.npz") for name in ("a", "b"))
     for key in a.files:
         np.testing.assert_array_equal(a[key], b[key])
@@ -153,16 +162,16 @@ class InterruptAfter(keras.callbacks.Callback):
 
 def test_interrupted_training_resumes_where_it_stopped(tiny_data, tmp_path):
     out = tmp_path / "model"
-    options = TrainOptions(epochs=3, seed=7, patience=10, **TINY)
+    options = TrainSettings(epochs=3, random_seed=7, patience=10, **TINY)
     with pytest.raises(KeyboardInterrupt):
         train(tiny_data, out, options, callbacks=[InterruptAfter(2)])
     assert not out.exists() and work_dir_for(out).is_dir()
     with pytest.raises(TrainingError, match="pass --resume"):
         train(tiny_data, out, options)
-    with pytest.raises(TrainingError, match="cannot resume: seed was 7, now 8"):
-        train(tiny_data, out, TrainOptions(epochs=3, seed=8, resume=True, **TINY))
-    info = train(tiny_data, out, TrainOptions(epochs=3, seed=7, patience=10, resume=True, **TINY))
-    assert info["training"]["epochs_run"] == 3
+    with pytest.raises(TrainingError, match="cannot resume: random_seed was 7, now 8"):
+        train(tiny_data, out, TrainSettings(epochs=3, random_seed=8, **TINY), resume=True)
+    result = train(tiny_data, out, TrainSettings(epochs=3, random_seed=7, patience=10, **TINY), resume=True)
+    assert result.info.training.epochs_run == 3
     assert not work_dir_for(out).exists()
 
     # Resumed after two epochs, it reaches the weights of an uninterrupted run.
@@ -174,14 +183,14 @@ def test_interrupted_training_resumes_where_it_stopped(tiny_data, tmp_path):
 
 def test_train_refuses_bad_input(tiny_data, tmp_path):
     with pytest.raises(TrainingError, match="unknown preset 'huge'"):
-        train(tiny_data, tmp_path / "m", TrainOptions(preset="huge"))
+        train(tiny_data, tmp_path / "m", TrainSettings(preset="huge"))
     other = tmp_path / "not-a-model"
     other.mkdir()
     (other / "keep.txt").write_text("mine")
     with pytest.raises(TrainingError, match="not a model folder"):
-        train(tiny_data, other, TrainOptions(**TINY))
+        train(tiny_data, other, TrainSettings(**TINY))
     with pytest.raises(TrainingError, match="nothing to resume"):
-        train(tiny_data, tmp_path / "fresh", TrainOptions(resume=True, **TINY))
+        train(tiny_data, tmp_path / "fresh", TrainSettings(**TINY), resume=True)
 
 
 def test_mirrored_over_two_logical_cpus(tiny_data, tmp_path):
@@ -230,8 +239,9 @@ def test_train_command_says_how_to_resume_after_an_interrupt(tiny_data, tmp_path
 
 
 def test_train_refuses_data_without_validation_pieces(tmp_path):
+    from neuraltunes_live.config import PrepareSettings
     from neuraltunes_live.data.midifile import write_midi
-    from neuraltunes_live.data.prepare import PrepareOptions, prepare
+    from neuraltunes_live.data.prepare import prepare
 
     from .conftest import synthetic_tune
 
@@ -240,20 +250,20 @@ def test_train_refuses_data_without_validation_pieces(tmp_path):
     for i in range(3):
         write_midi(synthetic_tune(i), songs / f"t{i}.mid")
     data = tmp_path / "data"
-    prepare([str(songs)], data, PrepareOptions(workers=1, cache_dir=None, validation_fraction=0.0))
+    prepare([str(songs)], data, PrepareSettings(workers=1, validation_fraction=0.0), use_cache=False)
     with pytest.raises(TrainingError, match="no validation pieces"):
-        train(data, tmp_path / "m", TrainOptions(**TINY))
+        train(data, tmp_path / "m", TrainSettings(**TINY))
 
 
 def _plain_tiny_model(folder, units=(16, 16)):
     """A model folder of the tiny preset's shape without a key context, random weights."""
-    from neuraltunes_live.core.model import write_model_dir
+    from neuraltunes_live.core.model_files import ModelInfo, write_model_dir
 
     from .conftest import random_weights
 
     arch = Architecture(embedding_dim=8, lstm_units=units, relative_pitch=True)
     folder.mkdir()
-    write_model_dir(folder, arch, random_weights(arch, scale=0.5), {"preset": "plain"})
+    write_model_dir(folder, arch, random_weights(arch, scale=0.5), ModelInfo(preset="plain"))
     return folder
 
 
@@ -268,13 +278,13 @@ def test_grown_weights_play_what_the_trained_network_played(tmp_path):
 def test_train_can_start_from_a_model_without_a_key_context(tiny_data, tmp_path):
     init = _plain_tiny_model(tmp_path / "plain")
     out = tmp_path / "model"
-    info = train(tiny_data, out, TrainOptions(epochs=1, seed=2, init=str(init), **TINY))
-    assert info["training"]["initialised_from"]["model"] == str(init)
+    result = train(tiny_data, out, TrainSettings(epochs=1, random_seed=2, **TINY), init=str(init))
+    assert result.info.training.initialised_from.model == str(init)
     assert load_model(out).arch == keras_model.PRESETS["tiny"].arch
     wrong = _plain_tiny_model(tmp_path / "wider", units=(24, 16))
     grown = r"cannot start from these weights: lstm0_kernel is \(8, 96\), needs \(34, 64\)"
     with pytest.raises(TrainingError, match=grown):
-        train(tiny_data, tmp_path / "other", TrainOptions(epochs=1, init=str(wrong), **TINY))
+        train(tiny_data, tmp_path / "other", TrainSettings(epochs=1, **TINY), init=str(wrong))
 
 
 def test_tf_config_is_refused_in_one_line_before_any_work(tiny_data, tmp_path, monkeypatch):
@@ -286,5 +296,9 @@ def test_tf_config_is_refused_in_one_line_before_any_work(tiny_data, tmp_path, m
         json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}}),
     )
     with pytest.raises(TrainingError, match="TF_CONFIG is set, but training across machines does not work"):
-        train(tiny_data, tmp_path / "m", TrainOptions(**TINY))
+        train(tiny_data, tmp_path / "m", TrainSettings(**TINY))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_presets_are_the_ones_the_settings_offer():
+    assert tuple(keras_model.PRESETS) == PRESETS

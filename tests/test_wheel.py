@@ -54,7 +54,7 @@ def test_the_installed_wheel_generates_with_its_own_model_from_any_folder(instal
         [
             str(installed / "python"),
             "-c",
-            "from neuraltunes_live.core.model import SHIPPED_MODEL; print(SHIPPED_MODEL)",
+            "from neuraltunes_live.core.model_files import SHIPPED_MODEL; print(SHIPPED_MODEL)",
         ],
         cwd=elsewhere,
         env=clean_env(),

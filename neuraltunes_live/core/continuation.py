@@ -204,7 +204,7 @@ class Continuer:
 
 def continue_notes(
     model: StepModel,
-    seed_notes: np.ndarray,
+    phrase_notes: np.ndarray,
     *,
     bars: int,
     settings: SamplingSettings,
@@ -213,20 +213,20 @@ def continue_notes(
     key: Key | bool = False,
     start_tick: int | None = None,
 ) -> np.ndarray:
-    """Notes continuing ``seed_notes`` for ``bars`` bars after the seed ends.
+    """Notes continuing ``phrase_notes`` for ``bars`` bars after the phrase ends.
 
     The bars count from ``start_tick`` if given, else from the beat at or after
-    the seed's last note ends.
+    the phrase's last note ends.
 
-    The continuation starts where the model puts it (often with the seed's
+    The continuation starts where the model puts it (often with the phrase's
     last notes still sounding) and ends at the last bar line: no note starts
     after it, and each note's length is its own, so none is left open.
     """
-    seed_notes = np.asarray(seed_notes, dtype=np.int32).reshape(-1, 4)
+    phrase_notes = np.asarray(phrase_notes, dtype=np.int32).reshape(-1, 4)
     continuer = Continuer(model, rng)
-    continuer.prime(seed_notes, beats_per_bar, use_key=key)
+    continuer.prime(phrase_notes, beats_per_bar, use_key=key)
     if start_tick is None:
-        last = int((seed_notes[:, ONSET] + seed_notes[:, DURATION]).max()) if len(seed_notes) else 0
+        last = int((phrase_notes[:, ONSET] + phrase_notes[:, DURATION]).max()) if len(phrase_notes) else 0
         start_tick = -(-last // TICKS_PER_BEAT) * TICKS_PER_BEAT
     end = start_tick + bars * beats_per_bar * TICKS_PER_BEAT
     rows = list(continuer.notes_until(end, settings))

@@ -1,11 +1,8 @@
-"""The trained network, run in NumPy: load a model folder, prime, step.
+"""The trained network, run in NumPy: prime, step.
 
-A model folder holds ``model.json`` (what the network is, what it was trained
-on, how well it did) and ``weights.npz`` (plain float32 arrays). Loading reads
-JSON and arrays with ``allow_pickle=False``; nothing in the folder is executed
-or unpickled, so a model from anywhere is safe to load. TensorFlow is never
-imported here: the daemon starts in well under a second and each step is a few
-small matrix products.
+TensorFlow is never imported here: the daemon starts in well under a second
+and each step is a few small matrix products. Model folders (the weights and
+their description on disk) are read and written in ``model_files``.
 
 The network is the one ``training`` builds in Keras: an embedding, stacked
 LSTMs (Keras's gate order: input, forget, cell, output), optional dense ReLU
@@ -25,46 +22,23 @@ of its pitch class against the profiles (the same weights in every key, as a
 key-finding profile is). All of it comes from the events before the one
 predicted, as in live play, where only the phrase is known.
 
-A model folder may also carry ``piece_memory`` settings (``memory.py``),
-fitted on held-out pieces after training: what the piece itself played after
-the same few events is then blended into the network's prediction.
+A model may also carry ``piece_memory`` settings (``memory.py``), fitted on
+held-out pieces after training: what the piece itself played after the same
+few events is then blended into the network's prediction.
 """
 
 from __future__ import annotations
 
-import json
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple
 
 import numpy as np
 
-from neuraltunes_live.core.encoding import (
-    BOS,
-    DURATION_BASE,
-    ENCODING_VERSION,
-    EOS,
-    MAX_DURATION,
-    MAX_PITCH,
-    MAX_SHIFT,
-    MIN_PITCH,
-    PAD,
-    PITCH_BASE,
-    SHIFT_BASE,
-    VELOCITY_BASE,
-    VELOCITY_BINS,
-    VOCAB_SIZE,
-)
+from neuraltunes_live.core.encoding import DURATION_BASE, MAX_PITCH, MIN_PITCH, PAD, PITCH_BASE, VOCAB_SIZE
 from neuraltunes_live.core.memory import MemorySettings
-from neuraltunes_live.core.notes import TICKS_PER_BEAT
-from neuraltunes_live.errors import ModelError
-from neuraltunes_live.files import replace_file
 
-MODEL_FORMAT = "neuraltunes-live model"
-MODEL_FORMAT_VERSION = 1
-CONFIG_FILE = "model.json"
-WEIGHTS_FILE = "weights.npz"
+if TYPE_CHECKING:
+    from neuraltunes_live.core.model_files import ModelInfo
 
 PITCHES = MAX_PITCH - MIN_PITCH + 1
 INTERVALS = 2 * PITCHES - 1  # −87..+87 semitones
@@ -178,7 +152,7 @@ class Architecture:
     embedding_dim: int
     lstm_units: tuple[int, ...]
     dense_units: tuple[int, ...] = ()
-    one_hot: bool = False  # the embedding is the identity: the seeds' one-hot input
+    one_hot: bool = False  # the embedding is the identity: the one-hot input of the earlier note-string projects
     vocab_size: int = VOCAB_SIZE
     relative_pitch: bool = False  # interval scores added to the pitch logits
     #: Decay per note of each pitch-class profile of the key context; () for none.
@@ -275,11 +249,18 @@ class LSTMModel:
         self,
         arch: Architecture,
         weights: dict[str, np.ndarray],
-        info: dict | None = None,
+        info: ModelInfo | None = None,
         memory: MemorySettings | None = None,
     ):
+        """The network ``arch`` with ``weights`` (name to array, Keras's layout, as ``Architecture.weight_shapes``).
+
+        ``info`` is what its model folder says of it (None for a network made
+        in memory); ``memory``, when given, blends the piece's own past into
+        each prediction. The weights are copied to float32 and rearranged for
+        stepping here, once.
+        """
         self.arch = arch
-        self.info = info or {}
+        self.info = info
         #: How the piece's own past is blended in (see ``memory.py``); None: the network alone.
         self.memory = memory
         #: The weights as exported (Keras's layout), for tools that rebuild the network.
@@ -547,140 +528,3 @@ def last_pitches(tokens: np.ndarray, before: np.ndarray) -> np.ndarray:
     np.maximum.accumulate(at, axis=1, out=at)
     found = np.take_along_axis(tokens, np.maximum(at, 0), axis=1) - PITCH_BASE
     return np.where(at >= 0, found, np.asarray(before).reshape(-1, 1)).astype(np.int64)
-
-
-def vocabulary() -> dict[str, Any]:
-    """The event vocabulary the model speaks, written into ``model.json``."""
-    return {
-        "size": VOCAB_SIZE,
-        "ticks_per_beat": TICKS_PER_BEAT,
-        "pad": PAD,
-        "bos": BOS,
-        "eos": EOS,
-        "shift": {"first_token": SHIFT_BASE, "ticks": [1, MAX_SHIFT]},
-        "pitch": {"first_token": PITCH_BASE, "midi_notes": [MIN_PITCH, MAX_PITCH]},
-        "duration": {"first_token": DURATION_BASE, "ticks": [1, MAX_DURATION]},
-        "velocity": {"first_token": VELOCITY_BASE, "bins": VELOCITY_BINS},
-    }
-
-
-def write_model_dir(folder: Path, arch: Architecture, weights: dict[str, np.ndarray], info: dict) -> None:
-    """Write ``model.json`` and ``weights.npz`` into ``folder`` (which exists)."""
-    shapes = arch.weight_shapes()
-    if set(weights) != set(shapes):
-        raise ValueError(f"weights {sorted(weights)} do not match the architecture {sorted(shapes)}")
-    arrays = {name: np.asarray(weights[name], dtype=np.float32) for name in shapes}
-    for name, array in arrays.items():
-        if array.shape != shapes[name]:
-            raise ValueError(f"weight {name} has shape {array.shape}, expected {shapes[name]}")
-    with open(folder / WEIGHTS_FILE, "wb") as out:
-        np.savez(out, **arrays)  # type: ignore[arg-type]  # NumPy's stub reads **kwds as allow_pickle
-    config = {
-        "format": MODEL_FORMAT,
-        "format_version": MODEL_FORMAT_VERSION,
-        "encoding_version": ENCODING_VERSION,
-        "vocabulary": vocabulary(),
-        "architecture": arch.to_json(),
-        **info,
-    }
-    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-
-
-def _shipped_model() -> Path:
-    """Where the shipped model is: inside the installed package (a wheel), or in the checkout."""
-    package = Path(__file__).resolve().parents[1]  # neuraltunes_live/
-    installed = package / "models" / "default"
-    return installed if installed.is_dir() else package.parent / "models" / "default"
-
-
-#: The model shipped with the project, used when none is named.
-SHIPPED_MODEL = _shipped_model()
-
-
-def model_dir_or_default(setting: str | Path | None) -> Path:
-    """The model folder named, or the shipped one; ModelError if there is none."""
-    if setting:
-        return Path(setting)
-    if not SHIPPED_MODEL.is_dir():
-        raise ModelError(f"no model given and the shipped model is not at {SHIPPED_MODEL}; pass --model DIR")
-    return SHIPPED_MODEL
-
-
-def read_model_info(model_dir: str | Path) -> dict:
-    """``model.json`` of a model folder, checked; ModelError says what is wrong."""
-    folder = Path(model_dir)
-    if not folder.is_dir():
-        raise ModelError(f"{folder}: no such model folder")
-    path = folder / CONFIG_FILE
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise ModelError(f"{folder}: not a model folder (no {CONFIG_FILE})") from err
-    except (OSError, ValueError) as err:
-        raise ModelError(f"{path}: unreadable ({err})") from err
-    if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT:
-        raise ModelError(f"{path}: not a neuraltunes-live model description")
-    if info.get("format_version") != MODEL_FORMAT_VERSION:
-        raise ModelError(
-            f"{folder}: model format {info.get('format_version')}, this version reads {MODEL_FORMAT_VERSION}"
-        )
-    if info.get("encoding_version") != ENCODING_VERSION:
-        raise ModelError(
-            f"{folder}: trained on event encoding {info.get('encoding_version')}, this version "
-            f"speaks encoding {ENCODING_VERSION}; train it again or use a matching version"
-        )
-    if info.get("vocabulary") != vocabulary():
-        raise ModelError(f"{path}: its event vocabulary is not this version's; train it again")
-    return info
-
-
-def load_model(model_dir: str | Path) -> LSTMModel:
-    """Load a model folder with NumPy only; ModelError names what is wrong."""
-    folder = Path(model_dir)
-    info = read_model_info(folder)
-    try:
-        arch = Architecture.from_json(info.get("architecture"))
-    except ValueError as err:
-        raise ModelError(f"{folder / CONFIG_FILE}: {err}") from err
-    if arch.vocab_size != VOCAB_SIZE:
-        raise ModelError(f"{folder}: vocabulary of {arch.vocab_size} events, this encoding has {VOCAB_SIZE}")
-    path = folder / WEIGHTS_FILE
-    shapes = arch.weight_shapes()
-    try:
-        with np.load(path, allow_pickle=False) as arrays:
-            missing = sorted(set(shapes) - set(arrays.files))
-            if missing:
-                raise ModelError(f"{path}: weights missing: {', '.join(missing)}")
-            weights = {name: arrays[name] for name in shapes}
-    except ModelError:
-        raise
-    except FileNotFoundError as err:
-        raise ModelError(f"{folder}: no {WEIGHTS_FILE}; the model folder is incomplete") from err
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise ModelError(f"{path}: damaged or truncated ({err})") from err
-    for name, shape in shapes.items():
-        array = weights[name]
-        if array.shape != shape or array.dtype.kind != "f":
-            raise ModelError(f"{path}: {name} is {array.dtype} {array.shape}, the architecture needs float {shape}")
-        if not np.all(np.isfinite(array)):
-            raise ModelError(f"{path}: {name} holds NaN or infinite values")
-    memory = None
-    if info.get("piece_memory") is not None:
-        try:
-            memory = MemorySettings.from_json(info["piece_memory"])
-        except ValueError as err:
-            raise ModelError(f"{folder / CONFIG_FILE}: {err}") from err
-    return LSTMModel(arch, weights, info, memory)
-
-
-def write_piece_memory(model_dir: str | Path, settings: MemorySettings, about: dict) -> None:
-    """Record fitted memory settings (and ``about`` them) in a model folder's ``model.json``.
-
-    The file is replaced whole (``files.replace_file``), so an interrupted
-    write leaves the old one.
-    """
-    folder = Path(model_dir)
-    info = read_model_info(folder)
-    info["piece_memory"] = {**settings.to_json(), **about}
-    text = (json.dumps(info, indent=2) + "\n").encode("utf-8")
-    replace_file(folder / CONFIG_FILE, lambda out: out.write(text))

@@ -18,14 +18,16 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from neuraltunes_live.core.encoding import ENCODING_VERSION
 from neuraltunes_live.core.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
 from neuraltunes_live.errors import DataError
+from neuraltunes_live.records import Record
 
 SPLITS = ("train", "validation", "test")
 MANIFEST = "manifest.json"
@@ -162,24 +164,97 @@ class Split:
         return [self.piece(i) for i in range(len(self))]
 
 
-def read_manifest(data_dir: str | Path) -> dict:
+@dataclass(frozen=True)
+class SplitOptions(Record):
+    """How a data folder was split (``prepare``'s settings that decide its contents)."""
+
+    random_seed: int
+    validation_fraction: float
+    test_fraction: float
+    include_drums: bool
+    held_out: bool = False  # every piece is a test piece: a set never trained on
+
+
+@dataclass(frozen=True)
+class Counts(Record):
+    """How much a data folder holds, and what was left out making it."""
+
+    files: int
+    files_skipped: int
+    files_cached: int
+    pieces_found: int
+    duplicates_removed: int
+    pieces: int
+    tunes: int
+    pieces_sharing_a_tune: int
+    notes: int
+    events: int
+    vocab_size: int
+
+
+@dataclass(frozen=True)
+class FileEntry(Record):
+    """One file a data folder was prepared from."""
+
+    source: str
+    status: str  # "ok" or "skipped"
+    reason: str | None
+    pieces: int
+    cached: bool
+
+
+@dataclass(frozen=True)
+class Duplicate(Record):
+    piece: str
+    same_as: str
+
+
+@dataclass(frozen=True)
+class Manifest(Record):
+    """``manifest.json``: what a data folder holds and how it was made."""
+
+    created: str
+    sources: tuple[str, ...]
+    options: SplitOptions
+    counts: Counts
+    pieces: dict[str, tuple[str, ...]]  # split name -> the names of its pieces
+    duplicates: tuple[Duplicate, ...] = ()
+    files: tuple[FileEntry, ...] = ()
+    format: str = FORMAT
+    encoding_version: int = ENCODING_VERSION
+    vocab_size: int = 0
+    ticks_per_beat: int = TICKS_PER_BEAT
+    extra: dict[str, Any] = field(default_factory=dict)  # anything a later version adds
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    (folder / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=1), encoding="utf-8")
+
+
+def read_manifest(data_dir: str | Path) -> Manifest:
     """The manifest of a prepared data directory; DataError says what is wrong."""
     path = Path(data_dir) / MANIFEST
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise DataError(f"{data_dir}: no {MANIFEST}; make one with `neuraltunes-live prepare`") from err
     except (OSError, ValueError) as err:
         raise DataError(f"{path}: unreadable manifest ({err})") from err
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise DataError(f"{path}: not a neuraltunes-live data manifest")
-    version = manifest.get("encoding_version")
+    version = data.get("encoding_version")
     if version != ENCODING_VERSION:
         raise DataError(
             f"{data_dir}: prepared with encoding version {version}, this version reads "
             f"{ENCODING_VERSION}; prepare it again"
         )
-    return manifest
+    options = data.get("options")
+    if isinstance(options, dict) and "seed" in options:  # a folder prepared before the key was named
+        options["random_seed"] = options.pop("seed")
+    try:
+        return Manifest.from_json(data, MANIFEST)
+    except ValueError as err:
+        raise DataError(f"{path}: {err}; prepare it again") from err
 
 
 def read_split(data_dir: str | Path, name: str) -> Split:
@@ -193,7 +268,7 @@ def read_split(data_dir: str | Path, name: str) -> Split:
             tokens, offsets, notes = arrays["tokens"], arrays["offsets"], arrays["notes"]
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(f"{path}: missing or damaged ({err})") from err
-    names = manifest["pieces"][name]
+    names = list(manifest.pieces.get(name, ()))
     if len(offsets) != len(names) + 1 or len(notes) != len(names) or offsets[-1] != len(tokens):
         raise DataError(f"{path}: does not match {MANIFEST}; prepare it again")
     return Split(tokens=tokens, offsets=offsets, notes=notes, names=names)

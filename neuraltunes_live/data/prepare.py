@@ -9,36 +9,26 @@ into place only when complete: an interrupted run leaves DATA_DIR as it was.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import signal
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from neuraltunes_live.core.encoding import ENCODING_VERSION, VOCAB_SIZE, encode, normalize
-from neuraltunes_live.core.notes import TICKS_PER_BEAT, Piece
+from neuraltunes_live.config import PrepareSettings
+from neuraltunes_live.core.encoding import VOCAB_SIZE, encode, normalize
+from neuraltunes_live.core.notes import Piece
 from neuraltunes_live.data import cache, dataset
 from neuraltunes_live.data.midifile import MIDI_SUFFIXES, read_midi
 from neuraltunes_live.data.score_import import CORPUS_PREFIX, SCORE_SUFFIXES, corpus_files, read_score
 from neuraltunes_live.errors import DataError, ImportFailed
 from neuraltunes_live.files import check_output_dir, output_errors, replace_folder
-
-
-@dataclass(frozen=True)
-class PrepareOptions:
-    seed: int = 1234
-    validation_fraction: float = 0.1
-    test_fraction: float = 0.1
-    include_drums: bool = False
-    workers: int = 0  # 0: one per core
-    cache_dir: Path | None = field(default_factory=cache.default_cache_dir)  # None: no cache
 
 
 @dataclass(frozen=True)
@@ -59,7 +49,7 @@ class FileResult:
 class PrepareReport:
     out_dir: Path
     files: list[FileResult]
-    counts: dict[str, int]
+    counts: dataset.Counts
     splits: dict[str, int]
     duplicates: list[tuple[str, str]]
     seconds: float
@@ -162,11 +152,14 @@ def _start_pool(workers: int):
 
 
 def import_all(
-    jobs: list[FileJob], options: PrepareOptions, progress: Callable[[int], None] = lambda n: None
+    jobs: list[FileJob],
+    settings: PrepareSettings,
+    cache_dir: Path | None,
+    progress: Callable[[int], None] = lambda n: None,
 ) -> list[FileResult]:
-    """Import every job, on ``options.workers`` processes; results in job order."""
-    tasks = [(i, job, options.include_drums, options.cache_dir) for i, job in enumerate(jobs)]
-    workers = min(options.workers or os.cpu_count() or 1, len(tasks))
+    """Import every job, on ``settings.workers`` processes, through ``cache_dir`` (None: none); in job order."""
+    tasks = [(i, job, settings.include_drums, cache_dir) for i, job in enumerate(jobs)]
+    workers = min(settings.workers or os.cpu_count() or 1, len(tasks))
     results: list[FileResult | None] = [None] * len(tasks)
     if workers <= 1:
         for task in tasks:
@@ -222,21 +215,32 @@ class Dataset:
 def prepare(
     sources: list[str],
     out_dir: str | Path,
-    options: PrepareOptions = PrepareOptions(),
+    settings: PrepareSettings = PrepareSettings(),
+    *,
+    use_cache: bool = True,
+    held_out: bool = False,
     progress: Callable[[int], None] = lambda n: None,
     on_jobs: Callable[[int], None] = lambda n: None,
 ) -> PrepareReport:
-    """Import, deduplicate, split and write; DataError when nothing could be used."""
+    """Import, deduplicate, split and write; DataError when nothing could be used.
+
+    Files are read through the cache in ``settings.cache_dir`` (empty: the
+    user's cache folder) unless ``use_cache`` is false. ``held_out`` puts
+    every piece in the test split: a set to measure on that is never trained
+    on (whole composers held out as a style test, say).
+    """
     started = time.perf_counter()
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
+    cache_dir = Path(settings.cache_dir or cache.default_cache_dir()) if use_cache else None
     jobs, problems = find_jobs(sources)
     on_jobs(len(jobs))
-    files = problems + import_all(jobs, options, progress)
-    data = split_pieces([piece for result in files for piece in result.pieces], options, files)
+    files = problems + import_all(jobs, settings, cache_dir, progress)
+    data = split_pieces([piece for result in files for piece in result.pieces], settings, files, held_out=held_out)
     counts = _counts(data, files, jobs)
+    manifest = _manifest(data, files, sources, settings, counts, held_out)
     with output_errors(out_dir):
-        replace_folder(out_dir, lambda folder: _write(folder, data, _manifest(data, files, sources, options, counts)))
+        replace_folder(out_dir, lambda folder: _write(folder, data, manifest))
     return PrepareReport(
         out_dir=out_dir,
         files=files,
@@ -247,19 +251,24 @@ def prepare(
     )
 
 
-def split_pieces(pieces: list[Piece], options: PrepareOptions, files: list[FileResult]) -> Dataset:
+def split_pieces(
+    pieces: list[Piece], settings: PrepareSettings, files: list[FileResult], held_out: bool = False
+) -> Dataset:
     """Normalize, drop duplicates, split whole tunes and encode; DataError when there is nothing."""
     if not pieces:
         raise DataError(_nothing_prepared(files))
     normalized = [normalize(piece.notes) for piece in pieces]
     dedup = dataset.deduplicate(normalized)
     tune_keys = [dataset.tune_key(normalized[i]) for i in dedup.kept]
-    split = dataset.split_by_tune(
-        tune_keys,
-        seed=options.seed,
-        validation_fraction=options.validation_fraction,
-        test_fraction=options.test_fraction,
-    )
+    if held_out:
+        split = {"train": [], "validation": [], "test": list(range(len(tune_keys)))}
+    else:
+        split = dataset.split_by_tune(
+            tune_keys,
+            seed=settings.random_seed,
+            validation_fraction=settings.validation_fraction,
+            test_fraction=settings.test_fraction,
+        )
     return Dataset(
         names=[piece.name for piece in pieces],
         normalized=normalized,
@@ -271,57 +280,65 @@ def split_pieces(pieces: list[Piece], options: PrepareOptions, files: list[FileR
     )
 
 
-def _counts(data: Dataset, files: list[FileResult], jobs: list[FileJob]) -> dict[str, int]:
-    return {
-        "files": len(jobs),
-        "files_skipped": sum(1 for f in files if f.reason is not None),
-        "files_cached": sum(1 for f in files if f.cached),
-        "pieces_found": len(data.names),
-        "duplicates_removed": len(data.duplicates),
-        "pieces": len(data.kept),
-        "tunes": len(data.tunes),
-        "pieces_sharing_a_tune": sum(n for n in data.tunes.values() if n > 1),
-        "notes": int(sum(len(data.normalized[i]) for i in data.kept)),
-        "events": int(sum(len(t) for t in data.tokens.values())),
-        "vocab_size": VOCAB_SIZE,
-    }
+def _counts(data: Dataset, files: list[FileResult], jobs: list[FileJob]) -> dataset.Counts:
+    return dataset.Counts(
+        files=len(jobs),
+        files_skipped=sum(1 for f in files if f.reason is not None),
+        files_cached=sum(1 for f in files if f.cached),
+        pieces_found=len(data.names),
+        duplicates_removed=len(data.duplicates),
+        pieces=len(data.kept),
+        tunes=len(data.tunes),
+        pieces_sharing_a_tune=sum(n for n in data.tunes.values() if n > 1),
+        notes=int(sum(len(data.normalized[i]) for i in data.kept)),
+        events=int(sum(len(t) for t in data.tokens.values())),
+        vocab_size=VOCAB_SIZE,
+    )
 
 
 def _manifest(
-    data: Dataset, files: list[FileResult], sources: list[str], options: PrepareOptions, counts: dict[str, int]
-) -> dict:
+    data: Dataset,
+    files: list[FileResult],
+    sources: list[str],
+    settings: PrepareSettings,
+    counts: dataset.Counts,
+    held_out: bool = False,
+) -> dataset.Manifest:
     """What the data folder holds and how it was made (``manifest.json``)."""
-    return {
-        "format": dataset.FORMAT,
-        "encoding_version": ENCODING_VERSION,
-        "vocab_size": VOCAB_SIZE,
-        "ticks_per_beat": TICKS_PER_BEAT,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "sources": list(sources),
-        "options": {k: v for k, v in asdict(options).items() if k not in ("workers", "cache_dir")},
-        "counts": counts,
-        "pieces": {name: [data.names[i] for i in data.members(name)] for name in data.split},
-        "duplicates": [{"piece": data.names[a], "same_as": data.names[b]} for a, b in data.duplicates],
-        "files": [
-            {
-                "source": f.label,
-                "status": "skipped" if f.reason else "ok",
-                "reason": f.reason,
-                "pieces": len(f.pieces),
-                "cached": f.cached,
-            }
+    return dataset.Manifest(
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        sources=tuple(sources),
+        options=dataset.SplitOptions(
+            random_seed=settings.random_seed,
+            validation_fraction=settings.validation_fraction,
+            test_fraction=settings.test_fraction,
+            include_drums=settings.include_drums,
+            held_out=held_out,
+        ),
+        counts=counts,
+        pieces={name: tuple(data.names[i] for i in data.members(name)) for name in data.split},
+        duplicates=tuple(dataset.Duplicate(data.names[a], data.names[b]) for a, b in data.duplicates),
+        files=tuple(
+            dataset.FileEntry(
+                source=f.label,
+                status="skipped" if f.reason else "ok",
+                reason=f.reason,
+                pieces=len(f.pieces),
+                cached=f.cached,
+            )
             for f in files
-        ],
-    }
+        ),
+        vocab_size=VOCAB_SIZE,
+    )
 
 
-def _write(folder: Path, data: Dataset, manifest: dict) -> None:
+def _write(folder: Path, data: Dataset, manifest: dataset.Manifest) -> None:
     for name in data.split:
         members = data.members(name)
         dataset.write_split(
             folder / f"{name}.npz", [data.tokens[i] for i in members], [len(data.normalized[i]) for i in members]
         )
-    (folder / dataset.MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    dataset.write_manifest(folder, manifest)
 
 
 def _nothing_prepared(files: list[FileResult]) -> str:
@@ -337,17 +354,17 @@ def iter_summary(report: PrepareReport) -> Iterator[str]:
     c = report.counts
     s = report.splits
     yield f"Prepared {report.out_dir} in {report.seconds:.1f} s"
-    yield (f"  files      {c['files']} read, {c['files_cached']} from cache, {c['files_skipped']} skipped")
-    yield (f"  pieces     {c['pieces']} kept of {c['pieces_found']} ({c['duplicates_removed']} duplicates removed)")
+    yield f"  files      {c.files} read, {c.files_cached} from cache, {c.files_skipped} skipped"
+    yield f"  pieces     {c.pieces} kept of {c.pieces_found} ({c.duplicates_removed} duplicates removed)"
     yield (
-        f"  tunes      {c['tunes']} ({c['pieces_sharing_a_tune']} pieces share a tune "
+        f"  tunes      {c.tunes} ({c.pieces_sharing_a_tune} pieces share a tune "
         "with another; each tune stays in one split)"
     )
-    yield f"  notes      {c['notes']}"
-    yield f"  events     {c['events']} (vocabulary of {c['vocab_size']})"
+    yield f"  notes      {c.notes}"
+    yield f"  events     {c.events} (vocabulary of {c.vocab_size})"
     yield (
         f"  split      train {s['train']}, validation {s['validation']}, "
-        f"test {s['test']} pieces (seed in manifest.json)"
+        f"test {s['test']} pieces (random seed in manifest.json)"
     )
     skipped = report.skipped
     if skipped:

@@ -105,6 +105,19 @@ class Engine:
         on_skip: Callable[[Phrase, str], None] | None = None,
         on_control: Callable[[float, str], None] | None = None,
     ):
+        """Wire the engine; nothing runs until ``tick`` and ``handle`` are called (the daemon does).
+
+        - ``model``: what answers are sampled from, one event a step (the LSTM with its piece memory).
+        - ``scheduler``: where each answer note goes with its due time, in seconds on the daemon's clock.
+        - ``timeline``: beats against that clock (the internal tempo, or the DAW's MIDI clock followed).
+        - ``controls``: the knobs' state (temperature, bars, style, mode, keep, again, undo), read per answer.
+        - ``styles``: the sampling settings of each named style (``config.Config.style``).
+        - ``settings``: ``[live]``: how phrases end, how long answers are, where they start, channels.
+        - ``rng``: every random choice is drawn from it, so a seeded session repeats.
+        - ``on_response(number, phrase, start)``: an answer was decided; ``start`` in seconds.
+        - ``on_skip(phrase, why)``: a phrase was heard but not answered, and why (for the log).
+        - ``on_control(t, what)``: a control message changed ``what`` (a parameter's name, or "panic") at ``t``.
+        """
         self.model = model
         self.scheduler = scheduler
         self.timeline = timeline
@@ -114,7 +127,6 @@ class Engine:
         self.rng = rng
         self.on_response = on_response
         self.on_skip = on_skip
-        #: Called with the time and what a control message changed (a parameter's name, or "panic").
         self.on_control = on_control
         self.detector = PhraseDetector(
             silence_beats=settings.silence_beats,

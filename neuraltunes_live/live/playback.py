@@ -1,5 +1,6 @@
-"""Trying the daemon without hardware: ``play`` is a virtual keyboard (a MIDI file sent in time to a port,
-or heard through the built-in synth) and ``record`` a MIDI recorder. The real-port tests use both.
+"""Trying the daemon without hardware, in real time over ports: ``play`` is a virtual keyboard (timed
+messages, a MIDI file's, sent in time to a port or heard through the built-in synth) and ``record`` a MIDI
+recorder. The command line reads and writes the files (``data.midifile``); the real-port tests use both.
 """
 
 from __future__ import annotations
@@ -7,12 +8,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from pathlib import Path
 from typing import Callable
 
 from neuraltunes_live.config import SynthSettings
-from neuraltunes_live.data.midifile import timed_messages, write_timed_messages
-from neuraltunes_live.files import check_output_file, output_errors
 from neuraltunes_live.live.clock import Clock, SystemClock
 from neuraltunes_live.live.messages import Message, channel_messages
 from neuraltunes_live.live.ports import JackMidiInput, MidiOutput, open_input
@@ -21,9 +19,18 @@ from neuraltunes_live.live.synth import SoundFontSynth, driver_for
 logger = logging.getLogger(__name__)
 
 
-def play(path: Path, to: str | None, backend: str, tempo_bpm: float | None, synth: SynthSettings | None = None) -> int:
-    """Send a MIDI file in time to port ``to`` and/or (``synth``) the built-in synth; returns messages sent."""
-    messages = timed_messages(path, tempo_bpm)
+def play(
+    messages: list[tuple[float, Message]],
+    to: str | None,
+    backend: str,
+    synth: SynthSettings | None = None,
+    name: str = "the file",
+) -> int:
+    """Send ``messages`` (seconds from 0, message) in time to port ``to`` and/or the built-in synth.
+
+    ``name`` says in the log what is played. Returns how many messages were sent.
+    """
+
     clock = SystemClock()
     sounding: set[tuple[int, int]] = set()
     sent = 0
@@ -32,14 +39,14 @@ def play(path: Path, to: str | None, backend: str, tempo_bpm: float | None, synt
         if to is not None:
             output = outputs.enter_context(MidiOutput(backend, to, own="NeuralTunes Player"))
             sends.append(output.send)
-            logger.info(f"playing {path} ({len(messages)} messages) to '{output.opened.name}'")
+            logger.info(f"playing {name} ({len(messages)} messages) to '{output.opened.name}'")
         if synth is not None:
             driver = driver_for(synth.driver, backend)
             sound = outputs.enter_context(
                 SoundFontSynth(synth.soundfont or None, driver=driver, gain=synth.gain, name="NeuralTunes Player Synth")
             )
             sends.append(sound.send)
-            logger.info(f"playing {path} through {sound.soundfont.name} to {sound.driver}")
+            logger.info(f"playing {name} through {sound.soundfont.name} to {sound.driver}")
         start = clock.now() + 0.05
         try:
             for t, message in messages:
@@ -63,14 +70,14 @@ def play(path: Path, to: str | None, backend: str, tempo_bpm: float | None, synt
 
 def record(
     source: str,
-    out: Path,
     backend: str,
     seconds: float | None,
     stop: threading.Event | None = None,
-) -> int:
-    """Record port ``source`` into a MIDI file until ``seconds`` pass or Ctrl-C; returns messages kept."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    check_output_file(out)
+) -> list[tuple[float, Message]]:
+    """What port ``source`` sends until ``seconds`` pass, ``stop`` is set or Ctrl-C.
+
+    As (seconds from the start, message), each message read as the daemon reads them.
+    """
     clock: Clock = SystemClock()
     received: list[tuple[float, Message]] = []
     stop = stop or threading.Event()
@@ -83,12 +90,10 @@ def record(
             clock = midi_input.clock
         begin = clock.now()
         until = f" for {seconds:g} s" if seconds else "; Ctrl-C stops"
-        logger.info(f"recording '{midi_input.opened.name}' to {out}{until}")
+        logger.info(f"recording '{midi_input.opened.name}'{until}")
         try:
             stop.wait(seconds)
         except KeyboardInterrupt:
             pass
-    kept = [(t, m) for t, data in received for m in channel_messages(data)]  # read as the daemon reads them
-    with output_errors(out):
-        write_timed_messages(out, [(t - begin, m) for t, m in kept])
-    return len(kept)
+    # read as the daemon reads them
+    return [(t - begin, m) for t, data in received for m in channel_messages(data)]

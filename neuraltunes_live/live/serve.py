@@ -22,7 +22,7 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from neuraltunes_live.config import Config, write_controls
-from neuraltunes_live.core.model import load_model, model_dir_or_default
+from neuraltunes_live.core.model_files import load_model, model_dir_or_default
 from neuraltunes_live.errors import NeuralTunesError, PortError, SynthError
 from neuraltunes_live.live.clock import FrameClock, SystemClock
 from neuraltunes_live.live.daemon import Daemon

@@ -22,25 +22,27 @@ runs in NumPy.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from neuraltunes_live.config import EvaluateSettings
 from neuraltunes_live.core.continuation import StepModel, continue_notes
 from neuraltunes_live.core.encoding import DURATION_BASE, PITCH_BASE, decode, pitch_tokens
 from neuraltunes_live.core.keys import DIATONIC_SCALES
 from neuraltunes_live.core.memory import MemorySettings, blend_sequence, blended_bits, match_counts
 from neuraltunes_live.core.memory_fit import fit_to_probabilities
-from neuraltunes_live.core.model import LSTMModel, load_model, network_log2p
+from neuraltunes_live.core.model import LSTMModel, network_log2p
+from neuraltunes_live.core.model_files import load_model
 from neuraltunes_live.core.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
 from neuraltunes_live.core.sampling import SamplingSettings
 from neuraltunes_live.data.dataset import Split, read_manifest, read_split
 from neuraltunes_live.errors import DataError
 from neuraltunes_live.offline.markov import MarkovModel
+from neuraltunes_live.records import Record
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +53,10 @@ MAX_MARKOV_ORDER = 12
 
 
 @dataclass(frozen=True)
-class Scores:
+class Scores(Record):
     bits_per_note: float
     bits_per_event: float
     accuracy: float  # next-note (pitch) accuracy
-
-    def to_json(self) -> dict[str, float]:
-        return {
-            "bits_per_note": round(self.bits_per_note, 4),
-            "bits_per_event": round(self.bits_per_event, 4),
-            "accuracy": round(self.accuracy, 4),
-        }
 
 
 @dataclass(frozen=True)
@@ -249,7 +244,7 @@ def openings(split: Split) -> Iterator[tuple[np.ndarray, np.ndarray]]:
 
 
 @dataclass(frozen=True)
-class StatisticRange:
+class StatisticRange(Record):
     """One statistic over the pieces: the real bars' range and the sampled bars'."""
 
     real_p10: float
@@ -262,19 +257,11 @@ class StatisticRange:
 
 
 @dataclass(frozen=True)
-class Continuations:
+class Continuations(Record):
     pieces: int
     opening_bars: int
     continuation_bars: int
     statistics: dict[str, StatisticRange]  # by name, as ``STATISTICS``; empty when no piece was long enough
-
-    def to_json(self) -> dict:
-        figures = {
-            "pieces": self.pieces,
-            "opening_bars": self.opening_bars,
-            "continuation_bars": self.continuation_bars,
-        }
-        return {**figures, **{name: dataclasses.asdict(r) for name, r in self.statistics.items()}}
 
 
 def continue_opening(
@@ -327,7 +314,7 @@ def continuation_statistics(
 
 
 @dataclass(frozen=True)
-class ModelRow:
+class ModelRow(Record):
     """One model's scores on the test pieces (with its piece memory, or its network alone)."""
 
     model: str
@@ -335,13 +322,9 @@ class ModelRow:
     scores: Scores
     piece_memory: bool | None = None  # None: the network-alone row, where it is not said
 
-    def to_json(self) -> dict:
-        memory = {} if self.piece_memory is None else {"piece_memory": self.piece_memory}
-        return {"model": self.model, "preset": self.preset, **memory, **self.scores.to_json()}
-
 
 @dataclass(frozen=True)
-class GroupScores:
+class GroupScores(Record):
     """Bits per note on the test pieces of one source (a corpus, or files)."""
 
     pieces: int
@@ -351,11 +334,11 @@ class GroupScores:
 
 
 @dataclass(frozen=True)
-class Evaluation:
-    """Every figure of ``evaluate``; ``to_json`` writes them as ``evaluate --json`` does."""
+class Evaluation(Record):
+    """Every figure of ``evaluate``, as ``evaluate --json`` writes them (``to_json``) and reads them back."""
 
     data: str
-    data_sources: object
+    data_sources: list[str]
     test_pieces: int
     test_notes: int
     test_events: int
@@ -366,43 +349,13 @@ class Evaluation:
     markov_memory_bits_per_note: float | None
     markov_validation_bits_per_note_by_order: list[float]
     by_group: dict[str, GroupScores]
-    sampling: dict
+    sampling: dict[str, Any]
     continuations: Continuations
-
-    @property
-    def main(self) -> dict:
-        return self.models[0].to_json()
 
     @property
     def improvement_over_markov(self) -> float:
         """The share of bits per note the evaluated model saves against the baseline."""
-        return round(1 - self.main["bits_per_note"] / self.markov.bits_per_note, 4)
-
-    def to_json(self) -> dict:
-        main, markov = self.main, self.markov.to_json()
-        return {
-            "model": main["model"],
-            "data": self.data,
-            "data_sources": self.data_sources,
-            "n_test_pieces": self.test_pieces,
-            "n_test_notes": self.test_notes,
-            "n_test_events": self.test_events,
-            "bits_per_note": main["bits_per_note"],
-            "bits_per_event": main["bits_per_event"],
-            "accuracy": main["accuracy"],
-            "markov_bits_per_note": markov["bits_per_note"],
-            "markov_bits_per_event": markov["bits_per_event"],
-            "markov_accuracy": markov["accuracy"],
-            "markov_order": self.markov_order,
-            "markov_memory_bits_per_note": self.markov_memory_bits_per_note,
-            "network_alone": [row.to_json() for row in self.network_alone],
-            "markov_validation_bits_per_note_by_order": self.markov_validation_bits_per_note_by_order,
-            "improvement_over_markov": self.improvement_over_markov,
-            "models": [row.to_json() for row in self.models],
-            "by_group": {name: dataclasses.asdict(group) for name, group in self.by_group.items()},
-            "sampling": self.sampling,
-            "continuations": self.continuations.to_json(),
-        }
+        return round(1 - self.models[0].scores.bits_per_note / self.markov.bits_per_note, 4)
 
 
 def evaluate(
@@ -411,7 +364,7 @@ def evaluate(
     *,
     settings: SamplingSettings,
     key_mask: bool = False,
-    seed: int = 1234,
+    random_seed: int = EvaluateSettings().random_seed,
     style: str | None = None,
 ) -> Evaluation:
     """Every figure; the first model is the one evaluated, the others are scored beside it."""
@@ -439,7 +392,7 @@ def evaluate(
         memory = model.memory is not None
         pieces, *alone = _scores(model, test, [model.memory, None] if memory else [None])
         per_piece.append(pieces)
-        preset = model.info.get("preset")
+        preset = model.info.preset if model.info is not None else None
         rows.append(ModelRow(str(path), preset, pieces.summary(), piece_memory=memory))
         if alone:
             network_rows.append(ModelRow(str(path), preset, alone[0].summary()))
@@ -454,11 +407,11 @@ def evaluate(
             markov_bits_per_note=round(markov_pieces.summary(select).bits_per_note, 4),
         )
     logger.info("Sampling continuations of the test pieces' openings...")
-    continuations = continuation_statistics(models[0][1], test, settings, seed, key=key_mask)
-    sampling = {**settings.__dict__, "key_mask": key_mask, "seed": seed}
+    continuations = continuation_statistics(models[0][1], test, settings, random_seed, key=key_mask)
+    sampling = {**settings.__dict__, "key_mask": key_mask, "random_seed": random_seed}
     return Evaluation(
         data=str(data_dir),
-        data_sources=manifest.get("sources"),
+        data_sources=list(manifest.sources),
         test_pieces=len(test),
         test_notes=int(test.notes.sum()),
         test_events=int(len(test.tokens) - len(test)),

@@ -18,7 +18,7 @@ import numpy as np
 from neuraltunes_live.config import StyleSettings, SynthSettings
 from neuraltunes_live.core.continuation import continue_notes
 from neuraltunes_live.core.keys import Key, parse_key
-from neuraltunes_live.core.model import load_model
+from neuraltunes_live.core.model_files import load_model
 from neuraltunes_live.core.sampling import SamplingSettings
 from neuraltunes_live.data.midifile import read_midi, timed_messages, write_midi
 from neuraltunes_live.errors import ImportFailed, NeuralTunesError
@@ -34,7 +34,7 @@ PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def key_choice(key_setting: str, style: StyleSettings) -> Key | bool:
-    """What to mask pitches to: a named Key, True (the seed's key) or False (nothing)."""
+    """What to mask pitches to: a named Key, True (the phrase's key) or False (nothing)."""
     text = key_setting.strip().lower()
     if text == "":
         return style.key_mask
@@ -58,7 +58,7 @@ def variation_paths(out: Path, count: int) -> list[Path]:
 @dataclass(frozen=True)
 class Generated:
     path: Path
-    seed_notes: int
+    phrase_notes: int
     notes: int
     bars: int
     tempo_bpm: float
@@ -67,7 +67,7 @@ class Generated:
 
 
 def generate(
-    seed_file: Path,
+    phrase_file: Path,
     out: Path,
     *,
     model_dir: Path,
@@ -97,13 +97,13 @@ def generate(
     if wav is not None:  # before any work: the library, the SoundFont, and that it loads (one line if not)
         SoundFontSynth((synth or SynthSettings()).soundfont or None).close()
     try:
-        piece = read_midi(seed_file)
+        piece = read_midi(phrase_file)
     except ImportFailed as err:
-        raise NeuralTunesError(f"{seed_file}: {err}") from err
+        raise NeuralTunesError(f"{phrase_file}: {err}") from err
     for warning in piece.warnings:
-        logger.warning(f"{seed_file}: {warning}")
+        logger.warning(f"{phrase_file}: {warning}")
     if len(piece.notes) == 0:
-        raise NeuralTunesError(f"{seed_file}: no notes to continue")
+        raise NeuralTunesError(f"{phrase_file}: no notes to continue")
     model = load_model(model_dir)
     if random_seed < 0:
         random_seed = secrets.randbelow(2**31)
@@ -133,7 +133,7 @@ def generate(
                 piano_roll(
                     parts,
                     plot,
-                    title=f"{seed_file.name} continued for {bars} bars",
+                    title=f"{phrase_file.name} continued for {bars} bars",
                     beats_per_bar=beats_per_bar,
                 )
     return written, random_seed

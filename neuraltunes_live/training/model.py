@@ -67,9 +67,9 @@ PRESETS: dict[str, Preset] = {
         "+ interval from the last pitch, + key)",
     ),
     "interval": _INTERVAL,
-    # Exactly the seeds' layers: one-hot input, LSTM 256, Dropout 0.3, LSTM 256,
+    # Exactly the layers of the earlier note-string projects: one-hot input, LSTM 256, Dropout 0.3, LSTM 256,
     # Dropout 0.3, Dense 128 ReLU, softmax; Keras's default Adam.
-    "seed": Preset(
+    "one-hot-lstm": Preset(
         arch=Architecture(embedding_dim=0, lstm_units=(256, 256), dense_units=(128,), one_hot=True),
         dropout=0.3,
         learning_rate=1e-3,

@@ -21,17 +21,31 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from neuraltunes_live.config import TrainSettings
 from neuraltunes_live.core.memory_fit import fit_piece_memory
-from neuraltunes_live.core.model import Architecture, LSTMModel, load_model, write_model_dir
-from neuraltunes_live.data.dataset import read_manifest, read_split
+from neuraltunes_live.core.model import Architecture, LSTMModel
+from neuraltunes_live.core.model_files import (
+    CONFIG_FILE,
+    DataUsed,
+    FittedMemory,
+    Metrics,
+    ModelInfo,
+    StartedFrom,
+    TrainingRun,
+    load_model,
+    read_model_info,
+    write_model_dir,
+)
+from neuraltunes_live.data.dataset import Manifest, read_manifest, read_split
 from neuraltunes_live.errors import TrainingError
 from neuraltunes_live.files import check_output_dir, output_errors, replace_folder
 from neuraltunes_live.offline.plot import plot_history
+from neuraltunes_live.records import Record
 
 logger = logging.getLogger(__name__)
 
@@ -42,17 +56,11 @@ HISTORY_PNG = "history.png"
 
 
 @dataclass(frozen=True)
-class TrainOptions:
-    preset: str = "default"
-    epochs: int = 30
-    seed: int = 1234
-    batch_size: int = 16
-    seq_len: int = 128
-    patience: int = 4
-    resume: bool = False
-    replicas: int = 1  # >1 on a machine without GPUs: that many logical CPU devices, mirrored
-    init: str | None = None  # a model folder whose weights training starts from
-    verbose: int | str = "auto"
+class TrainResult(Record):
+    """What a finished training run wrote: the model folder, and what its ``model.json`` says."""
+
+    model_dir: str
+    info: ModelInfo
 
 
 def work_dir_for(out_dir: Path) -> Path:
@@ -98,7 +106,7 @@ def _check_run(work: Path, run: dict, resume: bool) -> None:
         previous = json.loads((work / RUN_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise TrainingError(f"{work}: cannot resume, {RUN_FILE} unreadable ({err})") from err
-    for key in ("preset", "seed", "batch_size", "seq_len", "data_dir", "replicas", "init"):
+    for key in ("preset", "random_seed", "batch_size", "seq_len", "data_dir", "replicas", "init"):
         if previous.get(key) != run.get(key):
             raise TrainingError(
                 f"cannot resume: {key} was {previous.get(key)!r}, now {run.get(key)!r}; "
@@ -122,23 +130,30 @@ class _Network:
 def train(
     data_dir: str | Path,
     out_dir: str | Path,
-    options: TrainOptions = TrainOptions(),
+    settings: TrainSettings = TrainSettings(),
+    *,
+    resume: bool = False,
+    init: str | Path | None = None,
+    verbose: int | str = "auto",
     callbacks: list | None = None,
-) -> dict:
-    """Train, then write the model folder; returns its ``model.json`` contents.
+) -> TrainResult:
+    """Train with ``settings`` (``[train]``), then write the model folder.
 
-    ``callbacks`` are further Keras callbacks, run after the ones that keep
-    the backup and the best weights.
+    ``resume`` goes on with an interrupted run of the same settings; ``init``
+    is a model folder whose weights training starts from; ``verbose`` is
+    Keras's progress output; ``callbacks`` are further Keras callbacks, run
+    after the ones that keep the backup and the best weights.
     """
+    init = str(init) if init else None
     keras_model = _keras_model()
-    if options.preset not in keras_model.PRESETS:
-        raise TrainingError(f"unknown preset {options.preset!r}; presets: {', '.join(keras_model.PRESETS)}")
-    if options.epochs < 1 or options.batch_size < 1 or options.seq_len < 2:
+    if settings.preset not in keras_model.PRESETS:
+        raise TrainingError(f"unknown preset {settings.preset!r}; presets: {', '.join(keras_model.PRESETS)}")
+    if settings.epochs < 1 or settings.batch_size < 1 or settings.seq_len < 2:
         raise TrainingError("epochs and batch size must be at least 1, sequence length at least 2")
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     manifest, train_split, valid_split = _read_data(data_dir)
     check_output_dir(out_dir)
-    if out_dir.exists() and not (out_dir / "model.json").exists() and any(out_dir.iterdir()):
+    if out_dir.exists() and not (out_dir / CONFIG_FILE).exists() and any(out_dir.iterdir()):
         raise TrainingError(f"{out_dir} exists and is not a model folder; choose another --out")
 
     if os.environ.get("TF_CONFIG"):
@@ -149,10 +164,10 @@ def train(
             "TF_CONFIG is set, but training across machines does not work with Keras 3 (keras-team/keras#20585); "
             "unset TF_CONFIG to train on this machine's GPUs (mirrored) or CPU"
         )
-    strategy = _strategy(options.replicas)
-    work = _start_work(work_dir_for(out_dir), data_dir, options)
-    network = _build(keras_model, options, strategy, train_split, work)
-    seconds = _fit(network, options, train_split, valid_split, work, callbacks or [])
+    strategy = _strategy(settings.replicas)
+    work = _start_work(work_dir_for(out_dir), data_dir, settings, resume, init)
+    network = _build(keras_model, settings, strategy, train_split, work, init)
+    seconds = _fit(network, settings, train_split, valid_split, work, callbacks or [], verbose)
 
     rows = _history_rows(work / HISTORY_CSV)
     if not rows:
@@ -161,20 +176,20 @@ def train(
     network.net.load_weights(str(work / BEST_WEIGHTS))
     weights = keras_model.export_weights(network.net, network.preset.arch)
     logger.info("Fitting the piece memory on the validation pieces...")
-    memory, memory_figures = fit_piece_memory(
+    memory, fit = fit_piece_memory(
         LSTMModel(network.arch, weights), valid_split.pieces(), float(valid_split.notes.sum())
     )
-    info = _model_info(network, options, rows, best, seconds, manifest, len(train_split), len(valid_split))
-    info["piece_memory"] = {**memory.to_json(), **memory_figures, "fitted_on": str(data_dir)}
-    _write_model(out_dir, work, network, weights, info, rows, best, options.preset)
+    info = _model_info(network, settings, init, rows, best, seconds, manifest, len(train_split), len(valid_split))
+    info = replace(info, piece_memory=FittedMemory.fitted(memory, fit, str(data_dir)))
+    _write_model(out_dir, work, network, weights, info, rows, best, settings.preset)
     shutil.rmtree(work, ignore_errors=True)
     logger.info(
         f"Wrote {out_dir}: best epoch {best + 1} of {len(rows)}, validation loss "
         f"{rows[best]['val_loss']:.4f} nats per event, accuracy {rows[best]['val_accuracy']:.3f}, "
-        f"{seconds / 60:.1f} min; validation bits per note {memory_figures['validation_bits_per_note']:.3f} "
-        f"with the piece memory, {memory_figures['validation_bits_per_note_network']:.3f} without."
+        f"{seconds / 60:.1f} min; validation bits per note {fit.validation_bits_per_note:.3f} "
+        f"with the piece memory, {fit.validation_bits_per_note_network:.3f} without."
     )
-    return info
+    return TrainResult(str(out_dir), info)
 
 
 def _keras_model():
@@ -200,47 +215,49 @@ def _read_data(data_dir: Path):
     return manifest, train_split, valid_split
 
 
-def _start_work(work: Path, data_dir: Path, options: TrainOptions) -> Path:
+def _start_work(work: Path, data_dir: Path, settings: TrainSettings, resume: bool, init: str | None) -> Path:
     """The work folder, checked against a run to resume and stamped with this run's settings."""
     run = {
-        "preset": options.preset,
-        "seed": options.seed,
-        "batch_size": options.batch_size,
-        "seq_len": options.seq_len,
+        "preset": settings.preset,
+        "random_seed": settings.random_seed,
+        "batch_size": settings.batch_size,
+        "seq_len": settings.seq_len,
         "data_dir": str(data_dir.resolve()),
-        "replicas": options.replicas,
-        "init": str(Path(options.init).resolve()) if options.init else None,
+        "replicas": settings.replicas,
+        "init": str(Path(init).resolve()) if init else None,
     }
-    _check_run(work, run, options.resume)
+    _check_run(work, run, resume)
     work.mkdir(parents=True, exist_ok=True)
     (work / RUN_FILE).write_text(json.dumps(run, indent=1), encoding="utf-8")
     return work
 
 
-def _build(keras_model, options: TrainOptions, strategy, train_split, work: Path) -> _Network:
+def _build(keras_model, settings: TrainSettings, strategy, train_split, work: Path, init: str | None) -> _Network:
     """The network under the strategy, from the weights to start from, where the run had got to."""
     import keras
 
     from neuraltunes_live.training.data import steps_per_epoch
 
-    preset = keras_model.PRESETS[options.preset]
-    keras.utils.set_random_seed(options.seed)
+    preset = keras_model.PRESETS[settings.preset]
+    keras.utils.set_random_seed(settings.random_seed)
     done = _history_rows(work / HISTORY_CSV)
-    if len(done) >= options.epochs:
-        logger.info(f"All {options.epochs} epochs were already run; writing the model.")
-    steps = steps_per_epoch(train_split, options.seq_len, options.batch_size)
+    if len(done) >= settings.epochs:
+        logger.info(f"All {settings.epochs} epochs were already run; writing the model.")
+    steps = steps_per_epoch(train_split, settings.seq_len, settings.batch_size)
     arch = keras_model.resolved(preset.arch)
-    start = _initial_weights(options.init, arch) if options.init else None
+    start = _initial_weights(init, arch) if init else None
     with strategy.scope():
         net = keras_model.build(preset.arch, dropout=preset.dropout, pitch_classes=preset.pitch_classes)
-        keras_model.compile_model(net, preset, total_steps=options.epochs * steps)
+        keras_model.compile_model(net, preset, total_steps=settings.epochs * steps)
         if start is not None and not done:
             keras_model.load_weights(net, start, arch)
     best_so_far = min((r["val_loss"] for r in done), default=None)
     return _Network(net, arch, preset, strategy, steps, len(done), best_so_far)
 
 
-def _fit(network: _Network, options: TrainOptions, train_split, valid_split, work: Path, extra: list) -> float:
+def _fit(
+    network: _Network, settings: TrainSettings, train_split, valid_split, work: Path, extra: list, verbose: int | str
+) -> float:
     """Run the epochs left; returns the seconds all runs of this training took together."""
     import keras
 
@@ -248,18 +265,18 @@ def _fit(network: _Network, options: TrainOptions, train_split, valid_split, wor
 
     preset = network.preset
     logger.info(
-        f"Training preset {options.preset!r} ({preset.about}; {network.arch.parameter_count():,} "
+        f"Training preset {settings.preset!r} ({preset.about}; {network.arch.parameter_count():,} "
         f"parameters) on {len(train_split)} pieces, {len(train_split.tokens):,} events; "
         f"validating on {len(valid_split)} pieces; {network.strategy.num_replicas_in_sync} replica(s)."
     )
     train_data = training_dataset(
         train_split,
-        seq_len=options.seq_len,
-        batch_size=options.batch_size,
-        seed=options.seed,
+        seq_len=settings.seq_len,
+        batch_size=settings.batch_size,
+        seed=settings.random_seed,
         initial_epoch=network.initial_epoch,
     )
-    valid_data = validation_dataset(valid_split, seq_len=options.seq_len, batch_size=options.batch_size)
+    valid_data = validation_dataset(valid_split, seq_len=settings.seq_len, batch_size=settings.batch_size)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(work / "backup")),
         keras.callbacks.ModelCheckpoint(
@@ -269,20 +286,20 @@ def _fit(network: _Network, options: TrainOptions, train_split, valid_split, wor
             save_weights_only=True,
             initial_value_threshold=network.best_so_far,
         ),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=options.patience),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience),
         keras.callbacks.CSVLogger(str(work / HISTORY_CSV), append=True),
         *extra,
     ]
     started = time.perf_counter()
-    if network.initial_epoch < options.epochs:
+    if network.initial_epoch < settings.epochs:
         try:
             network.net.fit(
                 train_data,
-                epochs=options.epochs,
+                epochs=settings.epochs,
                 steps_per_epoch=network.steps,
                 validation_data=valid_data,
                 callbacks=callbacks,
-                verbose=options.verbose,
+                verbose=verbose,
                 shuffle=False,  # the windows are drawn at random already
             )
         except KeyboardInterrupt:
@@ -293,62 +310,62 @@ def _fit(network: _Network, options: TrainOptions, train_split, valid_split, wor
 
 def _model_info(
     network: _Network,
-    options: TrainOptions,
+    settings: TrainSettings,
+    init: str | None,
     rows: list[dict[str, float]],
     best: int,
     seconds: float,
-    manifest: dict,
+    manifest: Manifest,
     train_pieces: int,
     validation_pieces: int,
-) -> dict:
+) -> ModelInfo:
     """What ``model.json`` says of the model: how it was trained, on what, and how well."""
     import keras
     import tensorflow as tf
 
     preset = network.preset
-    return {
-        "preset": options.preset,
-        "about": preset.about,
-        "parameters": network.arch.parameter_count(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "training": {
-            "seed": options.seed,
-            "epochs_run": len(rows),
-            "epochs_asked": options.epochs,
-            "best_epoch": best + 1,
-            "batch_size": options.batch_size,
-            "seq_len": options.seq_len,
-            "dropout": preset.dropout,
-            "learning_rate": preset.learning_rate,
-            "final_learning_rate": preset.final_learning_rate,
-            "pitch_class_sharing": preset.pitch_classes,
-            "clipnorm": preset.clipnorm,
-            "patience": options.patience,
-            "initialised_from": _init_about(options.init),
-            "transpose_semitones": "-6..+5",
-            "seconds": round(seconds, 1),
-            "replicas": network.strategy.num_replicas_in_sync,
-            "hardware": _hardware(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-        },
-        "data": {
-            "sources": manifest.get("sources"),
-            "split_seed": manifest.get("options", {}).get("seed"),
-            "counts": manifest.get("counts"),
-            "train_pieces": train_pieces,
-            "validation_pieces": validation_pieces,
-        },
-        "metrics": {
-            "val_loss_nats_per_event": round(rows[best]["val_loss"], 4),
-            "val_accuracy": round(rows[best]["val_accuracy"], 4),
-            "train_loss_nats_per_event": round(rows[best]["loss"], 4),
-        },
-    }
+    return ModelInfo(
+        preset=settings.preset,
+        about=preset.about,
+        parameters=network.arch.parameter_count(),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        training=TrainingRun(
+            random_seed=settings.random_seed,
+            epochs_run=len(rows),
+            epochs_asked=settings.epochs,
+            best_epoch=best + 1,
+            batch_size=settings.batch_size,
+            seq_len=settings.seq_len,
+            dropout=preset.dropout,
+            learning_rate=preset.learning_rate,
+            final_learning_rate=preset.final_learning_rate,
+            pitch_class_sharing=preset.pitch_classes,
+            clipnorm=preset.clipnorm,
+            patience=settings.patience,
+            initialised_from=_init_about(init),
+            seconds=round(seconds, 1),
+            replicas=network.strategy.num_replicas_in_sync,
+            hardware=_hardware(),
+            tensorflow=tf.__version__,
+            keras=keras.__version__,
+        ),
+        data=DataUsed(
+            sources=manifest.sources,
+            split_seed=manifest.options.random_seed,
+            counts=manifest.counts.to_json(),
+            train_pieces=train_pieces,
+            validation_pieces=validation_pieces,
+        ),
+        metrics=Metrics(
+            val_loss_nats_per_event=round(rows[best]["val_loss"], 4),
+            val_accuracy=round(rows[best]["val_accuracy"], 4),
+            train_loss_nats_per_event=round(rows[best]["loss"], 4),
+        ),
+    )
 
 
 def _write_model(
-    out_dir: Path, work: Path, network: _Network, weights: dict, info: dict, rows: list, best: int, preset: str
+    out_dir: Path, work: Path, network: _Network, weights: dict, info: ModelInfo, rows: list, best: int, preset: str
 ) -> None:
     """The model folder, all at once: weights, ``model.json``, the history and its plot."""
 
@@ -372,18 +389,18 @@ def _initial_weights(init: str, arch) -> dict:
         raise TrainingError(f"--init {init}: {err}") from err
 
 
-def _init_about(init: str | None) -> dict | None:
+def _init_about(init: str | None) -> StartedFrom | None:
     """What ``model.json`` records of the folder training started from."""
     if not init:
         return None
-    info = load_model(init).info
-    return {
-        "model": str(init),
-        "preset": info.get("preset"),
-        "created": info.get("created"),
-        "epochs_run": info.get("training", {}).get("epochs_run"),
-        "seconds": info.get("training", {}).get("seconds"),
-    }
+    info = read_model_info(init)
+    return StartedFrom(
+        model=str(init),
+        preset=info.preset or None,
+        created=info.created or None,
+        epochs_run=info.training.epochs_run if info.training else None,
+        seconds=info.training.seconds if info.training else None,
+    )
 
 
 def _add_seconds(work: Path, seconds: float) -> float:
