@@ -145,7 +145,7 @@ def _configured(*dotted: str, given: Callable[[dict[str, Any]], None] | None = N
             if given is not None:
                 given(flags)
             try:
-                config = load_config(kwargs.pop("config_path"), overrides=flags)
+                config = load_config(kwargs.pop("config_path"), overrides=flags, recipe=kwargs.get("recipe_path"))
             except NeuralTunesError as err:
                 raise click.ClickException(str(err)) from err
             return command(*args, config=config, **kwargs)
@@ -245,8 +245,16 @@ def _quiet_tensorflow() -> None:
 
 
 @main.command()
-@click.argument("data_dir", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Model folder to write.")
+@click.argument("data_dir", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), help="Model folder to write (with --recipe: its out)."
+)
+@click.option(
+    "--recipe",
+    "recipe_path",
+    type=click.Path(path_type=Path),
+    help="A recipe (training/*.toml): prepares its data if that is not there yet, then trains with its settings.",
+)
 @click.option("--resume", is_flag=True, help="Go on with an interrupted run of the same settings.")
 @click.option(
     "--init",
@@ -262,13 +270,35 @@ def _quiet_tensorflow() -> None:
     "train.seq_len",
     "train.patience",
     "train.replicas",
+    "train.source_balance",
 )
 @_user_errors
-def train(data_dir: Path, out_dir: Path, resume: bool, init_from: Path | None, config: Config) -> None:
-    """Train the LSTM on DATA_DIR (from `prepare`) and write the model folder OUT.
+def train(
+    data_dir: Path | None,
+    out_dir: Path | None,
+    recipe_path: Path | None,
+    resume: bool,
+    init_from: Path | None,
+    config: Config,
+) -> None:
+    """Train the LSTM on DATA_DIR (from `prepare`) and write the model folder OUT, or follow a --recipe.
 
-    Uses a GPU when there is one; several GPUs train mirrored.
+    Uses a GPU when there is one; several GPUs train mirrored. Under
+    TF_CONFIG it is one worker of a run across machines (training/README.md).
     """
+    recipe = None
+    if recipe_path is not None:
+        from neuraltunes_live.config import read_recipe
+
+        if data_dir is not None:
+            raise click.UsageError("give DATA_DIR or --recipe, not both: the recipe names its data")
+        recipe = read_recipe(recipe_path)
+        data_dir = Path(recipe.data)
+        out_dir = out_dir or Path(recipe.out)
+        init_from = init_from or (Path(recipe.init) if recipe.init else None)
+    elif data_dir is None or out_dir is None:
+        raise click.UsageError("Missing DATA_DIR and --out (or a --recipe that names them)")
+    assert out_dir is not None
     _quiet_tensorflow()
     try:
         from neuraltunes_live.training.train import train as run_training
@@ -277,6 +307,10 @@ def train(data_dir: Path, out_dir: Path, resume: bool, init_from: Path | None, c
         raise click.ClickException(
             f"training needs TensorFlow ({err.name} is missing): pip install 'neuraltunes-live[train]'"
         ) from err
+    if recipe is not None:
+        _prepare_for(recipe.sources, Path(recipe.data), config, held_out=False)
+        if recipe.held_out_sources:
+            _prepare_for(recipe.held_out_sources, Path(recipe.held_out), config, held_out=True)
     try:
         run_training(
             data_dir,
@@ -284,7 +318,7 @@ def train(data_dir: Path, out_dir: Path, resume: bool, init_from: Path | None, c
             config.train,
             resume=resume,
             init=init_from,
-            verbose="auto" if sys.stdout.isatty() else 2,
+            recipe=recipe.text if recipe is not None else None,
         )
     except KeyboardInterrupt:
         click.echo(
@@ -293,6 +327,40 @@ def train(data_dir: Path, out_dir: Path, resume: bool, init_from: Path | None, c
             err=True,
         )
         sys.exit(130)
+
+
+def _prepare_for(sources: tuple[str, ...], out: Path, config: Config, *, held_out: bool) -> None:
+    """A recipe's data: prepared unless ``out`` already holds these sources prepared with these settings."""
+    from neuraltunes_live.data import dataset
+    from neuraltunes_live.data import prepare as preparing
+    from neuraltunes_live.errors import DataError
+
+    settings = config.prepare
+    try:
+        manifest = dataset.read_manifest(out)
+    except DataError:
+        manifest = None
+    wanted = dataset.SplitOptions(
+        random_seed=settings.random_seed,
+        validation_fraction=settings.validation_fraction,
+        test_fraction=settings.test_fraction,
+        include_drums=settings.include_drums,
+        held_out=held_out,
+    )
+    if manifest is not None and manifest.sources == sources and manifest.options == wanted:
+        click.echo(f"{out}: prepared already, from the recipe's sources with its settings.", err=True)
+        return
+    with contextlib.ExitStack() as stack:
+        bar: list[Any] = []
+
+        def start(total: int) -> None:
+            bar.append(stack.enter_context(click.progressbar(length=total, label=f"Importing {out}", file=sys.stderr)))
+
+        report = preparing.prepare(
+            list(sources), out, settings, held_out=held_out, progress=lambda n: bar[0].update(n), on_jobs=start
+        )
+    for line in preparing.iter_summary(report):
+        click.echo(line, err=True)
 
 
 @main.command("fit-memory")
@@ -328,9 +396,21 @@ def fit_memory(model_dir: Path, data_dir: Path) -> None:
 @click.argument("data_dir", type=click.Path(path_type=Path))
 @click.argument("others", nargs=-1, type=click.Path(path_type=Path), metavar="[MODEL_DIR]...")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write every figure to this JSON file.")
+@click.option(
+    "--baseline-data",
+    type=click.Path(path_type=Path),
+    help="Fit the Markov baseline on this data folder's training pieces (for a held-out DATA_DIR: the models' data).",
+)
 @_configured("evaluate.style", "evaluate.random_seed")
 @_user_errors
-def evaluate(model_dir: Path, data_dir: Path, others: tuple[Path, ...], json_path: Path | None, config: Config) -> None:
+def evaluate(
+    model_dir: Path,
+    data_dir: Path,
+    others: tuple[Path, ...],
+    json_path: Path | None,
+    baseline_data: Path | None,
+    config: Config,
+) -> None:
     """Score MODEL_DIR on DATA_DIR's held-out test pieces, beside a Markov baseline.
 
     Further MODEL_DIRs (e.g. the one-hot-lstm preset trained on the same
@@ -350,6 +430,7 @@ def evaluate(model_dir: Path, data_dir: Path, others: tuple[Path, ...], json_pat
         key_mask=style_settings.key_mask,
         random_seed=config.evaluate.random_seed,
         style=config.evaluate.style,
+        baseline_data=baseline_data,
     )
     for line in format_report(result):
         click.echo(line)

@@ -212,6 +212,16 @@ class TrainSettings:
         low=1,
         high=64,
     )
+    source_balance: float = _setting(
+        1.0,
+        "How training windows are shared among sources (corpora, folders): by their events to this power.",
+        low=0,
+        high=1,
+        about="How training windows are shared among the data's sources (a corpus, or a folder): each "
+        "source's share is its events to this power, so 1 draws every event alike (a big corpus gets most "
+        "windows), 0.5 by the square root (a corpus 100 times bigger gets 10 times the windows), 0 gives "
+        "every source the same share.",
+    )
 
 
 @dataclass(frozen=True)
@@ -701,17 +711,74 @@ def default_config_path(env: Mapping[str, str]) -> Path | None:
     return local if local.is_file() else None
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """A training recipe's ``[recipe]``: what to prepare, where, and where the model goes.
+
+    The recipe file's other sections (``[prepare]``, ``[train]``) are
+    settings like a config file's, read under the same rules.
+    """
+
+    path: str
+    text: str  # the file as written, recorded in the model it makes
+    sources: tuple[str, ...]  # what ``prepare`` reads: files, folders, music21 corpora
+    data: str  # where the prepared data goes
+    out: str  # the model folder to write
+    held_out_sources: tuple[str, ...] = ()  # a test set never trained on (whole composers, say)
+    held_out: str = ""  # where that set is prepared
+    init: str = ""  # a model folder to start from
+
+
+def read_recipe(path: str | os.PathLike) -> Recipe:
+    """The ``[recipe]`` of a recipe file; ConfigError names what is missing or wrong."""
+    path = Path(path)
+    data = _read_file(path)
+    table = data.get("recipe")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: a recipe needs a [recipe] section (sources, data, out)")
+    known = {f.name for f in dataclasses.fields(Recipe)} - {"path", "text"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key recipe.{unknown[0]}; known: {', '.join(sorted(known))}")
+    values: dict[str, Any] = {}
+    for key in known:
+        if key not in table:
+            continue
+        value = table[key]
+        if key in ("sources", "held_out_sources"):
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError(f"{path}: recipe.{key} must be a list of sources (text), got {value!r}")
+            value = tuple(value)
+        elif not isinstance(value, str):
+            raise ConfigError(f"{path}: recipe.{key} must be text, got {value!r}")
+        values[key] = value
+    for key in ("sources", "data", "out"):
+        if not values.get(key):
+            raise ConfigError(f"{path}: recipe.{key} is missing")
+    if values.get("held_out_sources") and not values.get("held_out"):
+        raise ConfigError(f"{path}: recipe.held_out_sources needs recipe.held_out, the folder to prepare them in")
+    return Recipe(path=str(path), text=path.read_text(encoding="utf-8"), **values)
+
+
 def load_config(
     path: str | os.PathLike | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    recipe: str | os.PathLike | None = None,
 ) -> Config:
-    """Build the Config; ``overrides`` maps ``"section.key"`` to flag values (None: not given)."""
+    """Build the Config; ``overrides`` maps ``"section.key"`` to flag values (None: not given).
+
+    A ``recipe`` file's settings sit between the config file and the
+    environment: what the recipe says is what the model is made with, but a
+    flag still wins.
+    """
     env = os.environ if env is None else env
     path = Path(path) if path is not None else default_config_path(env)
     layers: list[tuple[str, dict[str, dict[str, Any]]]] = []
     if path is not None:
         layers.append((str(path), _read_file(path)))
+    if recipe is not None:
+        layers.append((str(recipe), {k: v for k, v in _read_file(Path(recipe)).items() if k != "recipe"}))
     layers.append(("environment", _from_env(env)))
     flags: dict[str, dict[str, Any]] = {}
     for dotted, value in (overrides or {}).items():

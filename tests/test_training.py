@@ -34,7 +34,7 @@ TINY = dict(preset="tiny", batch_size=8, seq_len=16)
 
 def train(data, out, settings, **run):
     """Training as the tests run it: quiet."""
-    return run_training(data, out, settings, verbose=0, **run)
+    return run_training(data, out, settings, **run)
 
 
 @pytest.mark.parametrize(
@@ -86,9 +86,7 @@ def test_exported_weights_load_back_into_keras():
 
 def test_learning_rate_decays_to_its_final_share_over_the_run():
     preset = keras_model.PRESETS["default"]
-    net = keras_model.build(preset.arch)
-    keras_model.compile_model(net, preset, total_steps=100)
-    schedule = net.optimizer._learning_rate
+    schedule = keras_model.optimizer_for(preset, total_steps=100)._learning_rate
     assert float(schedule(0)) == pytest.approx(preset.learning_rate)
     assert float(schedule(50)) == pytest.approx(preset.learning_rate * (1 + preset.final_learning_rate) / 2)
     assert float(schedule(100)) == pytest.approx(preset.learning_rate * preset.final_learning_rate)
@@ -150,21 +148,19 @@ def test_same_seed_same_weights(tiny_data, tmp_path):
         np.testing.assert_array_equal(a[key], b[key])
 
 
-class InterruptAfter(keras.callbacks.Callback):
-    def __init__(self, epochs):
-        super().__init__()
-        self.epochs = epochs
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.epochs:
+def interrupt_after(epochs):
+    def on_epoch(epoch, figures):
+        if epoch + 1 == epochs:
             raise KeyboardInterrupt
+
+    return on_epoch
 
 
 def test_interrupted_training_resumes_where_it_stopped(tiny_data, tmp_path):
     out = tmp_path / "model"
     options = TrainSettings(epochs=3, random_seed=7, patience=10, **TINY)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_data, out, options, callbacks=[InterruptAfter(2)])
+        train(tiny_data, out, options, on_epoch=interrupt_after(2))
     assert not out.exists() and work_dir_for(out).is_dir()
     with pytest.raises(TrainingError, match="pass --resume"):
         train(tiny_data, out, options)
@@ -287,18 +283,89 @@ def test_train_can_start_from_a_model_without_a_key_context(tiny_data, tmp_path)
         train(tiny_data, tmp_path / "other", TrainSettings(epochs=1, **TINY), init=str(wrong))
 
 
-def test_tf_config_is_refused_in_one_line_before_any_work(tiny_data, tmp_path, monkeypatch):
-    # Two workers with TF_CONFIG were tried (MultiWorkerMirroredStrategy, both
-    # on this machine): Keras 3's fit fails under it (keras-team/keras#20585),
-    # so `train` says so instead of failing deep inside Keras.
-    monkeypatch.setenv(
-        "TF_CONFIG",
-        json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}}),
-    )
-    with pytest.raises(TrainingError, match="TF_CONFIG is set, but training across machines does not work"):
-        train(tiny_data, tmp_path / "m", TrainSettings(**TINY))
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_the_presets_are_the_ones_the_settings_offer():
     assert tuple(keras_model.PRESETS) == PRESETS
+
+
+def test_source_balance_shares_windows_by_a_power_of_each_source_s_events(tiny_data):
+    from neuraltunes_live.data.dataset import Split
+    from neuraltunes_live.training.data import start_probabilities
+
+    # Two sources, one with 9 times the events of the other.
+    pieces = [np.full(90, 3, np.int32), np.full(10, 3, np.int32)]
+    split = Split(
+        tokens=np.concatenate(pieces),
+        offsets=np.array([0, 90, 100]),
+        notes=np.array([30, 3]),
+        names=["music21:big/a", "music21:small/b"],
+    )
+    assert start_probabilities(split, 4, 1.0) is None  # every event alike
+    for balance, big_share in ((0.5, 3 / 4), (0.0, 1 / 2)):
+        p = start_probabilities(split, 4, balance)
+        assert len(p) == 96 and abs(p.sum() - 1) < 1e-9
+        # Every event of a source is alike; the last 4 cannot start a window, so 6 of the small one's 10 can.
+        small = (1 - big_share) * 6 / 10
+        assert abs(p[:90].sum() - big_share / (big_share + small)) < 1e-9
+        assert np.ptp(p[:90]) < 1e-12 and np.ptp(p[90:]) < 1e-12
+
+
+def test_a_recipe_prepares_its_data_then_trains_and_is_recorded_in_the_model(tmp_path):
+    from click.testing import CliRunner
+
+    from neuraltunes_live.cli import main
+    from neuraltunes_live.core.model_files import read_model_info
+    from neuraltunes_live.data.dataset import read_manifest
+    from neuraltunes_live.data.midifile import write_midi
+
+    from .conftest import synthetic_tune
+
+    songs, held = tmp_path / "songs", tmp_path / "held"
+    for folder, first in ((songs, 0), (held, 40)):
+        folder.mkdir()
+        for i in range(first, first + 12):
+            write_midi(synthetic_tune(i), folder / f"t{i}.mid")
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(
+        f"""[recipe]
+sources = ["{songs}"]
+data = "{tmp_path / "data"}"
+held_out_sources = ["{held}"]
+held_out = "{tmp_path / "held-data"}"
+out = "{tmp_path / "model"}"
+
+[prepare]
+validation_fraction = 0.2
+test_fraction = 0.2
+cache_dir = "{tmp_path / "cache"}"
+
+[train]
+preset = "tiny"
+epochs = 1
+batch_size = 8
+seq_len = 16
+""",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["train", "--recipe", str(recipe)])
+    assert result.exit_code == 0, result.output
+    info = read_model_info(tmp_path / "model")
+    assert info.recipe == recipe.read_text(encoding="utf-8") and info.preset == "tiny"
+    assert info.training.epochs_asked == 1 and info.training.seq_len == 16
+    assert read_manifest(tmp_path / "data").sources == (str(songs),)
+    held_out = read_manifest(tmp_path / "held-data")
+    assert held_out.options.held_out and held_out.counts.pieces == len(held_out.pieces["test"]) == 12
+    # Run again: both folders are there as the recipe makes them, so nothing is prepared twice.
+    again = CliRunner().invoke(main, ["train", "--recipe", str(recipe), "--out", str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output
+    assert again.output.count("prepared already") == 2
+
+
+def test_a_recipe_without_its_sources_is_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from neuraltunes_live.cli import main
+
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text('[recipe]\ndata = "d"\nout = "m"\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["train", "--recipe", str(recipe)])
+    assert result.exit_code == 1 and result.output.strip() == f"Error: {recipe}: recipe.sources is missing"

@@ -227,6 +227,11 @@ class Manifest(Record):
     extra: dict[str, Any] = field(default_factory=dict)  # anything a later version adds
 
 
+def source_of(name: str) -> str:
+    """Where a piece came from, as reports group pieces and training weighs them: its corpus or first folder."""
+    return name.split("/", 1)[0] if "/" in name else "(files)"
+
+
 def write_manifest(folder: Path, manifest: Manifest) -> None:
     (folder / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=1), encoding="utf-8")
 

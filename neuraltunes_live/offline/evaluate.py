@@ -39,7 +39,7 @@ from neuraltunes_live.core.model import LSTMModel, network_log2p
 from neuraltunes_live.core.model_files import load_model
 from neuraltunes_live.core.notes import DURATION, ONSET, PITCH, TICKS_PER_BEAT
 from neuraltunes_live.core.sampling import SamplingSettings
-from neuraltunes_live.data.dataset import Split, read_manifest, read_split
+from neuraltunes_live.data.dataset import Split, read_manifest, read_split, source_of
 from neuraltunes_live.errors import DataError
 from neuraltunes_live.offline.markov import MarkovModel
 from neuraltunes_live.records import Record
@@ -145,11 +145,6 @@ def markov_with_memory(markov: MarkovModel, order: int, validation: Split, test:
     settings, _ = fit_to_probabilities(*target_probabilities(validation), float(validation.notes.sum()))
     counts = match_counts(*target_probabilities(test), settings.max_order)
     return round(blended_bits(counts, settings) / float(test.notes.sum()), 4)
-
-
-def piece_group(name: str) -> str:
-    """What a test piece is grouped by in the report: its corpus or first folder."""
-    return name.split("/", 1)[0] if "/" in name else "(files)"
 
 
 def choose_markov_order(markov: MarkovModel, validation: Split) -> tuple[int, list[float]]:
@@ -366,12 +361,25 @@ def evaluate(
     key_mask: bool = False,
     random_seed: int = EvaluateSettings().random_seed,
     style: str | None = None,
+    baseline_data: Path | None = None,
 ) -> Evaluation:
-    """Every figure; the first model is the one evaluated, the others are scored beside it."""
+    """Every figure; the first model is the one evaluated, the others are scored beside it.
+
+    The Markov baseline is fitted on ``baseline_data``'s training and
+    validation pieces when given (the data the models were trained on, when
+    ``data_dir`` is a held-out set such as whole composers), else on
+    ``data_dir``'s own.
+    """
     manifest = read_manifest(data_dir)
-    train, validation, test = (read_split(data_dir, name) for name in ("train", "validation", "test"))
+    test = read_split(data_dir, "test")
+    fitted_on = Path(baseline_data) if baseline_data is not None else data_dir
+    train, validation = (read_split(fitted_on, name) for name in ("train", "validation"))
     if len(test) == 0:
         raise DataError(f"{data_dir} has no test pieces; prepare it with a test_fraction above 0")
+    if len(train) == 0:
+        raise DataError(
+            f"{fitted_on} has no training pieces to fit the Markov baseline on; name them with --baseline-data"
+        )
     models = [(Path(d), load_model(d)) for d in model_dirs]
 
     logger.info(f"Fitting the Markov baseline on {len(train)} training pieces...")
@@ -396,7 +404,7 @@ def evaluate(
         rows.append(ModelRow(str(path), preset, pieces.summary(), piece_memory=memory))
         if alone:
             network_rows.append(ModelRow(str(path), preset, alone[0].summary()))
-    groups = np.array([piece_group(name) for name in test.names])
+    groups = np.array([source_of(name) for name in test.names])
     by_group = {}
     for group in sorted(set(groups)):
         select = groups == group

@@ -295,16 +295,16 @@ def build(
     return keras.Model(inputs, outputs, name="neuraltunes")
 
 
-def compile_model(model: keras.Model, preset: Preset, total_steps: int | None = None) -> None:
-    """Adam and cross-entropy; ``total_steps`` is what the learning rate decays over."""
+def optimizer_for(preset: Preset, total_steps: int | None = None) -> keras.optimizers.Optimizer:
+    """The preset's Adam; ``total_steps`` is what the learning rate decays over.
+
+    It clips nothing itself: ``loop.Loop`` clips with ``preset.clipnorm``
+    after the replicas' gradients are summed.
+    """
     rate = preset.learning_rate
     if preset.final_learning_rate is not None and total_steps:
         rate = keras.optimizers.schedules.CosineDecay(rate, total_steps, alpha=preset.final_learning_rate)
-    model.compile(
-        optimizer=keras.optimizers.Adam(rate, clipnorm=preset.clipnorm),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
+    return keras.optimizers.Adam(rate)
 
 
 def export_weights(model: keras.Model, arch: Architecture) -> dict[str, np.ndarray]:

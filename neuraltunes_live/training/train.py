@@ -1,11 +1,20 @@
 """``train``: fit a preset on a prepared data folder and write a model folder.
 
-Work in progress lives in ``MODEL_DIR.training/`` beside the output: Keras's
-backup of the last finished epoch (for ``--resume``), the best epoch's weights
-so far, and the history. Only when training ends is the model folder written,
-all at once; then the work folder is removed. An interrupted run keeps it, and
-``--resume`` goes on from the last finished epoch with the same windows an
-uninterrupted run would have drawn.
+One loop serves one CPU, one machine's GPUs or logical CPUs (mirrored) and
+several machines (``TF_CONFIG``: ``MultiWorkerMirroredStrategy``); the steps
+are ``training.loop``'s. The strategy decides where each share of a batch is
+computed, and the rank decides only who writes: the chief (worker 0, or the
+task named ``chief``) keeps the work folder and writes the model folder; the
+other workers write nothing and return.
+
+Work in progress lives in ``MODEL_DIR.training/`` beside the output: the
+state after the last finished epoch (weights, Adam's moments and step, for
+``--resume``), the best epoch's weights so far, and the history. Only when
+training ends is the model folder written, all at once; then the work folder
+is removed. An interrupted run keeps it, and ``--resume`` (on every worker)
+goes on from the last finished epoch with the same windows an uninterrupted
+run would have drawn. Across machines the workers read the chief's work
+folder to resume, so it must be on storage they share.
 
 After the last epoch, the best weights are run in NumPy on the validation
 pieces to fit the piece memory (``memory.py``), which the model folder
@@ -24,7 +33,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from neuraltunes_live.config import TrainSettings
 from neuraltunes_live.core.memory_fit import fit_piece_memory
@@ -50,8 +59,10 @@ from neuraltunes_live.records import Record
 logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
-BEST_WEIGHTS = "best.weights.h5"
+STATE = "state.npz"
+BEST_WEIGHTS = "best.npz"
 HISTORY_CSV = "history.csv"
+HISTORY_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
 HISTORY_PNG = "history.png"
 
 
@@ -70,6 +81,12 @@ def work_dir_for(out_dir: Path) -> Path:
 def _strategy(replicas: int):
     import tensorflow as tf
 
+    if os.environ.get("TF_CONFIG"):
+        # Made before anything else touches TensorFlow's devices, as it must be.
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except (ValueError, KeyError, TypeError) as err:
+            raise TrainingError(f"TF_CONFIG is not a cluster TensorFlow can join ({err})") from err
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         # Take GPU memory as needed rather than all of it at start.
@@ -85,11 +102,40 @@ def _strategy(replicas: int):
     return tf.distribute.get_strategy()
 
 
+@dataclass(frozen=True)
+class _Rank:
+    """Who this process is in the run: the chief writes, the others only compute."""
+
+    chief: bool
+    workers: int
+    name: str  # for the log: "worker 1 of 2"
+
+
+def _rank(strategy) -> _Rank:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not os.environ.get("TF_CONFIG"):
+        return _Rank(True, 1, "")
+    cluster = resolver.cluster_spec().as_dict()
+    workers = sum(len(cluster.get(kind, ())) for kind in ("chief", "worker"))
+    kind, index = resolver.task_type, resolver.task_id
+    chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+    return _Rank(chief, workers, f"{kind} {index} of {workers}")
+
+
 def _history_rows(path: Path) -> list[dict[str, float]]:
     if not path.exists():
         return []
     with open(path, newline="") as handle:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _append_history(path: Path, row: dict[str, float]) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=HISTORY_FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
 
 
 def _check_run(work: Path, run: dict, resume: bool) -> None:
@@ -106,7 +152,7 @@ def _check_run(work: Path, run: dict, resume: bool) -> None:
         previous = json.loads((work / RUN_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise TrainingError(f"{work}: cannot resume, {RUN_FILE} unreadable ({err})") from err
-    for key in ("preset", "random_seed", "batch_size", "seq_len", "data_dir", "replicas", "init"):
+    for key in ("preset", "random_seed", "batch_size", "seq_len", "data_dir", "replicas", "source_balance", "init"):
         if previous.get(key) != run.get(key):
             raise TrainingError(
                 f"cannot resume: {key} was {previous.get(key)!r}, now {run.get(key)!r}; "
@@ -122,9 +168,9 @@ class _Network:
     arch: Architecture  # the runtime's, resolved
     preset: Any  # training.model.Preset
     strategy: Any  # tf.distribute.Strategy
+    optimizer: Any  # keras.optimizers.Adam
     steps: int  # per epoch
     initial_epoch: int  # epochs already run (a resumed run)
-    best_so_far: float | None  # their best validation loss
 
 
 def train(
@@ -134,15 +180,16 @@ def train(
     *,
     resume: bool = False,
     init: str | Path | None = None,
-    verbose: int | str = "auto",
-    callbacks: list | None = None,
-) -> TrainResult:
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    recipe: str | None = None,
+) -> TrainResult | None:
     """Train with ``settings`` (``[train]``), then write the model folder.
 
     ``resume`` goes on with an interrupted run of the same settings; ``init``
-    is a model folder whose weights training starts from; ``verbose`` is
-    Keras's progress output; ``callbacks`` are further Keras callbacks, run
-    after the ones that keep the backup and the best weights.
+    is a model folder whose weights training starts from; ``on_epoch(epoch,
+    figures)`` is called after each epoch is kept; ``recipe`` (a recipe
+    file's text) is recorded in the model. Under ``TF_CONFIG`` every worker
+    calls this; the chief returns what it wrote, the others None.
     """
     init = str(init) if init else None
     keras_model = _keras_model()
@@ -152,35 +199,40 @@ def train(
         raise TrainingError("epochs and batch size must be at least 1, sequence length at least 2")
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     manifest, train_split, valid_split = _read_data(data_dir)
-    check_output_dir(out_dir)
-    if out_dir.exists() and not (out_dir / CONFIG_FILE).exists() and any(out_dir.iterdir()):
-        raise TrainingError(f"{out_dir} exists and is not a model folder; choose another --out")
-
-    if os.environ.get("TF_CONFIG"):
-        # Keras 3's fit cannot run under MultiWorkerMirroredStrategy: it
-        # reduces the first batch outside a replica context, then its metrics
-        # with a concat the collective ops refuse (keras-team/keras#20585).
-        raise TrainingError(
-            "TF_CONFIG is set, but training across machines does not work with Keras 3 (keras-team/keras#20585); "
-            "unset TF_CONFIG to train on this machine's GPUs (mirrored) or CPU"
-        )
     strategy = _strategy(settings.replicas)
-    work = _start_work(work_dir_for(out_dir), data_dir, settings, resume, init)
-    network = _build(keras_model, settings, strategy, train_split, work, init)
-    seconds = _fit(network, settings, train_split, valid_split, work, callbacks or [], verbose)
+    rank = _rank(strategy)
+    if settings.batch_size % strategy.num_replicas_in_sync:
+        raise TrainingError(
+            f"batch size {settings.batch_size} does not split evenly over {strategy.num_replicas_in_sync} replicas"
+        )
+    work = work_dir_for(out_dir)
+    if rank.chief:
+        check_output_dir(out_dir)
+        if out_dir.exists() and not (out_dir / CONFIG_FILE).exists() and any(out_dir.iterdir()):
+            raise TrainingError(f"{out_dir} exists and is not a model folder; choose another --out")
+        _start_work(work, data_dir, settings, resume, init)
+    elif resume and not (work / STATE).exists() and not (work / RUN_FILE).exists():
+        raise TrainingError(f"nothing to resume: {work} (the chief's work folder) does not exist")
+    network = _build(keras_model, settings, strategy, train_split, work, init, resume)
+    seconds = _fit(network, settings, train_split, valid_split, work, rank, on_epoch)
+    if not rank.chief:
+        logger.info(f"{rank.name.capitalize()} done; the chief writes the model.")
+        return None
 
     rows = _history_rows(work / HISTORY_CSV)
     if not rows:
         raise TrainingError("training finished no epoch")
     best = min(range(len(rows)), key=lambda i: rows[i]["val_loss"])
-    network.net.load_weights(str(work / BEST_WEIGHTS))
+    _load_arrays(network.net.weights, work / BEST_WEIGHTS)
     weights = keras_model.export_weights(network.net, network.preset.arch)
     logger.info("Fitting the piece memory on the validation pieces...")
     memory, fit = fit_piece_memory(
         LSTMModel(network.arch, weights), valid_split.pieces(), float(valid_split.notes.sum())
     )
-    info = _model_info(network, settings, init, rows, best, seconds, manifest, len(train_split), len(valid_split))
-    info = replace(info, piece_memory=FittedMemory.fitted(memory, fit, str(data_dir)))
+    info = _model_info(
+        network, settings, init, rows, best, seconds, manifest, len(train_split), len(valid_split), rank.workers
+    )
+    info = replace(info, piece_memory=FittedMemory.fitted(memory, fit, str(data_dir)), recipe=recipe)
     _write_model(out_dir, work, network, weights, info, rows, best, settings.preset)
     shutil.rmtree(work, ignore_errors=True)
     logger.info(
@@ -224,6 +276,7 @@ def _start_work(work: Path, data_dir: Path, settings: TrainSettings, resume: boo
         "seq_len": settings.seq_len,
         "data_dir": str(data_dir.resolve()),
         "replicas": settings.replicas,
+        "source_balance": settings.source_balance,
         "init": str(Path(init).resolve()) if init else None,
     }
     _check_run(work, run, resume)
@@ -232,15 +285,17 @@ def _start_work(work: Path, data_dir: Path, settings: TrainSettings, resume: boo
     return work
 
 
-def _build(keras_model, settings: TrainSettings, strategy, train_split, work: Path, init: str | None) -> _Network:
-    """The network under the strategy, from the weights to start from, where the run had got to."""
+def _build(
+    keras_model, settings: TrainSettings, strategy, train_split, work: Path, init: str | None, resume: bool
+) -> _Network:
+    """The network and Adam under the strategy: from the weights to start from, or where the run had got to."""
     import keras
 
     from neuraltunes_live.training.data import steps_per_epoch
 
     preset = keras_model.PRESETS[settings.preset]
     keras.utils.set_random_seed(settings.random_seed)
-    done = _history_rows(work / HISTORY_CSV)
+    done = _history_rows(work / HISTORY_CSV) if resume else []
     if len(done) >= settings.epochs:
         logger.info(f"All {settings.epochs} epochs were already run; writing the model.")
     steps = steps_per_epoch(train_split, settings.seq_len, settings.batch_size)
@@ -248,64 +303,109 @@ def _build(keras_model, settings: TrainSettings, strategy, train_split, work: Pa
     start = _initial_weights(init, arch) if init else None
     with strategy.scope():
         net = keras_model.build(preset.arch, dropout=preset.dropout, pitch_classes=preset.pitch_classes)
-        keras_model.compile_model(net, preset, total_steps=settings.epochs * steps)
-        if start is not None and not done:
+        optimizer = keras_model.optimizer_for(preset, total_steps=settings.epochs * steps)
+        optimizer.build(net.trainable_variables)
+        if start is not None:
             keras_model.load_weights(net, start, arch)
-    best_so_far = min((r["val_loss"] for r in done), default=None)
-    return _Network(net, arch, preset, strategy, steps, len(done), best_so_far)
+        if done:
+            _load_arrays([*net.weights, *optimizer.variables], work / STATE)
+    return _Network(net, arch, preset, strategy, optimizer, steps, len(done))
 
 
 def _fit(
-    network: _Network, settings: TrainSettings, train_split, valid_split, work: Path, extra: list, verbose: int | str
+    network: _Network,
+    settings: TrainSettings,
+    train_split,
+    valid_split,
+    work: Path,
+    rank: _Rank,
+    on_epoch: Callable[[int, dict[str, float]], None] | None,
 ) -> float:
     """Run the epochs left; returns the seconds all runs of this training took together."""
-    import keras
+    from neuraltunes_live.training.data import training_data, validation_data
+    from neuraltunes_live.training.loop import Loop
 
-    from neuraltunes_live.training.data import training_dataset, validation_dataset
-
-    preset = network.preset
+    preset, strategy = network.preset, network.strategy
+    where = f" as {rank.name}" if rank.name else ""
     logger.info(
         f"Training preset {settings.preset!r} ({preset.about}; {network.arch.parameter_count():,} "
         f"parameters) on {len(train_split)} pieces, {len(train_split.tokens):,} events; "
-        f"validating on {len(valid_split)} pieces; {network.strategy.num_replicas_in_sync} replica(s)."
+        f"validating on {len(valid_split)} pieces; {strategy.num_replicas_in_sync} replica(s){where}."
     )
-    train_data = training_dataset(
+    train_data = training_data(
+        strategy,
         train_split,
         seq_len=settings.seq_len,
         batch_size=settings.batch_size,
         seed=settings.random_seed,
         initial_epoch=network.initial_epoch,
+        balance=settings.source_balance,
     )
-    valid_data = validation_dataset(valid_split, seq_len=settings.seq_len, batch_size=settings.batch_size)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(work / "backup")),
-        keras.callbacks.ModelCheckpoint(
-            str(work / BEST_WEIGHTS),
-            monitor="val_loss",
-            save_best_only=True,
-            save_weights_only=True,
-            initial_value_threshold=network.best_so_far,
-        ),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings.patience),
-        keras.callbacks.CSVLogger(str(work / HISTORY_CSV), append=True),
-        *extra,
-    ]
+    valid_data, valid_steps = validation_data(
+        strategy, valid_split, seq_len=settings.seq_len, batch_size=settings.batch_size
+    )
+    loop = Loop(strategy, network.net, network.optimizer, preset.clipnorm)
+    rows = _history_rows(work / HISTORY_CSV) if network.initial_epoch else []
+    best = min((r["val_loss"] for r in rows), default=None)
+    since_best = 0 if best is None else len(rows) - 1 - min(range(len(rows)), key=lambda i: rows[i]["val_loss"])
+    iterator = iter(train_data)
     started = time.perf_counter()
-    if network.initial_epoch < settings.epochs:
-        try:
-            network.net.fit(
-                train_data,
-                epochs=settings.epochs,
-                steps_per_epoch=network.steps,
-                validation_data=valid_data,
-                callbacks=callbacks,
-                verbose=verbose,
-                shuffle=False,  # the windows are drawn at random already
+    try:
+        for epoch in range(network.initial_epoch, settings.epochs):
+            if since_best >= settings.patience:
+                break
+            trained = loop.train_epoch(iterator, network.steps, settings.batch_size)
+            validated = loop.evaluate(valid_data, valid_steps)
+            row = {
+                "epoch": float(epoch),
+                "loss": trained.loss,
+                "accuracy": trained.accuracy,
+                "val_loss": validated.loss,
+                "val_accuracy": validated.accuracy,
+            }
+            improved = best is None or validated.loss < best
+            best, since_best = (validated.loss, 0) if improved else (best, since_best + 1)
+            if rank.chief:
+                if improved:
+                    _save_arrays(network.net.weights, work / BEST_WEIGHTS)
+                _save_arrays([*network.net.weights, *network.optimizer.variables], work / STATE)
+                _append_history(work / HISTORY_CSV, row)
+            logger.info(
+                f"epoch {epoch + 1}/{settings.epochs}: loss {trained.loss:.4f}, accuracy {trained.accuracy:.3f}; "
+                f"validation loss {validated.loss:.4f}, accuracy {validated.accuracy:.3f}"
+                + (" (best so far)" if improved else "")
             )
-        except KeyboardInterrupt:
+            if on_epoch is not None:
+                on_epoch(epoch, row)
+    except KeyboardInterrupt:
+        if rank.chief:
             _add_seconds(work, time.perf_counter() - started)
-            raise
-    return _add_seconds(work, time.perf_counter() - started)
+        raise
+    return _add_seconds(work, time.perf_counter() - started) if rank.chief else time.perf_counter() - started
+
+
+def _save_arrays(variables: list, path: Path) -> None:
+    """Variables' values, in order, into ``path`` whole (a resumed run reads them back in the same order)."""
+    import numpy as np
+
+    arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(variables)}
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as out:
+        np.savez(out, **arrays)  # type: ignore[arg-type]  # NumPy's stub reads **kwds as allow_pickle
+    os.replace(temporary, path)
+
+
+def _load_arrays(variables: list, path: Path) -> None:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            if len(arrays.files) != len(variables):
+                raise TrainingError(f"{path} holds {len(arrays.files)} arrays, this network {len(variables)}")
+            for i, variable in enumerate(variables):
+                variable.assign(arrays[f"v{i}"])
+    except (OSError, ValueError) as err:
+        raise TrainingError(f"{path}: cannot be read to go on ({err}); remove {path.parent} to start again") from err
 
 
 def _model_info(
@@ -318,6 +418,7 @@ def _model_info(
     manifest: Manifest,
     train_pieces: int,
     validation_pieces: int,
+    workers: int,
 ) -> ModelInfo:
     """What ``model.json`` says of the model: how it was trained, on what, and how well."""
     import keras
@@ -345,6 +446,7 @@ def _model_info(
             initialised_from=_init_about(init),
             seconds=round(seconds, 1),
             replicas=network.strategy.num_replicas_in_sync,
+            workers=workers,
             hardware=_hardware(),
             tensorflow=tf.__version__,
             keras=keras.__version__,
