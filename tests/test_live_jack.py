@@ -214,8 +214,8 @@ def test_a_phrase_is_answered_on_the_tempo_grid_with_every_note_closed(jack_serv
         wait(3.8 + 1 + 8 + 0.5)  # the phrase, a beat of silence, two bars
     finally:
         keyboard.close()
+        code = serve.stop()  # its stop closes every note, to the recorder too
         recorder.close()
-        code = serve.stop()
     assert code == 0, serve.lines
     assert any("heard 4 notes; answering" in line for line in serve.lines), serve.lines
     ons = recorder.note_ons()
@@ -403,8 +403,8 @@ def test_an_input_port_that_vanishes_is_reconnected_when_it_returns(jack_server,
         wait(0.5 + 2.0 + 0.3)
     finally:
         keyboard.close()
+        code = serve.stop()  # its stop closes every note, to the recorder too
         recorder.close()
-        code = serve.stop()
     assert code == 0 and recorder.note_ons(), "\n".join(serve.lines)
     assert balanced(recorder.messages) == set()
 
@@ -456,8 +456,8 @@ def test_junk_bytes_never_deafen_the_daemon(jack_server, tmp_path):
         wait(2.0 + 0.5 + 2.0 + 0.3)
     finally:
         keyboard.close()
+        code = serve.stop()  # its stop closes every note, to the recorder too
         recorder.close()
-        code = serve.stop()
     assert code == 0, serve.lines
     assert any("heard 8 notes; answering" in line for line in serve.lines), serve.lines
     assert recorder.note_ons(after=begin + 2.0), serve.lines
@@ -576,8 +576,8 @@ def test_a_session_with_a_kept_loop_and_a_solo_is_recorded(jack_server, tmp_path
         wait(11.5 - (keyboard.clock.now() - begin))
     finally:
         keyboard.close()
+        code = serve.stop()  # its stop closes every note, to the recorder too
         recorder.close()
-        code = serve.stop()
     assert code == 0, serve.lines
     assert any("keep: the last answer loops" in line for line in serve.lines), serve.lines
     assert any("solo over the loop" in line for line in serve.lines), serve.lines
@@ -615,8 +615,8 @@ def test_several_calls_and_a_new_take_are_answered_and_recorded(jack_server, tmp
         wait(14.0 - (keyboard.clock.now() - begin))
     finally:
         keyboard.close()
+        code = serve.stop()  # its stop closes every note, to the recorder too
         recorder.close()
-        code = serve.stop()
     assert code == 0, serve.lines
     assert sum("answering" in line for line in serve.lines) == 2, serve.lines
     assert any("again: a new take of the answer (take 2 of 2)" in line for line in serve.lines), serve.lines
@@ -687,8 +687,8 @@ def test_an_answer_reaches_the_port_on_its_exact_grid_of_frames_from_the_phrases
         wait(1.0 + 2.0 + 1.0 + 4.0 + 0.5)  # lead-in, the phrase, its silence, two bars
     finally:
         keyboard.close()
+        code = serve.stop()  # its stop closes every note, to the recorder too
         recorder.close()
-        code = serve.stop()
     assert code == 0, serve.lines
     ons = [(f, p) for f, p in recorder.note_on_frames() if f > begin]
     assert len(ons) >= 4, (recorder.frames, serve.lines)
@@ -815,8 +815,8 @@ def test_a_new_buffer_size_without_a_restart_keeps_the_answer_on_its_frames(jack
     finally:
         jack_tool(jack_server, "jack_bufsize", "512")  # as the other tests expect it
         keyboard.close()
+        code = serve.stop()  # its stop closes every note, to the recorder too
         recorder.close()
-        code = serve.stop()
     assert code == 0, serve.lines
     for period, (ons, begin) in answers.items():
         assert ons, (period, serve.lines)
@@ -874,8 +874,8 @@ def test_the_daws_clock_at_exact_frames_is_followed_to_the_frame(jack_server, tm
         wait(1.0 + 4 * 0.5 + 2.0 + 1.0 + 2.0 + 0.5)  # lead-in, four beats, the phrase, its silence, a bar
     finally:
         keyboard.close()
+        code = serve.stop()  # its stop closes every note, to the recorder too
         recorder.close()
-        code = serve.stop()
     assert code == 0, serve.lines
     answering = [line for line in serve.lines if "answering" in line]
     assert answering and "120.000 BPM from the DAW's clock" in answering[0], serve.lines
