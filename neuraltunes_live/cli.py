@@ -216,25 +216,32 @@ def prepare(sources: tuple[str, ...], out_dir: Path, no_cache: bool, held_out: b
     them, or a music21 corpus: music21:bach, music21:essenFolksong,
     music21:ryansMammoth/Ac* (a glob narrows it by file name).
     """
+    _run_prepare(sources, out_dir, config, use_cache=not no_cache, held_out=held_out)
+
+
+def _run_prepare(
+    sources: tuple[str, ...], out: Path, config: Config, *, use_cache: bool = True, held_out: bool, err: bool = False
+) -> None:
+    """``prepare`` with its progress bar, then its summary (on stderr with ``err``)."""
     from neuraltunes_live.data import prepare as preparing
 
     with contextlib.ExitStack() as stack:
         bar: list[Any] = []
 
         def start(total: int) -> None:
-            bar.append(stack.enter_context(click.progressbar(length=total, label="Importing", file=sys.stderr)))
+            bar.append(stack.enter_context(click.progressbar(length=total, label=f"Importing {out}", file=sys.stderr)))
 
         report = preparing.prepare(
             list(sources),
-            out_dir,
+            out,
             config.prepare,
-            use_cache=not no_cache,
+            use_cache=use_cache,
             held_out=held_out,
             progress=lambda n: bar[0].update(n),
             on_jobs=start,
         )
     for line in preparing.iter_summary(report):
-        click.echo(line)
+        click.echo(line, err=err)
 
 
 def _quiet_tensorflow() -> None:
@@ -331,36 +338,12 @@ def train(
 
 def _prepare_for(sources: tuple[str, ...], out: Path, config: Config, *, held_out: bool) -> None:
     """A recipe's data: prepared unless ``out`` already holds these sources prepared with these settings."""
-    from neuraltunes_live.data import dataset
     from neuraltunes_live.data import prepare as preparing
-    from neuraltunes_live.errors import DataError
 
-    settings = config.prepare
-    try:
-        manifest = dataset.read_manifest(out)
-    except DataError:
-        manifest = None
-    wanted = dataset.SplitOptions(
-        random_seed=settings.random_seed,
-        validation_fraction=settings.validation_fraction,
-        test_fraction=settings.test_fraction,
-        include_drums=settings.include_drums,
-        held_out=held_out,
-    )
-    if manifest is not None and manifest.sources == sources and manifest.options == wanted:
+    if preparing.prepared_already(out, sources, config.prepare, held_out):
         click.echo(f"{out}: prepared already, from the recipe's sources with its settings.", err=True)
         return
-    with contextlib.ExitStack() as stack:
-        bar: list[Any] = []
-
-        def start(total: int) -> None:
-            bar.append(stack.enter_context(click.progressbar(length=total, label=f"Importing {out}", file=sys.stderr)))
-
-        report = preparing.prepare(
-            list(sources), out, settings, held_out=held_out, progress=lambda n: bar[0].update(n), on_jobs=start
-        )
-    for line in preparing.iter_summary(report):
-        click.echo(line, err=True)
+    _run_prepare(sources, out, config, held_out=held_out, err=True)
 
 
 @main.command("fit-memory")

@@ -308,13 +308,7 @@ def _manifest(
     return dataset.Manifest(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         sources=tuple(sources),
-        options=dataset.SplitOptions(
-            random_seed=settings.random_seed,
-            validation_fraction=settings.validation_fraction,
-            test_fraction=settings.test_fraction,
-            include_drums=settings.include_drums,
-            held_out=held_out,
-        ),
+        options=split_options(settings, held_out),
         counts=counts,
         pieces={name: tuple(data.names[i] for i in data.members(name)) for name in data.split},
         duplicates=tuple(dataset.Duplicate(data.names[a], data.names[b]) for a, b in data.duplicates),
@@ -330,6 +324,26 @@ def _manifest(
         ),
         vocab_size=VOCAB_SIZE,
     )
+
+
+def split_options(settings: PrepareSettings, held_out: bool = False) -> dataset.SplitOptions:
+    """The settings that decide a data folder's contents, as its manifest records them."""
+    return dataset.SplitOptions(
+        random_seed=settings.random_seed,
+        validation_fraction=settings.validation_fraction,
+        test_fraction=settings.test_fraction,
+        include_drums=settings.include_drums,
+        held_out=held_out,
+    )
+
+
+def prepared_already(out_dir: Path, sources: Iterable[str], settings: PrepareSettings, held_out: bool = False) -> bool:
+    """Whether ``out_dir`` holds these sources prepared with these settings (so preparing again would repeat it)."""
+    try:
+        manifest = dataset.read_manifest(out_dir)
+    except DataError:
+        return False
+    return manifest.sources == tuple(sources) and manifest.options == split_options(settings, held_out)
 
 
 def _write(folder: Path, data: Dataset, manifest: dataset.Manifest) -> None:
