@@ -203,6 +203,15 @@ class TrainSettings:
     random_seed: int = _setting(
         1234, "Random seed of the initial weights and the training windows.", low=0, high=None, words="0 and up"
     )
+    decay_epochs: int | None = _setting(
+        None,
+        "Epochs the learning rate's decay spans (unset: epochs).",
+        low=1,
+        high=10_000,
+        about="Presets with a final learning rate lower it along a cosine over this many epochs (unset: "
+        "over epochs). Above epochs, the run stops part-way down the curve, at the model a longer run "
+        "has after that many epochs.",
+    )
     batch_size: int = _setting(16, "Windows per update.", low=1, high=4096)
     seq_len: int = _setting(128, "Events per training window.", low=2, high=4096)
     patience: int = _setting(4, "Epochs without improvement before stopping.", low=1, high=10_000)

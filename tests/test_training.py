@@ -177,6 +177,23 @@ def test_interrupted_training_resumes_where_it_stopped(tiny_data, tmp_path):
         assert_close(resumed[key], straight[key])
 
 
+def test_decay_epochs_stops_part_way_down_a_longer_runs_schedule(tiny_data, tmp_path):
+    # A 3-epoch run stopped after 2 and written from there (resumed with --epochs 2) ...
+    longer = TrainSettings(epochs=3, random_seed=7, patience=10, **TINY)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_data, tmp_path / "stopped", longer, on_epoch=interrupt_after(2))
+    train(tiny_data, tmp_path / "stopped", TrainSettings(epochs=2, random_seed=7, patience=10, **TINY), resume=True)
+    # ... is what 2 epochs of a schedule planned for 3 make, and not what a 2-epoch schedule makes.
+    planned = TrainSettings(epochs=2, decay_epochs=3, random_seed=7, patience=10, **TINY)
+    result = train(tiny_data, tmp_path / "planned", planned)
+    train(tiny_data, tmp_path / "short", TrainSettings(epochs=2, random_seed=7, patience=10, **TINY))
+    stopped, made, short = (np.load(tmp_path / name / "weights.npz") for name in ("stopped", "planned", "short"))
+    for key in stopped.files:
+        assert_close(made[key], stopped[key])
+    assert any(not np.allclose(made[key], short[key], rtol=1e-3, atol=1e-3) for key in short.files)
+    assert result.info.training.decay_epochs == 3 and result.info.training.epochs_run == 2
+
+
 def test_train_refuses_bad_input(tiny_data, tmp_path):
     with pytest.raises(TrainingError, match="unknown preset 'huge'"):
         train(tiny_data, tmp_path / "m", TrainSettings(preset="huge"))

@@ -85,6 +85,7 @@ class TrainingRun(Record):
     transpose_semitones: str = "-6..+5"
     replicas: int = 1
     workers: int = 1
+    decay_epochs: int | None = None  # epochs the learning rate decayed over, when not epochs_asked
 
 
 @dataclass(frozen=True)

@@ -303,7 +303,7 @@ def _build(
     start = _initial_weights(init, arch) if init else None
     with strategy.scope():
         net = keras_model.build(preset.arch, dropout=preset.dropout, pitch_classes=preset.pitch_classes)
-        optimizer = keras_model.optimizer_for(preset, total_steps=settings.epochs * steps)
+        optimizer = keras_model.optimizer_for(preset, total_steps=(settings.decay_epochs or settings.epochs) * steps)
         optimizer.build(net.trainable_variables)
         if start is not None:
             keras_model.load_weights(net, start, arch)
@@ -434,6 +434,7 @@ def _model_info(
             random_seed=settings.random_seed,
             epochs_run=len(rows),
             epochs_asked=settings.epochs,
+            decay_epochs=settings.decay_epochs,
             best_epoch=best + 1,
             batch_size=settings.batch_size,
             seq_len=settings.seq_len,
