@@ -163,3 +163,73 @@ def measure(answer: np.ndarray, phrase: np.ndarray, scale: Iterable[int], answer
         voices_ratio=voices(answer) / phrase_voices if phrase_voices else float("nan"),
         longest_copy=longest_copy(answer, phrase),
     )
+
+
+# --- style: how close continued bars are to the bars that really follow ------
+
+#: Melodic intervals counted up to an octave either way; wider ones fall in the end bins.
+MAX_INTERVAL = 12
+#: Notes sounding at once, counted up to this many (more fall in the last bin).
+MAX_TEXTURE = 8
+
+
+def histogram_overlap(p: np.ndarray, q: np.ndarray) -> float:
+    """Σ min of the two histograms, each scaled to sum 1: 1 the same shape, 0 nothing in common.
+
+    NaN when either is empty (nothing to compare).
+    """
+    p_total, q_total = float(p.sum()), float(q.sum())
+    if p_total == 0 or q_total == 0:
+        return float("nan")
+    return float(np.minimum(p / p_total, q / q_total).sum())
+
+
+def pitch_class_histogram(notes: np.ndarray) -> np.ndarray:
+    """Notes of each pitch class (C = 0)."""
+    return np.bincount(notes[:, PITCH] % 12, minlength=12).astype(np.float64)
+
+
+def _top_line(notes: np.ndarray) -> np.ndarray:
+    """The highest pitch starting at each onset, in time order: the tune of a texture."""
+    onsets, first = np.unique(notes[:, ONSET], return_inverse=True)
+    top = np.full(len(onsets), -1)
+    np.maximum.at(top, first, notes[:, PITCH])
+    return top
+
+
+def interval_histogram(notes: np.ndarray) -> np.ndarray:
+    """Steps of the top line in semitones, −12..+12 (wider leaps in the end bins)."""
+    if len(notes) < 2:
+        return np.zeros(2 * MAX_INTERVAL + 1)
+    steps = np.clip(np.diff(_top_line(notes)), -MAX_INTERVAL, MAX_INTERVAL) + MAX_INTERVAL
+    return np.bincount(steps, minlength=2 * MAX_INTERVAL + 1).astype(np.float64)
+
+
+def onset_in_beat_histogram(notes: np.ndarray) -> np.ndarray:
+    """Onsets at each tick of the beat (``TICKS_PER_BEAT`` bins): where in the beat notes start."""
+    onsets = np.unique(notes[:, ONSET])
+    return np.bincount(onsets % TICKS_PER_BEAT, minlength=TICKS_PER_BEAT).astype(np.float64)
+
+
+def texture_histogram(notes: np.ndarray) -> np.ndarray:
+    """Onsets by the notes sounding there (1 .. ``MAX_TEXTURE``+): a line, two voices, chords."""
+    if len(notes) == 0:
+        return np.zeros(MAX_TEXTURE)
+    onsets = np.unique(notes[:, ONSET])
+    starts, ends = notes[:, ONSET], notes[:, ONSET] + notes[:, DURATION]
+    sounding = ((starts[None, :] <= onsets[:, None]) & (ends[None, :] > onsets[:, None])).sum(axis=1)
+    return np.bincount(np.clip(sounding, 1, MAX_TEXTURE) - 1, minlength=MAX_TEXTURE).astype(np.float64)
+
+
+#: The style histograms, by name.
+STYLE_HISTOGRAMS = {
+    "pitch_classes": pitch_class_histogram,
+    "intervals": interval_histogram,
+    "onsets_in_beat": onset_in_beat_histogram,
+    "texture": texture_histogram,
+}
+
+
+def style_overlaps(answer: np.ndarray, real: np.ndarray) -> dict[str, float]:
+    """Each style histogram's overlap between an answer and the real bars in its place."""
+    return {name: histogram_overlap(of(answer), of(real)) for name, of in STYLE_HISTOGRAMS.items()}

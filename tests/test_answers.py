@@ -3,13 +3,19 @@
 import numpy as np
 import pytest
 from answer_measures import (
+    histogram_overlap,
     in_key_share,
+    interval_histogram,
     longest_copy,
     measure,
     most_repeats,
     notes_per_beat,
+    onset_in_beat_histogram,
+    pitch_class_histogram,
     register_distance,
+    style_overlaps,
     take_difference,
+    texture_histogram,
     voices,
 )
 
@@ -101,3 +107,36 @@ def test_measure_of_a_swung_phrase_answered_straight():
     straight = line(*([60, 64] * 4), step=6)
     assert measure(straight, swung, C_MAJOR, answer_beats=4).on_grid == 0.5  # the offbeats are early
     assert measure(swung, swung, C_MAJOR, answer_beats=4).on_grid == 1.0
+
+
+def test_histogram_overlap_is_one_for_one_shape_and_zero_for_none_in_common():
+    assert histogram_overlap(np.array([1.0, 3.0, 0.0]), np.array([2.0, 6.0, 0.0])) == pytest.approx(1.0)
+    assert histogram_overlap(np.array([1.0, 0.0]), np.array([0.0, 5.0])) == 0.0
+    assert histogram_overlap(np.array([1.0, 1.0]), np.array([1.0, 0.0])) == pytest.approx(0.5)
+    assert np.isnan(histogram_overlap(np.zeros(3), np.array([1.0, 0.0, 0.0])))
+
+
+def test_style_histograms_of_a_known_texture():
+    # C E G as quarter notes over a C2 bass that ends before the "and" of beat 4, where a leap goes up to C6.
+    bars = np.vstack([notes((0, 36, 40, 80)), line(60, 64, 67), notes((42, 84, 6, 80))])
+    pcs = pitch_class_histogram(bars)
+    assert pcs[0] == 3 and pcs[4] == 1 and pcs[7] == 1 and pcs.sum() == 5
+    # The top line: 60 (over the bass), 64, 67, 84 → steps +4, +3, +17 (an octave and more: the end bin).
+    steps = interval_histogram(bars)
+    assert steps.sum() == 3 and steps[12 + 4] == 1 and steps[12 + 3] == 1 and steps[24] == 1
+    onsets = onset_in_beat_histogram(bars)
+    assert onsets[0] == 3 and onsets[6] == 1 and onsets.sum() == 4  # three on beats, one on an offbeat
+    # Sounding at each onset: bass + C, bass + E, bass + G (two each), and the high C alone (the bass has ended).
+    texture = texture_histogram(bars)
+    assert texture[1] == 3 and texture[0] == 1 and texture.sum() == 4
+
+
+def test_style_overlaps_of_the_same_bars_transposed_keep_rhythm_and_texture_only():
+    real = line(60, 62, 64, 67, step=6)
+    moved = real.copy()
+    moved[:, 1] += 1  # a semitone up: no pitch class in common
+    overlaps = style_overlaps(moved, real)
+    assert overlaps["pitch_classes"] == 0.0
+    assert overlaps["intervals"] == pytest.approx(1.0)
+    assert overlaps["onsets_in_beat"] == pytest.approx(1.0) and overlaps["texture"] == pytest.approx(1.0)
+    assert style_overlaps(real, real) == pytest.approx(dict.fromkeys(overlaps, 1.0))

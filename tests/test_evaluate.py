@@ -8,16 +8,17 @@ import pytest
 from click.testing import CliRunner
 
 from neuraltunes_live.cli import main
-from neuraltunes_live.core.encoding import VOCAB_SIZE
+from neuraltunes_live.core.encoding import VOCAB_SIZE, encode
 from neuraltunes_live.core.model_files import load_model
 from neuraltunes_live.core.sampling import SamplingSettings
-from neuraltunes_live.data.dataset import read_split
+from neuraltunes_live.data.dataset import Split, read_split
 from neuraltunes_live.offline.evaluate import (
     STATISTICS,
     Evaluation,
     evaluate,
     lstm_scores,
     openings,
+    passages,
     pitch_class_entropy,
     repeated_note_share,
     scale_consistency,
@@ -128,3 +129,26 @@ def test_opening_figure_share_counts_figures_played_in_the_opening():
     assert opening_figure_share(echo, opening) == pytest.approx(1 / 2)  # 60-62-64-65 yes, 62-64-65-69 no
     assert opening_figure_share(opening, opening) == 1.0
     assert opening_figure_share(notes((0, 60, 1, 72)), opening) == 0.0  # too short to hold a figure
+
+
+def test_passages_follow_one_another_from_the_start_each_moved_to_tick_0():
+    # 20 bars of quarter notes, pitch = 40 + the beat's number, each held two beats (ringing over bar lines).
+    beat = 12
+    piece = encode(notes(*[(beat * b, 40 + b, 2 * beat, 80) for b in range(80)]))
+    short = encode(notes(*[(beat * b, 60, beat, 80) for b in range(24)]))  # 6 bars: too short for 4 + 4
+    split = Split(
+        tokens=np.concatenate([short, piece]),
+        offsets=np.array([0, len(short), len(short) + len(piece)]),
+        notes=np.array([24, 80]),
+        names=["music21:a/short", "music21:b/long"],
+    )
+    got = list(passages(split, per_piece=5))
+    assert [index for index, _, _ in got] == [1, 1]  # bars 0-7 and 8-15; 16-19 are too few for a third
+    for n, (_, opening, following) in enumerate(got):
+        first = 40 + 32 * n
+        np.testing.assert_array_equal(opening[:, 1], np.arange(first, first + 16))
+        np.testing.assert_array_equal(opening[:, 0], np.arange(16) * beat)
+        assert opening[-1, 2] == beat  # the last note is cut at the bar line
+        np.testing.assert_array_equal(following[:, 1], np.arange(first + 16, first + 32))
+        assert following[0, 0] == 16 * beat
+    assert [o.tolist() for o, _ in openings(split)] == [got[0][1].tolist()]

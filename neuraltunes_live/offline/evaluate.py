@@ -223,19 +223,38 @@ def openings(split: Split) -> Iterator[tuple[np.ndarray, np.ndarray]]:
 
     The opening ends at the bar line: notes ringing past it are cut there.
     """
+    for _, opening, following in passages(split, per_piece=1):
+        yield opening, following
+
+
+def passages(split: Split, per_piece: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Up to ``per_piece`` passages of each piece, one after another from its start: (piece, opening, following).
+
+    A passage is ``OPENING_BARS`` and the ``CONTINUATION_BARS`` after them,
+    both moved to start at tick 0 of the opening, which ends at the bar line
+    (notes ringing past it are cut there). A piece's passages end at the first
+    with an empty half (a long rest) and at its end: a piece too short for one
+    gives none.
+    """
     bar = BEATS_PER_BAR * TICKS_PER_BEAT
     opening_end = OPENING_BARS * bar
-    span_end = opening_end + CONTINUATION_BARS * bar
+    span = opening_end + CONTINUATION_BARS * bar
     for index in range(len(split)):
         notes = decode(split.piece(index))
-        if len(notes) == 0 or notes[:, ONSET].max() < span_end - bar:
-            continue  # too short to hold an opening and a continuation
-        opening = notes[notes[:, ONSET] < opening_end].copy()
-        following = notes[(notes[:, ONSET] >= opening_end) & (notes[:, ONSET] < span_end)]
-        if len(opening) == 0 or len(following) == 0:
+        if len(notes) == 0:
             continue
-        opening[:, DURATION] = np.minimum(opening[:, DURATION], opening_end - opening[:, ONSET])
-        yield opening, following
+        last, start, taken = int(notes[:, ONSET].max()), 0, 0
+        while taken < per_piece and start + span - bar <= last:
+            window = notes[(notes[:, ONSET] >= start) & (notes[:, ONSET] < start + span)].copy()
+            window[:, ONSET] -= start
+            opening = window[window[:, ONSET] < opening_end]
+            following = window[window[:, ONSET] >= opening_end]
+            start += span
+            if len(opening) == 0 or len(following) == 0:
+                break
+            opening[:, DURATION] = np.minimum(opening[:, DURATION], opening_end - opening[:, ONSET])
+            taken += 1
+            yield index, opening, following
 
 
 @dataclass(frozen=True)
