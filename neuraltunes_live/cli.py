@@ -207,16 +207,49 @@ def main() -> None:
     is_flag=True,
     help="Put every piece in the test split: a set to evaluate on that is never trained on.",
 )
-@_configured("prepare.random_seed", "prepare.workers", "prepare.include_drums", "prepare.cache_dir")
+@_configured("prepare.random_seed", "prepare.workers", "prepare.include_drums", "prepare.cache_dir", "prepare.player")
 @_user_errors
 def prepare(sources: tuple[str, ...], out_dir: Path, no_cache: bool, held_out: bool, config: Config) -> None:
     """Turn music into event sequences split by piece, in OUT.
 
     SOURCE is a .mid/.midi/.mxl/.xml/.musicxml/.abc/.krn file, a folder of
     them, or a music21 corpus: music21:bach, music21:essenFolksong,
-    music21:ryansMammoth/Ac* (a glob narrows it by file name).
+    music21:ryansMammoth/Ac* (a glob narrows it by file name). With --player
+    it writes melody and accompaniment pairs, what the accompaniment model
+    trains on.
     """
+    if config.prepare.player:
+        _run_prepare_pairs(sources, out_dir, config, held_out=held_out)
+        return
     _run_prepare(sources, out_dir, config, use_cache=not no_cache, held_out=held_out)
+
+
+def _run_prepare_pairs(sources: tuple[str, ...], out: Path, config: Config, *, held_out: bool) -> None:
+    from neuraltunes_live.data.pairs import prepare_pairs
+
+    with contextlib.ExitStack() as stack:
+        bar: list[Any] = []
+
+        def start(total: int) -> None:
+            bar.append(stack.enter_context(click.progressbar(length=total, label=f"Importing {out}", file=sys.stderr)))
+
+        manifest = prepare_pairs(
+            list(sources),
+            out,
+            config.prepare.player,
+            config.prepare,
+            held_out=held_out,
+            progress=lambda n: bar[0].update(n),
+            on_jobs=start,
+        )
+    counts = ", ".join(f"{len(names)} {split}" for split, names in manifest.pieces.items())
+    click.echo(
+        f"Wrote {out}: {manifest.pieces_found - manifest.duplicates_removed} melody and accompaniment pairs "
+        f"(player {manifest.player}; {counts}) from {manifest.files} files; "
+        f"{manifest.duplicates_removed} duplicates removed, {len(manifest.files_skipped)} files skipped."
+    )
+    for label, why in list(manifest.files_skipped.items())[:10]:
+        click.echo(f"  skipped {label}: {why}")
 
 
 def _run_prepare(
@@ -278,6 +311,7 @@ def _quiet_tensorflow() -> None:
     "train.patience",
     "train.replicas",
     "train.source_balance",
+    "train.decay_epochs",
 )
 @_user_errors
 def train(
@@ -318,6 +352,13 @@ def train(
         _prepare_for(recipe.sources, Path(recipe.data), config, held_out=False)
         if recipe.held_out_sources:
             _prepare_for(recipe.held_out_sources, Path(recipe.held_out), config, held_out=True)
+    from neuraltunes_live.data.pairs import is_pairs_folder
+
+    if is_pairs_folder(data_dir):
+        from neuraltunes_live.training.accompany import train_accompaniment
+
+        train_accompaniment(data_dir, out_dir, config.train)
+        return
     try:
         run_training(
             data_dir,
@@ -340,6 +381,14 @@ def _prepare_for(sources: tuple[str, ...], out: Path, config: Config, *, held_ou
     """A recipe's data: prepared unless ``out`` already holds these sources prepared with these settings."""
     from neuraltunes_live.data import prepare as preparing
 
+    if config.prepare.player:
+        from neuraltunes_live.data.pairs import pairs_prepared_already
+
+        if pairs_prepared_already(out, sources, config.prepare, held_out):
+            click.echo(f"{out}: prepared already, from the recipe's sources with its settings.", err=True)
+        else:
+            _run_prepare_pairs(sources, out, config, held_out=held_out)
+        return
     if preparing.prepared_already(out, sources, config.prepare, held_out):
         click.echo(f"{out}: prepared already, from the recipe's sources with its settings.", err=True)
         return
@@ -423,8 +472,12 @@ def evaluate(
 
 
 @main.command()
+@click.option("--phrase", "phrase_file", type=click.Path(path_type=Path), help="The MIDI file to continue.")
 @click.option(
-    "--phrase", "phrase_file", required=True, type=click.Path(path_type=Path), help="The MIDI file to continue."
+    "--accompany",
+    "melody_file",
+    type=click.Path(path_type=Path),
+    help="A melody MIDI file to accompany instead (the accompaniment model, as serve --mode accompany plays).",
 )
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="MIDI file to write.")
 @click.option("--plot", type=click.Path(path_type=Path), help="Also draw a piano roll to this .png, .svg or .pdf file.")
@@ -441,10 +494,27 @@ def evaluate(
     "generate.variations",
     "generate.random_seed",
     "synth.soundfont",
+    "accompany.model",
+    "accompany.texture",
+    "accompany.register",
+    "accompany.activity",
 )
 @_user_errors
-def generate(phrase_file: Path, out: Path, plot: Path | None, wav: Path | None, config: Config) -> None:
-    """Continue the MIDI file given with --phrase and write OUT."""
+def generate(
+    phrase_file: Path | None,
+    melody_file: Path | None,
+    out: Path,
+    plot: Path | None,
+    wav: Path | None,
+    config: Config,
+) -> None:
+    """Continue the MIDI file given with --phrase (or accompany the one given with --accompany) and write OUT."""
+    if (phrase_file is None) == (melody_file is None):
+        raise click.UsageError("give --phrase FILE (to continue it) or --accompany FILE (to accompany it)")
+    if melody_file is not None:
+        _accompany(melody_file, out, wav, config)
+        return
+    assert phrase_file is not None
     from neuraltunes_live.core.model_files import model_dir_or_default
     from neuraltunes_live.offline.generate import generate as run_generate
     from neuraltunes_live.offline.generate import key_choice
@@ -477,6 +547,29 @@ def generate(phrase_file: Path, out: Path, plot: Path | None, wav: Path | None, 
     if plot is not None:
         click.echo(f"Wrote {plot}")
     click.echo(f"Style {settings.style}, random seed {used_seed} (pass --random-seed {used_seed} to repeat).")
+
+
+def _accompany(melody_file: Path, out: Path, wav: Path | None, config: Config) -> None:
+    from neuraltunes_live.offline.accompany import accompany_file
+
+    settings = config.generate
+    done = accompany_file(
+        melody_file,
+        out,
+        config.accompany,
+        beats_per_bar=settings.beats_per_bar,
+        tempo_bpm=settings.tempo,
+        random_seed=settings.random_seed,
+        wav=wav,
+        synth=config.synth,
+    )
+    click.echo(
+        f"Wrote {done.path}: the melody's {done.melody_notes} notes and {done.notes} notes of accompaniment "
+        f"({config.accompany.texture}) at {done.tempo_bpm:g} BPM."
+    )
+    if done.wav is not None:
+        click.echo(f"Wrote {done.wav}: {done.wav_seconds:.1f} s of audio.")
+    click.echo(f"Random seed {done.random_seed} (pass --random-seed {done.random_seed} to repeat).")
 
 
 def _serve_flags(flags: dict[str, Any]) -> None:
@@ -512,6 +605,11 @@ def _serve_flags(flags: dict[str, Any]) -> None:
     "live.synth_input",
     "synth.soundfont",
     "synth.driver",
+    "accompany.model",
+    "accompany.channel",
+    "accompany.texture",
+    "accompany.count_in_beats",
+    "accompany.stop_beats",
     given=_serve_flags,
 )
 @_user_errors

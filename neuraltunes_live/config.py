@@ -34,7 +34,9 @@ ENV_PREFIX = "NEURALTUNES_"
 STYLES = ("balanced", "creative", "structured")
 BACKENDS = ("auto", "alsa", "jack", "coremidi", "winmm")
 CLOCKS = ("internal", "external")
-MODES = ("call", "continuous")
+MODES = ("call", "continuous", "accompany")
+#: How the accompaniment is played (``core.accompany.TEXTURES``).
+TEXTURES = ("block", "broken", "bass", "counter")
 LENGTHS = ("follow", "fixed")
 TAKE_EFFECT = ("bar", "now")
 STARTS = ("beat", "bar", "immediate")
@@ -42,6 +44,8 @@ ON_PLAY = ("interrupt", "overlap")
 SYNTH_DRIVERS = ("auto", "jack", "pipewire", "pulseaudio", "alsa", "coreaudio")
 #: The training presets, as ``train --preset`` names them; ``training.model.PRESETS`` defines each.
 PRESETS = ("default", "interval", "one-hot-lstm", "tiny")
+#: The accompaniment model's presets (``training.accompany``): for a pairs folder (``prepare --player``).
+ACCOMPANY_PRESETS = ("accompany", "accompany-ahead")
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,13 @@ class PrepareSettings:
         about="Keep notes on MIDI channel 10 (General MIDI drums). Drum notes name instruments, "
         "not pitches, so they are left out by default.",
     )
+    player: str = _setting(
+        "",
+        "Prepare melody and accompaniment pairs: part:N or channel:N is the player.",
+        about="Prepare melody and accompaniment pairs for the accompaniment model instead of event sequences: "
+        "part:N names the player's part of a score (part:1, the soprano of a chorale) or track of a MIDI file, "
+        "channel:N its MIDI channel; everything else is the accompaniment. Empty: event sequences.",
+    )
     workers: int = _setting(0, "Import processes.", low=0, high=256, words="0 (one per core) to 256")
     cache_dir: str = _setting(
         "",
@@ -194,10 +205,12 @@ class TrainSettings:
     preset: str = _setting(
         "default",
         "The network and how it is trained.",
-        choices=PRESETS,
+        choices=PRESETS + ACCOMPANY_PRESETS,
         about="The network and how it is trained: default (the shipped model's), interval (default without "
         "the key context), one-hot-lstm (the earlier note-string projects' layers: one-hot, LSTM 256, "
-        "LSTM 256, Dense 128) or tiny (trains in seconds, for trying the pipeline).",
+        "LSTM 256, Dense 128) or tiny (trains in seconds, for trying the pipeline); for melody and "
+        "accompaniment pairs, accompany (the live accompanist) or accompany-ahead (it also hears the next "
+        "beat: a benchmark's yardstick, not for playing).",
     )
     epochs: int = _setting(30, "Most epochs; early stopping may end sooner.", low=1, high=10_000)
     random_seed: int = _setting(
@@ -374,7 +387,8 @@ class LiveSettings:
         "call",
         "Call and response, or keep playing.",
         choices=MODES,
-        about="call: answer each phrase you play. continuous: keep playing until a new phrase or a stop.",
+        about="call: answer each phrase you play. continuous: keep playing until a new phrase or a stop. "
+        "accompany: play along while you play, following your harmony ([accompany]).",
     )
     start: str = _setting(
         "beat",
@@ -479,6 +493,61 @@ class LiveSettings:
 
 
 @dataclass(frozen=True)
+class AccompanySettings:
+    """Playing along (serve --mode accompany, generate --accompany): the accompaniment model and its knobs."""
+
+    model: str = _setting(
+        "",
+        "Accompaniment model folder (default: the shipped one).",
+        flag="--accompaniment-model",
+        about="Accompaniment model folder (trained on `prepare --player` pairs). Empty: the shipped models/accompany.",
+    )
+    channel: int = _setting(
+        2, "The channel the accompaniment is sent on.", low=1, high=16, flag="--accompaniment-channel"
+    )
+    texture: str = _setting(
+        "block",
+        "How the chords are played.",
+        choices=TEXTURES,
+        about="How the accompaniment plays its chords: block (bass and close chords, struck together), "
+        "broken (the bass, then the chord's notes one an eighth), bass (a bass line alone) or counter "
+        "(one voice under the melody, moving to the nearest note of each chord).",
+    )
+    register: int = _setting(
+        55,
+        "Lowest pitch of the chords (the bass goes an octave and a half below).",
+        low=24,
+        high=96,
+        words="a MIDI note from 24 to 96",
+    )
+    activity: float = _setting(
+        1.0,
+        "How often a new chord is struck: the model's odds times this.",
+        low=0.05,
+        high=20,
+        about="How often the accompaniment strikes: on every eighth-note step the model's odds of striking "
+        "are multiplied by this (below 1 it holds longer, above 1 it moves more).",
+    )
+    temperature: float = _setting(0.8, "Below 1 plays safe, above 1 takes chances.", TEMPERATURE)
+    count_in_beats: int = _setting(
+        0,
+        "Beats counted in before it plays (0: it starts with your first note).",
+        low=0,
+        high=64,
+        about="0: the accompaniment starts on the step after your first note. N: it starts N beats after "
+        "the mode begins (or the DAW starts), whether you play or not.",
+    )
+    stop_beats: float = _setting(
+        4.0,
+        "Beats of silence from you after which it stops.",
+        low=0.5,
+        high=64,
+        about="When you have played nothing for this many beats, the accompaniment ends its notes and "
+        "waits for you again.",
+    )
+
+
+@dataclass(frozen=True)
 class SynthSettings:
     """The built-in SoundFont synth (FluidSynth): serve --synth, generate --wav, play --synth."""
 
@@ -545,9 +614,10 @@ class ControlSettings:
     )
     mode: int = _setting(
         24,
-        "Knob for call and response or continuous.",
+        "Knob for the mode: call and response, continuous or accompany.",
         CONTROLLER,
-        about="Knob for the mode: below 64 call and response, 64 and up continuous.",
+        about="Knob for the mode: thirds of the range are call and response (0-42), continuous (43-85) "
+        "and accompany (86-127).",
     )
     panic: int = _setting(
         25,
@@ -568,6 +638,25 @@ class ControlSettings:
         "Button that goes back to the take before.",
         CONTROLLER,
         about="Button that goes back to the take before (played again as it was).",
+    )
+    activity: int = _setting(
+        29,
+        "Knob for how often the accompaniment strikes.",
+        CONTROLLER,
+        about="Knob for the accompaniment's activity: 0..127 onto 0.25 .. 4 times the model's odds of "
+        "striking, evenly in ratio (1 at 64).",
+    )
+    register: int = _setting(
+        30,
+        "Knob for the accompaniment's register.",
+        CONTROLLER,
+        about="Knob for the accompaniment's register: 0..127 onto its lowest chord note, MIDI 36 .. 72.",
+    )
+    texture: int = _setting(
+        31,
+        "Knob for the accompaniment's texture.",
+        CONTROLLER,
+        about="Knob for the accompaniment's texture: quarters of the range are block, broken, bass, counter.",
     )
     takes_effect: str = _setting(
         "bar", "When keep, again and undo act: at the next bar line, or now.", choices=TAKE_EFFECT
@@ -598,6 +687,7 @@ class Config:
         default_factory=lambda: StyleSettings(temperature=0.8, top_k=20, top_p=0.9, key_mask=True, max_repeats=4)
     )
     live: LiveSettings = field(default_factory=LiveSettings)
+    accompany: AccompanySettings = field(default_factory=AccompanySettings)
     controls: ControlSettings = field(default_factory=ControlSettings)
     synth: SynthSettings = field(default_factory=SynthSettings)
     play: PlaySettings = field(default_factory=PlaySettings)

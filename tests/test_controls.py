@@ -3,7 +3,16 @@
 import pytest
 
 from neuraltunes_live.config import ControlSettings
-from neuraltunes_live.live.controls import Controls, KnobLearner, LiveParameters, bars_of, style_of, temperature_of
+from neuraltunes_live.live.controls import (
+    Controls,
+    KnobLearner,
+    LiveParameters,
+    bars_of,
+    mode_of,
+    style_of,
+    temperature_of,
+    texture_of,
+)
 
 
 def cc(controller, value, channel=0):
@@ -34,8 +43,18 @@ def test_each_knob_changes_its_parameter_and_says_so():
     assert controls.current.temperature == pytest.approx(2.0)
     assert controls.handle(cc(22, 0)) == "bars" and controls.current.bars == 1
     assert controls.handle(cc(23, 100)) == "style" and controls.current.style == "structured"
-    assert controls.handle(cc(24, 127)) == "mode" and controls.current.mode == "continuous"
-    assert controls.handle(cc(24, 100)) is None  # no change, nothing to do
+    assert controls.handle(cc(24, 64)) == "mode" and controls.current.mode == "continuous"
+    assert controls.handle(cc(24, 80)) is None  # no change, nothing to do
+    # Thirds of the range: call 0-42, continuous 43-85, accompany 86-127.
+    modes = [mode_of(v) for v in (0, 42, 43, 85, 86, 127)]
+    assert modes == ["call", "call", "continuous", "continuous", "accompany", "accompany"]
+    assert controls.handle(cc(29, 0)) == "activity" and controls.current.activity == pytest.approx(0.25)
+    assert controls.handle(cc(29, 127)) == "activity" and controls.current.activity == pytest.approx(4.0)
+    assert controls.handle(cc(30, 127)) == "register" and controls.current.register == 72
+    assert controls.handle(cc(30, 0)) == "register" and controls.current.register == 36
+    textures = [texture_of(v) for v in (0, 31, 32, 64, 96, 127)]
+    assert textures == ["block", "block", "broken", "bass", "counter", "counter"]
+    assert controls.handle(cc(31, 100)) == "texture" and controls.current.texture == "counter"
 
 
 def test_panic_fires_once_per_press():

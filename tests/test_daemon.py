@@ -214,7 +214,7 @@ def test_knob_changes_are_logged_once_the_knobs_rest():
 
 def test_a_mode_change_and_a_panic_are_logged_at_once():
     rig = Rig(ScriptedModel(quarter_notes_of(67)), bars=1)
-    rig.run([(0.1, (0xB0, 24, 127)), (0.2, (0xB0, 25, 127))], until=0.25)
+    rig.run([(0.1, (0xB0, 24, 80)), (0.2, (0xB0, 25, 127))], until=0.25)
     assert rig.log[-2:] == ["knobs: mode continuous", "panic: answer stopped, every note closed"]
 
 
@@ -327,7 +327,7 @@ def test_every_stop_path_during_a_kept_loop_leaves_nothing_sounding(stop):
     rig = Rig(ScriptedModel(quarter_notes_of(67)), bars=1, **({"clock": "external"} if external else {}))
     stopping = {
         "panic": [(9.1, (0xB0, 25, 127))],
-        "mode change": [(9.1, (0xB0, 24, 127))],  # to continuous: it waits for a phrase
+        "mode change": [(9.1, (0xB0, 24, 80))],  # to continuous: it waits for a phrase
         "clock stop": [(9.1, (0xFC,))],
         "shutdown": [],
     }[stop]

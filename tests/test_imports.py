@@ -41,8 +41,8 @@ HOMES = {
     "music21": {"data.score_import"},
     "fluidsynth": {"live.synth"},
     "matplotlib": {"offline.plot"},
-    "tensorflow": {"training.data", "training.loop", "training.train", "training.model"},
-    "keras": {"training.data", "training.loop", "training.train", "training.model"},
+    "tensorflow": {"training.data", "training.loop", "training.train", "training.model", "training.accompany"},
+    "keras": {"training.data", "training.loop", "training.train", "training.model", "training.accompany"},
 }
 
 BASE = {"errors", "files", "records"}

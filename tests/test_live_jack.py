@@ -883,3 +883,42 @@ def test_the_daws_clock_at_exact_frames_is_followed_to_the_frame(jack_server, tm
     assert ons, (recorder.frames, serve.lines)
     # The DAW's beat 0 is its first pulse after Start (frame ``begin``): the answer is on its grid, to the frame.
     assert [(f - begin) % 2000 for f, _ in ons] == [0] * len(ons), [f - begin for f, _ in ons]
+
+
+def test_accompany_mode_plays_along_on_the_step_grid_and_closes_its_notes(jack_server, tmp_path):
+    from neuraltunes_live.core import accompany as acc
+    from neuraltunes_live.core.model_files import AccompanyInfo, write_accompany_dir
+
+    arch = acc.AccompanyArchitecture(shapes=(0b10010001, 0b10001001), lstm_units=(8,))
+    rng = np.random.default_rng(4)
+    weights = {k: rng.normal(0, 0.5, s).astype(np.float32) for k, s in arch.weight_shapes().items()}
+    model = tmp_path / "accompany"
+    model.mkdir()
+    write_accompany_dir(model, arch, weights, AccompanyInfo("accompany", "", 0, "", acc.STEP_TICKS, {}, {}, {}))
+    serve = Serve(
+        jack_server, tmp_path, "--mode", "accompany", "--accompaniment-model", str(model), "--stop-beats", "1"
+    )
+    recorder, keyboard = Recorder(), FrameKeyboard()
+    try:
+        # Eight legato quarter notes at 120 BPM (24000 frames a beat), then nothing.
+        melody = [(i * 24000, pitch) for i, pitch in enumerate((60, 62, 64, 65, 67, 65, 64, 62))]
+        events = [(at, (0x90, p, 90)) for at, p in melody] + [(at + 23999, (0x80, p, 0)) for at, p in melody]
+        begin = keyboard.play(events)
+        wait(1.0 + 4.0 + 1.5)  # lead-in, the melody, a beat of silence and a little more
+    finally:
+        keyboard.close()
+        code = serve.stop()
+        recorder.close()
+    assert code == 0, serve.lines
+    ours = [(f, m) for f, m in recorder.frames if m[0] & 0x0F == 1 and m[0] & 0xF0 in (0x80, 0x90)]
+    ons = [f - begin for f, m in ours if m[0] & 0xF0 == 0x90 and m[2] > 0]
+    assert ons, (recorder.frames, serve.lines)
+    # It starts on the step after the first note (an eighth: 12000 frames), every onset on the grid of
+    # eighths to the frame, none before.
+    assert ons[0] == 12000 and all(f % 12000 == 0 for f in ons), ons
+    # A beat after the last key went up (frame 8 * 24000) it stops: every note ended on that step.
+    offs = [f - begin for f, m in ours if m[0] & 0xF0 == 0x80]
+    assert max(offs) == 9 * 24000 and max(ons) < 9 * 24000, (ons, offs)
+    assert balanced(ours) == set()
+    assert not [m for _, m in recorder.frames if m[0] & 0xF0 == 0x90 and m[0] & 0x0F == 0]  # no answer
+    assert any("accompaniment stopped" in line for line in serve.lines), serve.lines

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from neuraltunes_live.core.accompany import STEP_TICKS, AccompanyArchitecture, AccompanyModel
 from neuraltunes_live.core.encoding import (
     BOS,
     DURATION_BASE,
@@ -192,15 +193,17 @@ def write_model_dir(folder: Path, arch: Architecture, weights: dict[str, np.ndar
     (folder / CONFIG_FILE).write_bytes(_description(arch, info))
 
 
-def _shipped_model() -> Path:
-    """Where the shipped model is: inside the installed package (a wheel), or in the checkout."""
+def _shipped_model(name: str = "default") -> Path:
+    """Where a shipped model is: inside the installed package (a wheel), or in the checkout."""
     package = Path(__file__).resolve().parents[1]  # neuraltunes_live/
-    installed = package / "models" / "default"
-    return installed if installed.is_dir() else package.parent / "models" / "default"
+    installed = package / "models" / name
+    return installed if installed.is_dir() else package.parent / "models" / name
 
 
 #: The model shipped with the project, used when none is named.
 SHIPPED_MODEL = _shipped_model()
+#: The accompaniment model shipped with the project.
+SHIPPED_ACCOMPANIMENT = _shipped_model("accompany")
 
 
 def model_dir_or_default(setting: str | Path | None) -> Path:
@@ -266,8 +269,19 @@ def load_model(model_dir: str | Path) -> LSTMModel:
         raise ModelError(f"{folder / CONFIG_FILE}: {err}") from err
     if arch.vocab_size != VOCAB_SIZE:
         raise ModelError(f"{folder}: vocabulary of {arch.vocab_size} events, this encoding has {VOCAB_SIZE}")
+    weights = _load_weights(folder, arch.weight_shapes())
+    memory = None
+    if info.piece_memory is not None:
+        try:
+            memory = info.piece_memory.settings()
+        except ValueError as err:
+            raise ModelError(f"{folder / CONFIG_FILE}: {err}") from err
+    return LSTMModel(arch, weights, info, memory)
+
+
+def _load_weights(folder: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """``weights.npz`` of a model folder, every array checked against ``shapes``."""
     path = folder / WEIGHTS_FILE
-    shapes = arch.weight_shapes()
     try:
         with np.load(path, allow_pickle=False) as arrays:
             missing = sorted(set(shapes) - set(arrays.files))
@@ -286,13 +300,7 @@ def load_model(model_dir: str | Path) -> LSTMModel:
             raise ModelError(f"{path}: {name} is {array.dtype} {array.shape}, the architecture needs float {shape}")
         if not np.all(np.isfinite(array)):
             raise ModelError(f"{path}: {name} holds NaN or infinite values")
-    memory = None
-    if info.piece_memory is not None:
-        try:
-            memory = info.piece_memory.settings()
-        except ValueError as err:
-            raise ModelError(f"{folder / CONFIG_FILE}: {err}") from err
-    return LSTMModel(arch, weights, info, memory)
+    return weights
 
 
 def write_piece_memory(model_dir: str | Path, memory: FittedMemory) -> None:
@@ -307,3 +315,73 @@ def write_piece_memory(model_dir: str | Path, memory: FittedMemory) -> None:
     info = replace(_info(data, folder / CONFIG_FILE), piece_memory=memory)
     text = _description(arch, info)
     replace_file(folder / CONFIG_FILE, lambda out: out.write(text))
+
+
+# --- accompaniment models ---------------------------------------------------------
+
+ACCOMPANY_FORMAT = "neuraltunes-live accompaniment model"
+
+
+@dataclass(frozen=True)
+class AccompanyInfo(Record):
+    """What an accompaniment model's ``model.json`` says of it besides its architecture."""
+
+    preset: str
+    about: str
+    parameters: int
+    created: str
+    step_ticks: int
+    training: dict[str, Any]  # epochs, best epoch, seconds, hardware, settings
+    data: dict[str, Any]  # the pairs folder, its sources, player rule and piece counts
+    metrics: dict[str, float]  # the best epoch's validation figures
+
+
+def write_accompany_dir(
+    folder: Path, arch: AccompanyArchitecture, weights: dict[str, np.ndarray], info: AccompanyInfo
+) -> None:
+    """Write an accompaniment model's ``model.json`` and ``weights.npz`` into ``folder`` (which exists)."""
+    shapes = arch.weight_shapes()
+    arrays = {name: np.asarray(weights[name], dtype=np.float32) for name in shapes}
+    for name, array in arrays.items():
+        if array.shape != shapes[name]:
+            raise ValueError(f"weight {name} has shape {array.shape}, expected {shapes[name]}")
+    with open(folder / WEIGHTS_FILE, "wb") as out:
+        np.savez(out, **arrays)  # type: ignore[arg-type]
+    description = {"format": ACCOMPANY_FORMAT, "format_version": 1, "architecture": arch.to_json(), **info.to_json()}
+    (folder / CONFIG_FILE).write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
+
+
+def accompaniment_dir_or_default(setting: str | Path | None) -> Path:
+    """The accompaniment model folder named, or the shipped one; ModelError if there is none."""
+    if setting:
+        return Path(setting)
+    if not SHIPPED_ACCOMPANIMENT.is_dir():
+        raise ModelError(f"no accompaniment model given and none is at {SHIPPED_ACCOMPANIMENT}; pass one")
+    return SHIPPED_ACCOMPANIMENT
+
+
+def load_accompany_model(model_dir: str | Path) -> AccompanyModel:
+    """Load an accompaniment model folder with NumPy only; ModelError names what is wrong."""
+    folder = Path(model_dir)
+    path = folder / CONFIG_FILE
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: no such model folder")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ModelError(f"{folder}: not a model folder (no {CONFIG_FILE})") from err
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{path}: unreadable ({err})") from err
+    if not isinstance(data, dict) or data.get("format") != ACCOMPANY_FORMAT:
+        what = "an answering model, not an accompaniment model" if data.get("format") == MODEL_FORMAT else "not one"
+        raise ModelError(f"{folder}: {what} (accompaniment models are trained on `prepare --player` data)")
+    try:
+        arch = AccompanyArchitecture.from_json(data["architecture"])
+        info = AccompanyInfo.from_json(
+            {k: v for k, v in data.items() if k not in ("format", "format_version", "architecture")}
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelError(f"{path}: {err}") from err
+    if info.step_ticks != STEP_TICKS:
+        raise ModelError(f"{folder}: steps of {info.step_ticks} ticks, this version steps {STEP_TICKS}")
+    return AccompanyModel(arch, _load_weights(folder, arch.weight_shapes()), info)

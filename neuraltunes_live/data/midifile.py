@@ -28,7 +28,7 @@ import io
 import logging
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import mido
 import numpy as np
@@ -281,13 +281,24 @@ def _clamped_tempos(changes: Iterable[tuple[int, float]]) -> tuple[list[tuple[in
     return kept, warnings
 
 
-def piece_from_midifile(midi: "mido.MidiFile", *, name: str = "", include_drums: bool = False) -> Piece:
+def piece_from_midifile(
+    midi: "mido.MidiFile",
+    *,
+    name: str = "",
+    include_drums: bool = False,
+    select: Callable[[int, int], bool] | None = None,
+    empty_ok: bool = False,
+) -> Piece:
+    """The notes of a MIDI file; ``select(track, channel)`` keeps only some (both counted from 0).
+
+    ImportFailed when there are none, unless ``empty_ok``.
+    """
     division = midi.ticks_per_beat  # never 0: ``_midifile`` refuses that header
 
     rows: list[tuple[int, int, int, int]] = []  # start tick, end tick, pitch, velocity
     tempo_changes: list[tuple[int, float]] = []  # as written
     drums_skipped = 0
-    for track in midi.tracks:
+    for track_index, track in enumerate(midi.tracks):
         tick = 0
         sounding: dict[tuple[int, int], tuple[int, int]] = {}
         struck_again: dict[tuple[int, int], int] = {}  # key -> tick where a note-on ended its sounding note
@@ -297,6 +308,8 @@ def piece_from_midifile(midi: "mido.MidiFile", *, name: str = "", include_drums:
             if kind == "note_on" or kind == "note_off":
                 if msg.channel == DRUM_CHANNEL and not include_drums:
                     drums_skipped += kind == "note_on"
+                    continue
+                if select is not None and not select(track_index, msg.channel):
                     continue
                 key = (msg.channel, msg.note)
                 pressed = kind == "note_on" and msg.velocity > 0
@@ -314,6 +327,8 @@ def piece_from_midifile(midi: "mido.MidiFile", *, name: str = "", include_drums:
         for (_, pitch), (start, velocity) in sounding.items():
             rows.append((start, tick, pitch, velocity))
 
+    if not rows and empty_ok:
+        return Piece(name=name, notes=np.zeros((0, 4), np.int32))
     if not rows:
         detail = f" (only {drums_skipped} drum notes on channel 10)" if drums_skipped else ""
         raise ImportFailed(f"no notes{detail}")

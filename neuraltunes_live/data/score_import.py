@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuraltunes_live.core.notes import Piece, quantize
+from neuraltunes_live.core.notes import TICKS_PER_BEAT, Piece, quantize, sort_notes
 from neuraltunes_live.errors import ImportFailed
 
 SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml", ".abc", ".krn")
@@ -54,6 +54,54 @@ def read_score(path: str | os.PathLike, *, name: str | None = None) -> list[Piec
     if not pieces:
         raise ImportFailed("no notes")
     return pieces
+
+
+def read_score_parts(path: str | os.PathLike, name: str, player: int) -> list[tuple[str, np.ndarray, np.ndarray, int]]:
+    """(name, the player's part's notes, the other parts' notes, beats per bar) of each work of a score.
+
+    ``player`` counts parts from 1. A pickup bar moves everything later by the
+    beats it lacks, so tick 0 is a downbeat. ImportFailed when no work has
+    that part with another beside it.
+    """
+    from music21 import converter, stream
+
+    try:
+        parsed = converter.parse(Path(path))
+    except Exception as err:  # music21's parsers raise whatever they meet
+        raise ImportFailed(f"music21 could not read it: {err or type(err).__name__}") from err
+    works = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
+    found = []
+    for number, work in enumerate(works, start=1):
+        parts = list(work.parts) if isinstance(work, stream.Score) else [work]
+        if len(parts) < max(2, player):
+            continue
+        shift = np.array([round(_pickup(parts[0]) * TICKS_PER_BEAT), 0, 0, 0], np.int32)
+        melody = _notes_of(parts[player - 1]) + shift
+        others = [_notes_of(p) + shift for i, p in enumerate(parts) if i != player - 1]
+        accompaniment = sort_notes(np.vstack(others))
+        if len(melody) and len(accompaniment):
+            label = name if len(works) == 1 else f"{name}#{number}"
+            found.append((label, melody, accompaniment, _beats_per_bar(work)))
+    if not found:
+        raise ImportFailed(f"no part {player} with other parts beside it")
+    return found
+
+
+def _pickup(part) -> float:
+    """Beats missing from a score's first bar (a pickup), 0 when it is whole."""
+    from music21 import stream
+
+    for measure in part.getElementsByClass(stream.Measure):
+        return max(0.0, float(measure.paddingLeft or 0.0))
+    return 0.0
+
+
+def _beats_per_bar(work) -> int:
+    from music21 import meter
+
+    for signature in work.recurse().getElementsByClass(meter.TimeSignature):
+        return max(1, min(8, round(float(signature.barDuration.quarterLength))))
+    return 4
 
 
 def _notes_of(work) -> np.ndarray:

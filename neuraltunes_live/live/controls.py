@@ -10,8 +10,12 @@ CC  parameter    0..127 maps onto
                  1.0 at the middle (64), even steps in ratio, not in value
 22  bars         1 + v × (max_bars − 1) / 127, rounded: 1 → 16 bars
 23  style        three equal thirds: balanced, creative, structured
-24  mode         below 64 call-and-response, 64 and up continuous
+24  mode         three equal thirds: call-and-response, continuous, accompany
 25  panic        a press (64 and up after below 64) silences everything
+29  activity     the accompaniment's odds of striking, times 0.25 → 4
+                 (1 at 64, even steps in ratio)
+30  register     the accompaniment's lowest chord note, MIDI 36 → 72
+31  texture      four equal quarters: block, broken, bass, counter
 ==  ===========  ==========================================================
 
 ``Controls.handle`` returns what changed; the daemon reads ``current`` at
@@ -23,7 +27,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 
-from neuraltunes_live.config import MODES, STYLES, ControlSettings, LiveSettings
+from neuraltunes_live.config import MODES, STYLES, TEXTURES, AccompanySettings, ControlSettings, LiveSettings
 from neuraltunes_live.live.messages import Message
 
 
@@ -36,10 +40,22 @@ class LiveParameters:
     style: str = "balanced"
     mode: str = "call"
     length: str = "fixed"  # "follow": as long as the call; the bars knob makes it "fixed"
+    activity: float = 1.0  # the accompaniment's (``[accompany]``)
+    register: int = 55
+    texture: str = "block"
 
     @classmethod
-    def starting(cls, live: LiveSettings) -> "LiveParameters":
-        return cls(temperature=live.temperature, bars=live.bars, style=live.style, mode=live.mode, length=live.length)
+    def starting(cls, live: LiveSettings, accompany: AccompanySettings = AccompanySettings()) -> "LiveParameters":
+        return cls(
+            temperature=live.temperature,
+            bars=live.bars,
+            style=live.style,
+            mode=live.mode,
+            length=live.length,
+            activity=accompany.activity,
+            register=accompany.register,
+            texture=accompany.texture,
+        )
 
 
 def temperature_of(value: int, low: float, high: float) -> float:
@@ -50,8 +66,29 @@ def bars_of(value: int, max_bars: int) -> int:
     return 1 + round(value * (max_bars - 1) / 127)
 
 
+def _part(value: int, names: tuple[str, ...]) -> str:
+    """The name whose equal share of 0..127 ``value`` falls in."""
+    return names[min(value * len(names) // 128, len(names) - 1)]
+
+
 def style_of(value: int) -> str:
-    return STYLES[min(value * len(STYLES) // 128, len(STYLES) - 1)]
+    return _part(value, STYLES)
+
+
+def mode_of(value: int) -> str:
+    return _part(value, MODES)
+
+
+def texture_of(value: int) -> str:
+    return _part(value, TEXTURES)
+
+
+def activity_of(value: int) -> float:
+    return 0.25 * 16 ** (value / 127)
+
+
+def register_of(value: int) -> int:
+    return 36 + round(value * 36 / 127)
 
 
 class Controls:
@@ -74,6 +111,11 @@ class Controls:
     def current(self) -> LiveParameters:
         with self._lock:
             return self._current
+
+    def refuse_mode(self, mode: str) -> None:
+        """The mode knob's change could not be followed: ``mode`` plays on."""
+        with self._lock:
+            self._current = replace(self._current, mode=mode)
 
     def handle(self, message: Message) -> str | None:
         """Apply one message; returns the parameter changed, a button pressed ("panic", "keep",
@@ -110,7 +152,13 @@ class Controls:
             elif controller == m.style:
                 name, updated = "style", replace(now, style=style_of(value))
             elif controller == m.mode:
-                name, updated = "mode", replace(now, mode=MODES[value >= 64])
+                name, updated = "mode", replace(now, mode=mode_of(value))
+            elif controller == m.activity:
+                name, updated = "activity", replace(now, activity=activity_of(value))
+            elif controller == m.register:
+                name, updated = "register", replace(now, register=register_of(value))
+            elif controller == m.texture:
+                name, updated = "texture", replace(now, texture=texture_of(value))
             else:
                 return None
             if updated == now:
@@ -135,6 +183,9 @@ def describe(live: LiveParameters) -> dict[str, str]:
         "bars": bars_text(live.bars) if live.length == "fixed" else "as long as the call",
         "style": f"style {live.style}",
         "mode": f"mode {live.mode}",
+        "activity": f"activity x{live.activity:.2f}",
+        "register": f"register from {live.register}",
+        "texture": f"texture {live.texture}",
     }
 
 
@@ -169,7 +220,7 @@ LEARNED = (
     ("temperature", "temperature knob"),
     ("bars", "answer-length knob"),
     ("style", "style knob"),
-    ("mode", "call/continuous knob"),
+    ("mode", "mode knob (call, continuous, accompany)"),
     ("panic", "panic button"),
     ("keep", "keep button"),
     ("again", "again button"),

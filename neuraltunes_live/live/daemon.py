@@ -30,7 +30,9 @@ from typing import Any, Callable
 import numpy as np
 
 from neuraltunes_live.config import STYLES, Config
+from neuraltunes_live.core.accompany import AccompanyModel
 from neuraltunes_live.core.continuation import StepModel
+from neuraltunes_live.live.accompanist import LiveAccompanist
 from neuraltunes_live.live.clock import Clock
 from neuraltunes_live.live.clockfollow import ClockFollower
 from neuraltunes_live.live.controls import LEARNED, Controls, KnobLearner, KnobLog, LiveParameters, bars_text
@@ -86,6 +88,7 @@ class Daemon:
         on_phrase: Callable[[Phrase], None] | None = None,
         learned: Callable[[dict[str, int]], None] | None = None,
         timed: TimedOutput | None = None,
+        accompaniment: AccompanyModel | None = None,
     ):
         """Wires the engine, the scheduler and the knobs between ``receive`` and ``send``.
 
@@ -99,7 +102,8 @@ class Daemon:
         (the synth's ``--synth-input``), from the generator thread. ``on_phrase``: told of each
         phrase answered, from the generator thread. ``learned``: with ``serve --learn``, gets the
         knob map once every control is assigned, from the generator thread. ``timed``: an output
-        that takes events ahead with their times (``JackMidiOutput``).
+        that takes events ahead with their times (``JackMidiOutput``). ``accompaniment``: the model
+        accompany mode plays with (None: the mode is refused).
         """
         live = config.live
         self.timed = timed
@@ -124,7 +128,21 @@ class Daemon:
         self.scheduler = Scheduler(
             clock, send, self.tracker, timeline, on_sent=on_sent, offset=live.output_offset_ms / 1000, timed=timed
         )
-        self.controls = Controls(config.controls, LiveParameters.starting(live))
+        self.controls = Controls(config.controls, LiveParameters.starting(live, config.accompany))
+        accompanist = None
+        if accompaniment is not None:
+            accompanist = LiveAccompanist(
+                accompaniment,
+                self.scheduler,
+                timeline,
+                self.controls,
+                config.accompany,
+                live,
+                rng,
+                number=lambda: self.engine.next_number(),
+                on_start=lambda beat: logger.info(f"accompanying from beat {beat:g}"),
+                on_stop=lambda beat, why: logger.info(f"accompaniment stopped at beat {beat:g}: {why}"),
+            )
         self.engine = Engine(
             model,
             self.scheduler,
@@ -136,6 +154,7 @@ class Daemon:
             on_response=self._answering,
             on_skip=lambda phrase, why: logger.info(f"heard {len(phrase.notes)} notes; not answering: {why}"),
             on_control=self._control,
+            accompanist=accompanist,
         )
         self.knobs = KnobLog(self.controls.current)
         self.drops = DropCounter()

@@ -29,6 +29,7 @@ from neuraltunes_live.config import LiveSettings, StyleSettings
 from neuraltunes_live.core.continuation import MAX_PRIME_NOTES, Continuer, PrimeCache, StepModel, phrase_tokens
 from neuraltunes_live.core.notes import DURATION, ONSET, TICKS_PER_BEAT
 from neuraltunes_live.core.sampling import SamplingSettings
+from neuraltunes_live.live.accompanist import LiveAccompanist
 from neuraltunes_live.live.controls import Controls
 from neuraltunes_live.live.messages import Message
 from neuraltunes_live.live.phrase import Phrase, PhraseDetector
@@ -104,6 +105,7 @@ class Engine:
         on_response: Callable[[int, Phrase, float], None] | None = None,
         on_skip: Callable[[Phrase, str], None] | None = None,
         on_control: Callable[[float, str], None] | None = None,
+        accompanist: LiveAccompanist | None = None,
     ):
         """Wire the engine; nothing runs until ``tick`` and ``handle`` are called (the daemon does).
 
@@ -117,6 +119,7 @@ class Engine:
         - ``on_response(number, phrase, start)``: an answer was decided; ``start`` in seconds.
         - ``on_skip(phrase, why)``: a phrase was heard but not answered, and why (for the log).
         - ``on_control(t, what)``: a control message changed ``what`` (a parameter's name, or "panic") at ``t``.
+        - ``accompanist``: plays along in accompany mode (None: no accompaniment model, the mode is refused).
         """
         self.model = model
         self.scheduler = scheduler
@@ -147,6 +150,10 @@ class Engine:
         self.playing_until: float | None = None  # the beat the answer playing ends on (None: it does not)
         self.cache = PrimeCache(model)
         self._cached_notes = 0  # notes of the phrase in progress already primed
+        self.accompanist = accompanist
+        self._mode = controls.current.mode  # the mode playing (a knob's change takes effect at a bar line)
+        if self._mode == "accompany" and accompanist is not None:
+            accompanist.begin()
 
     @property
     def seconds_per_beat(self) -> float:
@@ -160,16 +167,31 @@ class Engine:
 
     # --- input ------------------------------------------------------------
 
+    def next_number(self) -> int:
+        """A new response number (answers, replays and stretches of accompaniment share the count)."""
+        self._responses += 1
+        return self._responses
+
+    @property
+    def accompanying(self) -> bool:
+        return self._mode == "accompany"
+
     def handle(self, t: float, message: Message) -> None:
         """One input message, at clock time ``t``."""
         changed = self.controls.handle(message)
-        if changed in ("panic", "mode"):
+        if changed == "panic":
             self.halt()
-        elif changed in ("keep", "release", "again", "undo"):
+        elif changed == "mode":
+            self._switch_mode(t)
+        elif changed in ("keep", "release", "again", "undo") and not self.accompanying:
             getattr(self, f"_{changed}")(t)
         if changed is not None and self.on_control is not None:
             self.on_control(t, changed)
         note = self.detector.note(message)
+        if self.accompanying:
+            if note is not None and self.accompanist is not None:
+                self.accompanist.hear(t, note[0], note[1])
+            return
         pressed = note is not None and note[0]
         if pressed and self.response is not None and self.settings.on_play == "interrupt" and not self.looping:
             self.stop_response(silence=False)
@@ -184,11 +206,59 @@ class Engine:
         before its silence is over, so that its answer can be handed over in time to start on the
         beat the silence ends on, as it does where notes are sent when due.
         """
+        if self.accompanying:
+            if self.accompanist is not None:
+                self.accompanist.tick(t)
+            return
         phrase = self.detector.poll(t + self.scheduler.lead, self.seconds_per_beat)
         if phrase is not None:
             self.start_response(phrase)
         self.generate_ahead(t)
         self.prime_ahead()
+
+    def _next_bar(self, t: float) -> float | None:
+        """The next bar line: of the accompaniment playing, of the answers' grid, or of the timeline."""
+        now = self.timeline.beat_at(t)
+        if now is None:
+            return None
+        bar = self.settings.beats_per_bar
+        origin = self.grid_origin if self.takes else 0.0
+        if self.accompanying and self.accompanist is not None and self.accompanist.origin is not None:
+            origin = self.accompanist.origin
+        return origin + math.ceil((now - origin) / bar - 1e-9) * bar
+
+    def _switch_mode(self, t: float) -> None:
+        """A new mode from the mode knob. Between call and continuous: at once, the answer stopped.
+        Into or out of accompany: at the next bar line, where what plays ends and the other begins."""
+        mode = self.controls.current.mode
+        if mode == "accompany" and self.accompanist is None:
+            self.controls.refuse_mode(self._mode)
+            if self.on_skip is not None:
+                self.on_skip(Phrase(np.zeros((0, 4), np.int32), t, t), "there is no accompaniment model")
+            return
+        if "accompany" not in (mode, self._mode):
+            self._mode = mode
+            self.halt()
+            return
+        at = self._next_bar(t)
+        if at is None:  # the clock is stopped: nothing plays, switch at once
+            self._mode = mode
+            self.halt()
+            return
+        if mode == "accompany":
+            self.keep = False
+            if self.response is not None:
+                self.scheduler.cut(self.response.number, at)
+                self.response = None
+            self.playing_until = None
+            self._mode = mode
+            assert self.accompanist is not None
+            self.accompanist.start_at(at, t)
+        else:
+            assert self.accompanist is not None
+            self.accompanist.stop(at, "mode changed")
+            self._mode = mode
+            self.detector.reset()
 
     def prime_ahead(self) -> None:
         """Prime the phrase being played, up to its last ended note."""
@@ -209,6 +279,10 @@ class Engine:
         every note is closed, and keep is let go, so the next answer does not go round."""
         self.keep = False
         self.stop_response(silence=True)
+        if self.accompanist is not None:
+            self.accompanist.reset()
+            if self.accompanying:  # it plays along again from the player's next note (or its count-in)
+                self.accompanist.begin()
 
     def stop_response(self, *, silence: bool) -> None:
         """End the response: drop its pending notes and end its sounding ones."""

@@ -35,55 +35,66 @@ ANSWER, PLAYER = "answer", "player"
 
 
 class NoteTracker:
-    """Open notes of one output channel, and whose each is; thread-safe.
+    """Open notes of one output, and whose each is; thread-safe.
 
     Everything sent to one output goes through its one tracker, the player's
     passed-through notes as well as the answer's, so a note-off can only end
-    the note its owner started, and a panic or a stop ends them all.
+    the note its owner started, and a panic or a stop ends them all. Notes go
+    on ``channel`` unless another is named (the accompaniment's own channel).
     """
 
     def __init__(self, channel: int = 0):
         if not 0 <= channel <= 15:
             raise ValueError(f"MIDI channel must be 0..15, got {channel}")
         self.channel = channel
-        self._open: dict[int, str] = {}  # pitch -> who started the note sounding now
+        self._open: dict[tuple[int, int], str] = {}  # (channel, pitch) -> who started the note sounding now
+        self._used = {channel}  # every channel a note was sent on: close_all clears them all
         self._lock = threading.Lock()
 
-    def start(self, pitch: int, velocity: int, owner: str = ANSWER) -> list[Message]:
+    def start(self, pitch: int, velocity: int, owner: str = ANSWER, channel: int | None = None) -> list[Message]:
         """Messages that start ``pitch`` for ``owner``; a pitch already sounding is ended first."""
         velocity = max(1, min(127, velocity))
+        channel = self.channel if channel is None else channel
         with self._lock:
             messages = []
-            if pitch in self._open:
+            if (channel, pitch) in self._open:
                 # One channel sounds one note per pitch; end it so the new
                 # one's note-off cannot be taken for the old one's.
-                messages.append(note_off(self.channel, pitch))
-            self._open[pitch] = owner
-            messages.append(note_on(self.channel, pitch, velocity))
+                messages.append(note_off(channel, pitch))
+            self._open[(channel, pitch)] = owner
+            self._used.add(channel)
+            messages.append(note_on(channel, pitch, velocity))
             return messages
 
-    def stop(self, pitch: int, owner: str = ANSWER) -> list[Message]:
+    def stop(self, pitch: int, owner: str = ANSWER, channel: int | None = None) -> list[Message]:
         """The note-off for ``pitch`` if it sounds and ``owner`` started it, else nothing.
 
         (The other's note on the same pitch took over the key: its own
         note-off ends it.)
         """
+        key = (self.channel if channel is None else channel, pitch)
         with self._lock:
-            if self._open.get(pitch) != owner:
+            if self._open.get(key) != owner:
                 return []
-            del self._open[pitch]
-            return [note_off(self.channel, pitch)]
+            del self._open[key]
+            return [note_off(key[0], pitch)]
 
     def close_all(self) -> list[Message]:
-        """Note-offs for every open note, then Sustain off and All Notes Off."""
+        """Note-offs for every open note, then Sustain off and All Notes Off on every channel used."""
         with self._lock:
-            messages = [note_off(self.channel, pitch) for pitch in sorted(self._open)]
+            messages = [note_off(channel, pitch) for channel, pitch in sorted(self._open)]
             self._open.clear()
-        messages.append(control_change(self.channel, SUSTAIN, 0))
-        messages.append(control_change(self.channel, ALL_NOTES_OFF, 0))
+            used = sorted(self._used)
+        for channel in used:
+            messages.append(control_change(channel, SUSTAIN, 0))
+            messages.append(control_change(channel, ALL_NOTES_OFF, 0))
         return messages
 
     @property
     def sounding(self) -> frozenset[int]:
+        """Pitches sounding on the tracker's own channel."""
+        return self.sounding_on(self.channel)
+
+    def sounding_on(self, channel: int) -> frozenset[int]:
         with self._lock:
-            return frozenset(self._open)
+            return frozenset(p for c, p in self._open if c == channel)

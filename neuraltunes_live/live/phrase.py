@@ -56,6 +56,10 @@ class PhraseDetector:
         self.channel = channel
         self._reset()
 
+    def reset(self) -> None:
+        """Forget the phrase in progress (accompany mode heard it)."""
+        self._reset()
+
     def _reset(self) -> None:
         self._started: float | None = None
         self._held: dict[int, _Held] = {}

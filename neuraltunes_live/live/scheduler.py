@@ -86,6 +86,7 @@ class _Event:
     pitch: int = field(compare=False)
     velocity: int = field(compare=False)
     response: int = field(compare=False)
+    channel: int | None = field(default=None, compare=False)  # None: the tracker's own
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,18 @@ class Scheduler:
             heapq.heappush(self._heap, _Event(onset + duration, 0, next(self._seq), pitch, 0, response))
             self._lock.notify_all()
 
+    def strike(self, beat: float, pitch: int, velocity: int, response: int, channel: int | None = None) -> None:
+        """Schedule a note-on alone (its note-off comes with ``release``, when it is known)."""
+        with self._lock:
+            heapq.heappush(self._heap, _Event(beat, 1, next(self._seq), pitch, velocity, response, channel))
+            self._lock.notify_all()
+
+    def release(self, beat: float, pitch: int, response: int, channel: int | None = None) -> None:
+        """Schedule the note-off of a note struck with ``strike``."""
+        with self._lock:
+            heapq.heappush(self._heap, _Event(beat, 0, next(self._seq), pitch, 0, response, channel))
+            self._lock.notify_all()
+
     @property
     def lead(self) -> float:
         """How far ahead of its deadline an event leaves the scheduler (0 where it is sent when due)."""
@@ -170,7 +183,7 @@ class Scheduler:
             # A note whose note-on went out but whose note-off was dropped must end now.
             for event in dropped:
                 if event.order == 0:
-                    for message in self.tracker.stop(event.pitch):
+                    for message in self.tracker.stop(event.pitch, channel=event.channel):
                         self._emit(self.clock.now(), message)
 
     def cut(self, response: int, beat: float) -> None:
@@ -188,7 +201,7 @@ class Scheduler:
             unstruck = {e.seq for e in dropped if e.order == 1}  # note-ons that will not be sent
             for event in dropped:
                 if event.order == 0 and event.seq - 1 not in unstruck:
-                    self._heap.append(_Event(beat, 0, next(self._seq), event.pitch, 0, response))
+                    self._heap.append(_Event(beat, 0, next(self._seq), event.pitch, 0, response, event.channel))
             heapq.heapify(self._heap)
             self._lock.notify_all()
 
@@ -233,9 +246,9 @@ class Scheduler:
                 return True  # cancelled or overtaken while waiting
             heapq.heappop(self._heap)
             if event.order == 1:
-                messages = self.tracker.start(event.pitch, event.velocity)
+                messages = self.tracker.start(event.pitch, event.velocity, channel=event.channel)
             else:
-                messages = self.tracker.stop(event.pitch)
+                messages = self.tracker.stop(event.pitch, channel=event.channel)
             for message in messages:
                 self._emit(deadline, message, event.response)
         return True

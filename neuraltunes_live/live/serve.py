@@ -22,8 +22,15 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from neuraltunes_live.config import Config, write_controls
-from neuraltunes_live.core.model_files import load_model, model_dir_or_default
-from neuraltunes_live.errors import NeuralTunesError, PortError, SynthError
+from neuraltunes_live.core.accompany import AccompanyModel
+from neuraltunes_live.core.model_files import (
+    SHIPPED_ACCOMPANIMENT,
+    accompaniment_dir_or_default,
+    load_accompany_model,
+    load_model,
+    model_dir_or_default,
+)
+from neuraltunes_live.errors import ModelError, NeuralTunesError, PortError, SynthError
 from neuraltunes_live.live.clock import FrameClock, SystemClock
 from neuraltunes_live.live.daemon import Daemon
 from neuraltunes_live.live.messages import Message
@@ -85,6 +92,20 @@ class Recorder(Protocol):
     def close(self) -> None: ...
 
 
+def _accompaniment_model(config: Config) -> AccompanyModel | None:
+    """The accompaniment model; None (accompany mode refused) when none was named and none is shipped."""
+    setting = config.accompany.model
+    if not setting and not SHIPPED_ACCOMPANIMENT.is_dir():
+        if config.live.mode == "accompany":
+            raise ModelError(f"accompany mode needs an accompaniment model: none at {SHIPPED_ACCOMPANIMENT}")
+        return None
+    model = load_accompany_model(accompaniment_dir_or_default(setting))
+    logger.info(
+        f"accompaniment model {accompaniment_dir_or_default(setting)} ({model.arch.parameter_count():,} parameters)"
+    )
+    return model
+
+
 def serve(config: Config, recorder: Recorder | None = None, learn: Path | None = None) -> None:
     """Run the daemon until SIGINT/SIGTERM; ``recorder`` keeps the session; ``learn`` is where the knobs
     learned by moving them are written (``serve --learn FILE``)."""
@@ -92,6 +113,7 @@ def serve(config: Config, recorder: Recorder | None = None, learn: Path | None =
     live = config.live
     model_dir = model_dir_or_default(live.model)
     model = load_model(model_dir)
+    accompaniment = _accompaniment_model(config)
     seed = live.random_seed if live.random_seed >= 0 else secrets.randbelow(2**31)
     flags = _Flags()
     # Our signal handlers stay in place until every note is closed and the
@@ -131,6 +153,7 @@ def serve(config: Config, recorder: Recorder | None = None, learn: Path | None =
                 on_phrase=None if recorder is None else lambda phrase: recorder.phrase(phrase.started),
                 learned=None if learn is None else lambda mapping: _write_learned(learn, mapping),
                 timed=scheduled,
+                accompaniment=accompaniment,
             )
 
             def receive(data: Message | bytes, t: float | None = None) -> None:  # the MIDI system's thread

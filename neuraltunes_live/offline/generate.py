@@ -124,7 +124,7 @@ def generate(
         with output_errors(path):
             write_midi(parts, path, tempo_bpm=tempo)
         audio = wavs[index]
-        seconds = _render(path, audio, synth or SynthSettings()) if audio is not None else 0.0
+        seconds = render_wav(path, audio, synth or SynthSettings()) if audio is not None else 0.0
         written.append(Generated(path, len(piece.notes), len(continuation), bars, tempo, audio, seconds))
         if plot is not None and index == 0:
             from neuraltunes_live.offline.plot import piano_roll
@@ -139,7 +139,7 @@ def generate(
     return written, random_seed
 
 
-def _render(midi: Path, out: Path, settings: SynthSettings) -> float:
+def render_wav(midi: Path, out: Path, settings: SynthSettings) -> float:
     """The MIDI file just written, played by the built-in synth into ``out``; returns its seconds."""
     frames = render_timed(timed_messages(midi), settings.soundfont or None, gain=settings.gain)
     with output_errors(out):
