@@ -286,18 +286,32 @@ class AccompanyArchitecture:
 
 
 class AccompanyModel:
-    """The accompaniment network with its weights: one step at a time, or a whole piece at once."""
+    """The accompaniment network with its weights: one step at a time, or a whole piece at once.
+
+    The first layer's input product is a sum of table rows made once here
+    (each embedding times its rows of the kernel, the bias in the position
+    table), so a step costs the recurrent products and the output only.
+    """
 
     def __init__(self, arch: AccompanyArchitecture, weights: dict[str, np.ndarray], info: Any = None):
         self.arch = arch
         self.info = info
         self.weights = {k: np.asarray(v, np.float32) for k, v in weights.items()}
         w = self.weights
-        self._layers = []
-        for i, units in enumerate(arch.lstm_units):
-            # Keras's gate order (i, f, c, o); one fused [x, h] product per layer.
-            fused = np.ascontiguousarray(np.vstack([w[f"lstm{i}_kernel"], w[f"lstm{i}_recurrent"]]))
-            self._layers.append((fused, w[f"lstm{i}_bias"], units))
+        kernel = w["lstm0_kernel"]
+        at, tables = 0, []
+        for k in range(arch.lookahead + 1):
+            tables.append(w["player_embedding"] @ kernel[at : at + arch.player_dim])
+            at += arch.player_dim
+        tables.append(w["ours_embedding"] @ kernel[at : at + arch.ours_dim])
+        at += arch.ours_dim
+        tables.append(w["position_embedding"] @ kernel[at : at + arch.position_dim] + w["lstm0_bias"])
+        self._tables = [np.ascontiguousarray(t, np.float32) for t in tables]
+        self._layers = [
+            (np.zeros((0, 0), np.float32), w["lstm0_recurrent"], np.zeros(0, np.float32), arch.lstm_units[0])
+        ]
+        for i, units in enumerate(arch.lstm_units[1:], start=1):
+            self._layers.append((w[f"lstm{i}_kernel"], w[f"lstm{i}_recurrent"], w[f"lstm{i}_bias"], units))
 
     @property
     def start_token(self) -> int:
@@ -306,28 +320,22 @@ class AccompanyModel:
     def initial_state(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
         return tuple((np.zeros(u, np.float32), np.zeros(u, np.float32)) for u in self.arch.lstm_units)
 
-    def _embed(self, inputs: np.ndarray) -> np.ndarray:
-        w, look = self.weights, self.arch.lookahead
-        parts = [w["player_embedding"][inputs[..., k]] for k in range(look + 1)]
-        parts.append(w["ours_embedding"][inputs[..., look + 1]])
-        parts.append(w["position_embedding"][inputs[..., look + 2]])
-        return np.concatenate(parts, axis=-1)
+    def _first_input(self, inputs: np.ndarray) -> np.ndarray:
+        return sum(table[inputs[..., k]] for k, table in enumerate(self._tables))
 
     @staticmethod
     def _cell(z: np.ndarray, c: np.ndarray, units: int) -> tuple[np.ndarray, np.ndarray]:
-        i = 1 / (1 + np.exp(-z[..., :units]))
-        f = 1 / (1 + np.exp(-z[..., units : 2 * units]))
-        g = np.tanh(z[..., 2 * units : 3 * units])
-        o = 1 / (1 + np.exp(-z[..., 3 * units :]))
-        c = f * c + i * g
-        return o * np.tanh(c), c
+        # Keras's gate order (i, f, c, o); sigmoid(x) = 0.5·tanh(x/2) + 0.5.
+        gates = np.tanh(z * np.float32(0.5)) * np.float32(0.5) + np.float32(0.5)
+        c = gates[..., units : 2 * units] * c + gates[..., :units] * np.tanh(z[..., 2 * units : 3 * units])
+        return gates[..., 3 * units :] * np.tanh(c), c
 
     def step(self, inputs: np.ndarray, state) -> tuple[np.ndarray, tuple]:
         """Logits of one step's token from its input columns (``network_inputs``' row), and the new state."""
-        x = self._embed(np.asarray(inputs))
+        x = self._first_input(np.asarray(inputs))
         new = []
-        for (fused, bias, units), (h, c) in zip(self._layers, state):
-            z = np.concatenate([x, h]) @ fused + bias
+        for i, ((kernel, recurrent, bias, units), (h, c)) in enumerate(zip(self._layers, state)):
+            z = x + h @ recurrent if i == 0 else x @ kernel + h @ recurrent + bias
             h, c = self._cell(z, c, units)
             new.append((h, c))
             x = h
@@ -336,15 +344,16 @@ class AccompanyModel:
 
     def sequence_logits(self, inputs: np.ndarray) -> np.ndarray:
         """Logits of every step of a piece (inputs of shape (steps, columns)), one pass."""
-        x = self._embed(inputs)
-        for fused, bias, units in self._layers:
+        projected = self._first_input(inputs)
+        x = projected
+        for i, (kernel, recurrent, bias, units) in enumerate(self._layers):
+            if i > 0:
+                projected = x @ kernel + bias
             h, c = np.zeros(units, np.float32), np.zeros(units, np.float32)
-            out = np.empty((len(x), units), np.float32)
-            for t in range(len(x)):
-                z = np.concatenate([x[t], h]) @ fused + bias
-                h, c = self._cell(z, c, units)
-                out[t] = h
-            x = out
+            x = np.empty((len(projected), units), np.float32)
+            for t in range(len(projected)):
+                h, c = self._cell(projected[t] + h @ recurrent, c, units)
+                x[t] = h
         w = self.weights
         return x @ w["output_kernel"] + w["output_bias"]
 
