@@ -307,13 +307,25 @@ def test_learn_assigns_each_control_in_turn_and_the_knobs_then_follow_the_new_ma
     written = []
     rig = Rig(ScriptedModel(quarter_notes_of(67)), bars=1)
     rig.daemon.learner, rig.daemon.learned = KnobLearner(), written.append
-    moves = [(0.1 * i, (0xB0, cc, 10)) for i, cc in enumerate([74, 74, 71, 0x90, 25, 76, 77, 78, 79, 80])]
+    moves = [(0.1 * i, (0xB0, cc, 10)) for i, cc in enumerate([74, 74, 71, 0x90, 25, 76, 77, 78, 79, 80, 81, 82, 83])]
     # 74 again is the knob just learned, still turning; 0x90 is no control change: neither counts
     rig.run(moves + [(1.5, (0xB0, 20, 127))], until=2.0)
     assert written == [
-        {"temperature": 74, "bars": 71, "style": 25, "mode": 76, "panic": 77, "keep": 78, "again": 79, "undo": 80}
+        {
+            "temperature": 74,
+            "bars": 71,
+            "style": 25,
+            "mode": 76,
+            "panic": 77,
+            "keep": 78,
+            "again": 79,
+            "undo": 80,
+            "activity": 81,
+            "register": 82,
+            "texture": 83,
+        }
     ]
-    assert "learn: temperature knob is CC 74" in rig.log and "learn: move the answer-length knob (2 of 8)" in rig.log
+    assert "learn: temperature knob is CC 74" in rig.log and "learn: move the answer-length knob (2 of 11)" in rig.log
     assert rig.daemon.learner is None and rig.daemon.controls.map.panic == 77
     assert rig.daemon.controls.current.temperature == 1.0  # learning moved no parameter
     rig.run([(2.1, (0xB0, 74, 127))], until=2.5)  # now CC 74 is the temperature knob

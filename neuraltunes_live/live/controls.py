@@ -225,6 +225,9 @@ LEARNED = (
     ("keep", "keep button"),
     ("again", "again button"),
     ("undo", "undo button"),
+    ("activity", "accompaniment's activity knob"),
+    ("register", "accompaniment's register knob"),
+    ("texture", "accompaniment's texture knob"),
 )
 
 
