@@ -195,9 +195,11 @@ class LiveAccompanist:
 
     def stop(self, beat: float, why: str) -> None:
         """End the accompaniment's notes at ``beat`` and wait for the player again."""
-        if self.playing is not None:
-            for pitch in self.playing.close():
-                self.scheduler.release(beat, pitch, self.response, self.channel)
+        playing = self.playing
         self.reset()
+        if playing is None:
+            return
+        for pitch in playing.close():
+            self.scheduler.release(beat, pitch, self.response, self.channel)
         if self.on_stop is not None:
             self.on_stop(beat, why)
