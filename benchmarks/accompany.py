@@ -31,9 +31,15 @@ Measures (``--json`` writes them all):
   estimated key is the melody's;
 - **on grid**: the share of accompaniment onsets on the eighth-note grid;
 - **step cost**: the time one step of the online model takes here
-  (network, choice and voicing; in-process), p50 / p99 / max.
+  (network, choice and voicing; in-process), p50 / p99 / max;
+- **after the beat** (``--jack``): ``serve --mode accompany`` on a JACK
+  server (dummy driver, 256 frames, real-time priority) hears held-out
+  sopranos played at exact frames by a client outside the daemon, which
+  records what comes out: how long after its step (an eighth note of the
+  clock's grid) each accompaniment note starts at the port, p50 / p99 / max,
+  and the note-in-chord of what was played live.
 
-    python benchmarks/accompany.py [--data data/chorale-pairs] [--takes 3] [--json accompany.json]
+    python benchmarks/accompany.py [--data data/chorale-pairs] [--takes 3] [--jack 3] [--json accompany.json]
 """
 
 from __future__ import annotations
@@ -222,6 +228,63 @@ def step_costs(model, melodies, count: int = 2000) -> np.ndarray:
     return np.array(costs[:count])
 
 
+def live_over_jack(model: Path, melodies: list[np.ndarray], period: int = 256) -> dict:
+    """Play each melody into ``serve --mode accompany`` over JACK at exact frames; time what comes out."""
+    from jack_server import RATE, jack_server
+    from port_timing import Probe, serve
+
+    beat = RATE // 2  # 120 BPM
+    frames_per_tick = beat // TICKS_PER_BEAT
+    step = acc.STEP_TICKS * frames_per_tick
+    after, ratios, log = [], [], []
+    with jack_server(period, realtime=True) as env:
+        process = serve(env, "frames", log, extra=("--mode", "accompany", "--accompaniment-model", str(model)))
+        probe = Probe()
+        try:
+            probe.connect()
+            for melody in melodies:
+                begin = (probe.client.frame_time // beat + 2) * beat
+                events = []
+                for onset, pitch, duration, _ in melody.tolist():
+                    events.append((begin + onset * frames_per_tick, bytes((0x90, pitch, 90))))
+                    events.append((begin + (onset + duration) * frames_per_tick - 1, bytes((0x80, pitch, 0))))
+                probe.heard.clear()
+                probe.plan.extend(sorted(events))
+                end = begin + int((melody[:, ONSET] + melody[:, DURATION]).max()) * frames_per_tick
+                while probe.client.frame_time < end + 6 * beat:  # its stop_beats (4) and a little more
+                    time.sleep(0.05)
+                ons = [(f, d) for f, d in probe.heard if d[0] == 0x91 and d[2] > 0]
+                after += [((f - begin) % step) / RATE * 1000 for f, _ in ons]
+                rows, open_at = [], {}
+                for f, d in probe.heard:
+                    if d[0] & 0x0F != 1 or d[0] & 0xF0 not in (0x80, 0x90):
+                        continue
+                    tick = (f - begin) // frames_per_tick
+                    if d[0] & 0xF0 == 0x90 and d[2] > 0:
+                        open_at[d[1]] = tick
+                    elif d[1] in open_at:
+                        start = open_at.pop(d[1])
+                        rows.append((start, d[1], max(tick - start, 1), 64))
+                played = np.array(rows, np.int32).reshape(-1, 4)
+                ratios.append(measure(melody, played)["note_in_chord"])
+        finally:
+            probe.close()
+            process.send_signal(2)
+            process.wait(timeout=20)
+    values = np.array(after)
+    return {
+        "melodies": len(melodies),
+        "notes": len(values),
+        "after_beat_ms": {
+            "p50": float(np.percentile(values, 50)) if len(values) else float("nan"),
+            "p99": float(np.percentile(values, 99)) if len(values) else float("nan"),
+            "max": float(values.max()) if len(values) else float("nan"),
+        },
+        "note_in_chord_live": float(np.nanmean(ratios)) if ratios else float("nan"),
+        "late_lines": [line for line in log if "after their frame" in line],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "chorale-pairs")
@@ -229,6 +292,7 @@ def main() -> None:
     parser.add_argument("--ahead", type=Path, default=ROOT / "models" / "accompany-ahead")
     parser.add_argument("--takes", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--jack", type=int, default=0, help="also play this many sopranos live over JACK")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     started = time.perf_counter()
@@ -306,6 +370,17 @@ def main() -> None:
         f"p50 {p50:.3f} ms, p99 {p99:.3f} ms, max {most:.3f} ms"
     )
     report["step_cost_ms"] = {"p50": float(p50), "p99": float(p99), "max": float(most)}
+
+    if args.jack:
+        live = live_over_jack(args.model, [m for _, m, _, _ in chorales[: args.jack]])
+        a = live["after_beat_ms"]
+        print(
+            f"\nLive over JACK (256 frames, -R): {live['notes']} accompaniment notes under {live['melodies']} "
+            f"sopranos; after their step p50 {a['p50']:.3f} ms, p99 {a['p99']:.3f} ms, max {a['max']:.3f} ms; "
+            f"note in chord of what was played live {live['note_in_chord_live']:.3f}; "
+            f"late events: {len(live['late_lines'])}"
+        )
+        report["live"] = live
 
     real, ours = chorale_summary["real (alto, tenor, bass)"], chorale_summary["online model"]
     goals = {

@@ -116,11 +116,12 @@ class Probe:
         self.client.close()
 
 
-def serve(env: dict[str, str], path: str, log: list[str]) -> subprocess.Popen:
+def serve(env: dict[str, str], path: str, log: list[str], extra: tuple[str, ...] = ()) -> subprocess.Popen:
     config = Path(tempfile.mkdtemp()) / "config.toml"
     config.write_text("")
     args = [sys.executable, "-m", "neuraltunes_live", "serve", "--backend", "jack", "--jack-timing", path]
     args += ["--config", str(config), "--tempo", str(TEMPO), "--bars", str(ANSWER_BARS), "--random-seed", "3"]
+    args += list(extra)
     process = subprocess.Popen(
         args,
         env=dict(env, NEURALTUNES_LIVE_LOG_NOTES="true"),
