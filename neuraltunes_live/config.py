@@ -529,6 +529,15 @@ class AccompanySettings:
         "are multiplied by this (below 1 it holds longer, above 1 it moves more).",
     )
     temperature: float = _setting(0.8, "Below 1 plays safe, above 1 takes chances.", TEMPERATURE)
+    listen_ms: float = _setting(
+        20.0,
+        "How long into each step it listens for a note played on it before playing.",
+        low=0,
+        high=200,
+        about="How long into each eighth-note step it listens for a note you play on the step before it "
+        "chooses and plays the step's chord: its notes start this long after the step, plus the output's "
+        "own lead (on JACK a period and 20 ms). Notes played later count from the next step.",
+    )
     count_in_beats: int = _setting(
         0,
         "Beats counted in before it plays (0: it starts with your first note).",

@@ -22,10 +22,11 @@ STYLES = {name: Config().style(name) for name in ("balanced", "creative", "struc
 
 
 class ScriptedAccompaniment:
-    """An accompaniment model that strikes the major chord on each note the player struck, else holds;
-    its first step strikes the chord of the note held (C major when nothing is). Its state counts the steps."""
+    """An accompaniment model that hears the step it plays on: it strikes the major chord on each note
+    the player strikes there, else holds; its first step strikes the chord of the note sounding (C major
+    when none does). Its state counts the steps."""
 
-    def __init__(self, lookahead=0):
+    def __init__(self, lookahead=1):
         self.arch = acc.AccompanyArchitecture(shapes=SHAPES, lookahead=lookahead, lstm_units=(1,))
         self.seen: list[list[int]] = []
 
@@ -38,11 +39,11 @@ class ScriptedAccompaniment:
 
     def step(self, inputs, state):
         self.seen.append([int(i) for i in inputs])
-        heard = int(inputs[0])
+        now = int(inputs[1])
         logits = np.zeros(self.arch.vocab_size)
-        if heard > acc.SPAN or (heard != acc.REST and state == 0):  # struck, or held when it starts
-            logits[acc.chord_token(acc.player_pitch(heard) % 12, 0)] = 40.0
-        elif heard == acc.REST and state == 0:
+        if now > acc.SPAN or (now != acc.REST and state == 0):  # struck now, or sounding when it starts
+            logits[acc.chord_token(acc.player_pitch(now) % 12, 0)] = 40.0
+        elif state == 0:
             logits[acc.chord_token(0, 0)] = 40.0
         else:
             logits[acc.HOLD] = 40.0
@@ -146,21 +147,27 @@ def test_activity_and_temperature_weigh_the_choice():
 # --- offline: a whole line, stepped as live --------------------------------------------------------
 
 
-def test_a_line_is_accompanied_from_the_step_after_its_first_note_to_its_end():
+def test_a_line_is_accompanied_from_its_first_note_to_its_end():
     model = ScriptedAccompaniment()
     # C4 a quarter on beat 1, E4 a quarter on beat 2 (a pickup of one beat first: it starts at tick 12).
     line = notes((12, 60, 12, 80), (24, 64, 12, 80))
     got = acc.accompany_notes(model, line, acc.AccompanyKnobs(register=55), np.random.default_rng(0))
-    # The first step after C4 strikes C major (held one step), then E4 is heard: E major to the end (tick 36).
+    # C major with the C (held an eighth longer), then E major from the E to the line's end (tick 36).
     assert got.tolist() == [
-        [18, 36, 12, 72],
-        [18, 55, 12, 62],
-        [18, 64, 12, 62],
-        [30, 40, 6, 72],
-        [30, 56, 6, 62],
-        [30, 59, 6, 62],
+        [12, 36, 12, 72],
+        [12, 55, 12, 62],
+        [12, 64, 12, 62],
+        [24, 40, 12, 72],
+        [24, 56, 12, 62],
+        [24, 59, 12, 62],
     ]
-    assert [row[0] for row in model.seen] == [acc.struck(60), acc.held(60), acc.struck(64)]
+    # Each step heard the player's step before and the one it plays on, nothing later.
+    assert [row[:2] for row in model.seen] == [
+        [acc.REST, acc.struck(60)],
+        [acc.struck(60), acc.held(60)],
+        [acc.held(60), acc.struck(64)],
+        [acc.struck(64), acc.held(64)],
+    ]
 
 
 # --- live, on a fake clock ------------------------------------------------------------------------
@@ -232,25 +239,28 @@ ACC = 1  # the accompaniment's channel, [accompany] channel = 2
 LINE = [(0.0, on(60)), (0.5, off(60)), (0.5, on(64)), (1.0, off(64))]
 
 
-def test_it_starts_after_the_first_note_follows_the_player_and_stops_after_the_silence():
+LATE = 0.025  # listen_ms (20) and the time to choose (5 ms): each step's notes start this long after it
+
+
+def test_it_starts_with_the_first_note_follows_the_player_and_stops_after_the_silence():
     rig = Rig()
     rig.run(LINE, until=4.0)
     assert rig.channel(ACC) == [
-        # Step 1 (0.25 s): C4 was struck on step 0: C major.
-        (0.25, "on", 36),
-        (0.25, "on", 55),
-        (0.25, "on", 64),
-        # Step 2 heard C4 held: it holds. Step 3 (0.75 s) heard E4 struck on step 2: E major.
-        (0.75, "off", 36),
-        (0.75, "off", 55),
-        (0.75, "off", 64),
-        (0.75, "on", 40),
-        (0.75, "on", 56),
-        (0.75, "on", 59),
+        # Step 0: it heard C4 struck on it: C major, LATE after the step.
+        (LATE, "on", 36),
+        (LATE, "on", 55),
+        (LATE, "on", 64),
+        # Step 1 heard C4 held: it holds. Step 2 (0.5 s) heard E4 struck on it: E major.
+        (0.5 + LATE, "off", 36),
+        (0.5 + LATE, "off", 55),
+        (0.5 + LATE, "off", 64),
+        (0.5 + LATE, "on", 40),
+        (0.5 + LATE, "on", 56),
+        (0.5 + LATE, "on", 59),
         # The player let go at beat 2; two beats of silence later (beat 4, 2.0 s) it stops, notes ended.
-        (2.0, "off", 40),
-        (2.0, "off", 56),
-        (2.0, "off", 59),
+        (2.0 + LATE, "off", 40),
+        (2.0 + LATE, "off", 56),
+        (2.0 + LATE, "off", 59),
     ]
     assert rig.stops == [(4.0, "the player stopped")]
     assert rig.tracker.sounding_on(ACC) == frozenset()
@@ -262,8 +272,8 @@ def test_it_starts_again_with_the_players_next_note():
     rig = Rig()
     rig.run(LINE + [(3.0, on(67)), (3.5, off(67))], until=6.5)
     ons = [(t, p) for t, kind, p in rig.channel(ACC) if kind == "on"]
-    # G4 at 3.0 s: G major from the step after it (3.25 s): G2, B3, D4.
-    assert ons[-3:] == [(3.25, 43), (3.25, 59), (3.25, 62)]
+    # G4 at 3.0 s: G major with it: G2, B3, D4.
+    assert ons[-3:] == [(3.0 + LATE, 43), (3.0 + LATE, 59), (3.0 + LATE, 62)]
     assert rig.tracker.sounding_on(ACC) == frozenset()  # and it stopped again two beats after 3.5 s
     assert rig.stops[-1] == (9.0, "the player stopped")
 
@@ -271,7 +281,7 @@ def test_it_starts_again_with_the_players_next_note():
 def test_a_count_in_starts_it_without_the_player():
     rig = Rig(settings=AccompanySettings(count_in_beats=2, stop_beats=2.0))
     rig.run([], until=1.2)
-    assert rig.channel(ACC) == [(1.0, "on", 36), (1.0, "on", 55), (1.0, "on", 64)]  # beat 2: C major
+    assert rig.channel(ACC) == [(1.0 + LATE, "on", 36), (1.0 + LATE, "on", 55), (1.0 + LATE, "on", 64)]  # beat 2
 
 
 @pytest.mark.parametrize("how", ["panic", "clock stop", "mode knob"])
@@ -290,10 +300,10 @@ def test_every_stop_path_closes_every_note(how):
         (sounding.add if kind == "on" else sounding.discard)(pitch)
     assert sounding == set() and rig.tracker.sounding_on(ACC) == frozenset()
     last_on = max(t for t, kind, _ in rig.channel(ACC) if kind == "on")
+    last_off = [t for t, kind, _ in rig.channel(ACC) if kind == "off"][-1]
     if how == "mode knob":  # it plays to the next bar line of its grid (beat 4, 2.0 s), then stops
-        assert [t for t, kind, _ in rig.channel(ACC) if kind == "off"][-1] == 2.0 and last_on < 2.0
+        assert last_off == 2.0 + LATE and last_on < 2.0
     else:  # at once
-        last_off = [t for t, kind, _ in rig.channel(ACC) if kind == "off"][-1]
         assert last_on < 1.3 and 1.3 <= last_off <= 1.31  # (the rig's clock moves 5 ms at a time)
 
 
@@ -306,11 +316,12 @@ def test_switching_into_accompany_takes_effect_at_the_bar_line():
     answer = rig.channel(0)
     assert answer[0] == (1.5, "on", 67) and answer[-1] == (3.5, "off", 67)
     assert all(t <= 3.5 for t, _, _ in answer)
-    # Its first step, on the bar line, heard F4 held: F major (F2, A3, C4).
-    assert [e for e in rig.channel(ACC) if e[1] == "on"][:3] == [(3.5, "on", 41), (3.5, "on", 57), (3.5, "on", 60)]
+    # Its first step, on the bar line, heard F4 sounding: F major (F2, A3, C4).
+    first = [e for e in rig.channel(ACC) if e[1] == "on"][:3]
+    assert first == [(3.5 + LATE, "on", 41), (3.5 + LATE, "on", 57), (3.5 + LATE, "on", 60)]
     # And back: the knob to call at 4.1 s ends the accompaniment at its next bar line (beat 11, 5.5 s).
     rig.run([(4.1, (0xB0, 24, 0))], until=6.0)
-    assert rig.channel(ACC)[-1][0] == 5.5 and rig.tracker.sounding_on(ACC) == frozenset()
+    assert rig.channel(ACC)[-1][0] == 5.5 + LATE and rig.tracker.sounding_on(ACC) == frozenset()
     assert rig.engine.controls.current.mode == "call" and not rig.engine.accompanying
 
 

@@ -13,12 +13,14 @@ Both streams are read on a grid of eighth-note steps (``STEP_TICKS``). Per step:
   (the commonest in its training data; others go to the nearest).
 
 The network (``AccompanyModel``) predicts the accompaniment's token of step
-``s`` from the player's tokens up to step ``s - 1`` and its own tokens up to
-``s - 1`` (with ``lookahead`` > 0 it also sees the player's next steps: the
-benchmark's "sees ahead" contender, never live). It is causal: nothing the
-player has not played yet. The chord is then *voiced* by a ``Voicer`` in one
-of the textures (``config.TEXTURES``): block chords, broken chords, a bass line or a counter-voice,
-in the register asked for.
+``s`` from the player's tokens up to step ``s`` and its own tokens up to
+``s - 1``: it hears the note played on the step it plays on (live, it
+listens a few milliseconds into each step before it plays, see
+``live/accompanist.py``), never one the player has not played yet. With
+``lookahead`` > 1 it also hears the player's next steps: the benchmark's
+"hears ahead" contender, which cannot play live. The chord is then *voiced*
+by a ``Voicer`` in one of the textures (``config.TEXTURES``): block chords,
+broken chords, a bass line or a counter-voice, in the register asked for.
 
 Pure NumPy; TensorFlow trains the network (``training/accompany.py``).
 """
@@ -213,7 +215,8 @@ def network_inputs(
 ) -> np.ndarray:
     """The network's input columns for every step: (player at s-1 .. s-1+lookahead, ours at s-1, position).
 
-    Shape (steps, 3 + lookahead); a step before the first is ``REST`` for the player, ``start_token`` for us.
+    Shape (steps, 3 + lookahead); a step before the first or after the last is
+    ``REST`` for the player, ``start_token`` before the first for us.
     """
     steps = len(player)
     padded = np.concatenate([[REST], player, np.full(lookahead, REST, np.int32)])
@@ -490,7 +493,8 @@ class Accompanist:
         """(token, pitches ended, (pitch, velocity) started) at step ``self.steps``.
 
         ``heard``: the player's token of the step before (``REST`` before the
-        first); ``ahead``: the ``lookahead`` steps after it, for a model that sees ahead.
+        first); ``ahead``: the ``lookahead`` steps from this one on (this
+        step's token first: what the player plays on it).
         """
         look = self.model.arch.lookahead
         seen = [int(heard)] + ([] if ahead is None else [int(a) for a in ahead])
@@ -502,7 +506,7 @@ class Accompanist:
         token = choose(logits, knobs, self.rng, self.last is None, bool(self.voicer.sounding))
         self.last = token
         self.steps += 1
-        melody = player_pitch(int(heard))
+        melody = player_pitch(seen[1] if look and seen[1] != REST else int(heard))
         ended, started = self.voicer.step(token, knobs, melody)
         return token, ended, started
 
@@ -521,8 +525,10 @@ def accompany_notes(
 ) -> np.ndarray:
     """The accompaniment of a whole line, stepped as live play steps it (notes array).
 
-    As live, it starts on the step after the line's first note and plays to
-    the end of the line's last (or for ``steps`` steps from tick 0).
+    It starts on the step of the line's first note (a model that cannot hear
+    the step it plays on: the step after) and plays to the end of the line's
+    last (or for ``steps`` steps from tick 0). Live, each step sounds a
+    moment after its time (``live/accompanist.py``); here on it.
     """
     if len(melody) == 0:
         return np.zeros((0, 4), np.int32)
@@ -530,7 +536,7 @@ def accompany_notes(
     total = steps if steps is not None else -(-end // STEP_TICKS)
     look = model.arch.lookahead
     player = player_steps(melody, total + look)
-    first = int(melody[:, ONSET].min()) // STEP_TICKS + 1
+    first = int(melody[:, ONSET].min()) // STEP_TICKS + (0 if look else 1)
     accompanist = Accompanist(model, rng, beats_per_bar, first_step=first)
     open_notes: dict[int, tuple[int, int]] = {}
     rows: list[tuple[int, int, int, int]] = []
@@ -540,7 +546,7 @@ def accompany_notes(
         rows.append((start, pitch, max(tick - start, 1), velocity))
 
     for s in range(first, total):
-        heard = player[s - 1]
+        heard = player[s - 1] if s > 0 else REST
         ahead = player[s : s + look] if look else None
         _, ended, started = accompanist.next_step(int(heard), knobs, ahead)
         tick = s * STEP_TICKS

@@ -2,19 +2,21 @@
 
 The engine hands it the player's notes (with the clock time each came) and
 a regular ``tick``. It plays on a grid of eighth-note steps
-(``core.accompany``): each step's chord is chosen a little before the step
-is due (the output's ``lead`` and ``DECIDE_AHEAD``), from what the player
-played in the steps before it, and handed to the scheduler at the step's
-beat, on the accompaniment's own channel. A note's end is sent when the
-accompaniment moves on, so nothing is left sounding:
+(``core.accompany``): it listens ``listen_ms`` into each step for a note
+played on it, then chooses the step's chord from what the player has played
+up to then and what it played itself, and hands the notes to the scheduler
+as soon as the output can place them exactly (the output's ``lead`` and
+``DECIDE_AHEAD`` later), on the accompaniment's own channel: every note
+starts the same time after its step (``latency``). A note's end is sent
+when the accompaniment moves on, so nothing is left sounding:
 
-- it starts on the step after the player's first note (the player sets the
-  grid: ``grid = "phrase"``; on the DAW's clock, ``"clock"``, the beat grid
-  is the DAW's), or with ``count_in_beats`` that many beats after it was
-  switched on, whether the player plays or not;
+- it starts on the player's first note (the player sets the grid: ``grid =
+  "phrase"``; on the DAW's clock, ``"clock"``, the beat grid is the DAW's), or
+  with ``count_in_beats`` that many beats after it was switched on, whether
+  the player plays or not;
 - it stops, ending its notes on a step, after ``stop_beats`` of silence from
   the player; a clock Stop, a panic or a mode change stops it at once
-  (``halt``: the scheduler closes every note).
+  (``halt``: the scheduler closes every note), a mode knob at the bar line.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from neuraltunes_live.core.notes import TICKS_PER_BEAT
 from neuraltunes_live.live.controls import Controls
 from neuraltunes_live.live.scheduler import Scheduler, Timeline
 
-#: A step is chosen this long before it is due (besides the output's lead): time to compute it.
+#: Time to choose and voice a step, between its decision and its notes' hand-over (besides the output's lead).
 DECIDE_AHEAD = 0.005
 #: A step, in beats.
 STEP_BEATS = acc.STEP_TICKS / TICKS_PER_BEAT
@@ -125,7 +127,8 @@ class LiveAccompanist:
                 origin = math.floor(beat)
             else:  # the player's first note is step 0
                 origin = beat
-            self._start(origin, int(round((beat - origin) / STEP_BEATS)) + 1)
+            hears_now = self.model.arch.lookahead >= 1
+            self._start(origin, int(round((beat - origin) / STEP_BEATS)) + (0 if hears_now else 1))
         tick = self._tick_of(beat)
         if pressed:
             self.held[pitch] = tick
@@ -145,8 +148,17 @@ class LiveAccompanist:
             return acc.struck(struck)
         return acc.held(held) if held >= 0 else acc.REST
 
+    @property
+    def latency(self) -> float:
+        """Seconds from a step's time to its notes': listening, choosing, and the output's lead."""
+        return self.settings.listen_ms / 1000 + DECIDE_AHEAD + self.scheduler.lead
+
+    def _after(self, beat: float) -> float:
+        """The beat the notes of the step at ``beat`` start on."""
+        return beat + self.latency / (self.timeline.seconds_per_beat or 0.5)
+
     def tick(self, t: float) -> None:
-        """Play every step due within the decision horizon."""
+        """Play every step whose listening time is over."""
         if self._count_in:
             now = self.timeline.beat_at(t)
             if now is None:
@@ -155,11 +167,11 @@ class LiveAccompanist:
             self._start(math.ceil(now - 1e-9) + self.settings.count_in_beats, 0)
         if self.origin is None or self.playing is None:
             return
-        horizon = t + self.scheduler.lead + DECIDE_AHEAD
+        listen = self.settings.listen_ms / 1000 if self.model.arch.lookahead >= 1 else -self.latency
         while True:
             beat = self.origin + self.step * STEP_BEATS
             due = self.timeline.time_of(beat)
-            if due is None or due > horizon:
+            if due is None or due + listen > t:
                 return
             if self._silent_since(beat):
                 self.stop(beat, "the player stopped")
@@ -183,11 +195,13 @@ class LiveAccompanist:
             texture=live.texture,
         )
         heard = self.player_token(self.step - 1)
-        _, ended, started = self.playing.next_step(heard, knobs)
+        now = np.array([self.player_token(self.step)]) if self.model.arch.lookahead >= 1 else None
+        _, ended, started = self.playing.next_step(heard, knobs, now)
+        at = self._after(beat) if self.model.arch.lookahead >= 1 else beat
         for pitch in ended:
-            self.scheduler.release(beat, pitch, self.response, self.channel)
+            self.scheduler.release(at, pitch, self.response, self.channel)
         for pitch, velocity in started:
-            self.scheduler.strike(beat, pitch, velocity, self.response, self.channel)
+            self.scheduler.strike(at, pitch, velocity, self.response, self.channel)
         self.step += 1
         # Notes long let go can no longer be the token of a step still to come.
         cutoff = (self.step - 2) * acc.STEP_TICKS
@@ -199,7 +213,8 @@ class LiveAccompanist:
         self.reset()
         if playing is None:
             return
+        at = self._after(beat) if self.model.arch.lookahead >= 1 else beat
         for pitch in playing.close():
-            self.scheduler.release(beat, pitch, self.response, self.channel)
+            self.scheduler.release(at, pitch, self.response, self.channel)
         if self.on_stop is not None:
             self.on_stop(beat, why)

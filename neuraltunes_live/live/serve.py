@@ -100,6 +100,11 @@ def _accompaniment_model(config: Config) -> AccompanyModel | None:
             raise ModelError(f"accompany mode needs an accompaniment model: none at {SHIPPED_ACCOMPANIMENT}")
         return None
     model = load_accompany_model(accompaniment_dir_or_default(setting))
+    if model.arch.lookahead > 1:
+        raise ModelError(
+            f"{accompaniment_dir_or_default(setting)} hears {model.arch.lookahead - 1} steps ahead of the one "
+            "it plays on (a benchmark's yardstick): it cannot play live"
+        )
     logger.info(
         f"accompaniment model {accompaniment_dir_or_default(setting)} ({model.arch.parameter_count():,} parameters)"
     )

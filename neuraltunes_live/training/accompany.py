@@ -4,13 +4,14 @@ The same custom step as the event model (``loop.Loop``), on one machine:
 windows of ``seq_len`` steps drawn at random from the training pieces, each
 moved by a random transposition (−6..+5, both streams alike), the network
 predicting the accompaniment's token of every step from the player's tokens
-before it and its own. Validation windows tile the validation pieces as
+up to that step and its own before it. Validation windows tile the validation pieces as
 they are. The epoch with the lowest validation loss is kept; ``patience``
 epochs without a better one end training.
 
-Presets: ``accompany`` (causal: what ``serve --mode accompany`` plays) and
-``accompany-ahead`` (it also sees the player's next beat: only the
-benchmark's contender "allowed to see one beat ahead").
+Presets: ``accompany`` (it hears the player up to the step it plays on:
+what ``serve --mode accompany`` plays) and ``accompany-ahead`` (it also
+hears the player's next beat: only the benchmark's contender "allowed to see
+one beat ahead").
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ logger = logging.getLogger(__name__)
 
 #: Chord shapes the network names (the commonest in the training data); rarer ones go to the nearest.
 SHAPES = 40
-LOOKAHEAD = {"accompany": 0, "accompany-ahead": acc.STEPS_PER_BEAT}
+#: Player steps heard from the one played on: the live model hears that step (a note played on it),
+#: the benchmark's yardstick the beat after it too.
+LOOKAHEAD = {"accompany": 1, "accompany-ahead": 1 + acc.STEPS_PER_BEAT}
 TRANSPOSE = range(-6, 6)
 LEARNING_RATE = 2e-3
 DROPOUT = 0.25
