@@ -76,6 +76,10 @@ def test_accompaniment_events_strike_hold_and_fall_silent():
     assert tokens[0] == acc.chord_token(0, 0) and acc.token_chord(int(tokens[0]), SHAPES) == (0, MAJOR)
     assert acc.token_chord(int(tokens[5]), SHAPES) == (7, MAJOR)  # G alone goes to the nearest shape
     assert acc.common_shapes([events], 2) == (1, MAJOR)  # struck once each: the smaller mask first
+    # The whole harmony: C and G below, the tune's E above make C major; alone they are an open fifth.
+    fifth = notes((0, 48, 12, 70), (0, 55, 12, 70))
+    assert acc.accompaniment_events(fifth, 1) == [(0, 0b10000001)]
+    assert acc.accompaniment_events(fifth, 3, melody=notes((0, 64, 24, 80))) == [(0, MAJOR), acc.HOLD, acc.SILENT]
 
 
 def test_transposition_moves_both_streams_alike():

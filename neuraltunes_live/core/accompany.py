@@ -118,26 +118,34 @@ def shape_pitch_classes(bass: int, mask: int) -> list[int]:
     return [(bass + i) % 12 for i in range(12) if mask >> i & 1]
 
 
-def accompaniment_events(notes: np.ndarray, steps: int) -> list[tuple[int, int] | int]:
+def _sounding(notes: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Pitches sounding at tick ``lo`` or starting before ``hi`` (a 16th inside the step counts from its start)."""
+    starts, ends = notes[:, ONSET], notes[:, ONSET] + notes[:, DURATION]
+    return notes[((starts <= lo) & (ends > lo)) | ((starts > lo) & (starts < hi)), PITCH]
+
+
+def accompaniment_events(
+    notes: np.ndarray, steps: int, melody: np.ndarray | None = None
+) -> list[tuple[int, int] | int]:
     """What the accompaniment does at each step's start: ``HOLD``, ``SILENT``, or (bass, mask) struck.
 
-    A step where a note starts strikes the chord of every note sounding then;
-    one where nothing sounds is silent (once something had sounded: before,
-    ``SILENT`` too); else the chord sounding goes on.
+    A step where one of its notes starts strikes the chord sounding then; one
+    where none of them sounds is silent; else the chord goes on. With
+    ``melody`` the chord is the whole harmony: the melody's pitch classes
+    sounding then count too (a chorale's alto, tenor and bass often leave the
+    soprano's note to the soprano; an accompaniment plays the whole chord).
     """
     out: list[tuple[int, int] | int] = []
     starts = notes[:, ONSET]
-    ends = notes[:, ONSET] + notes[:, DURATION]
     for s in range(steps):
         lo, hi = s * STEP_TICKS, (s + 1) * STEP_TICKS
-        sounding = notes[(starts <= lo) & (ends > lo), PITCH]
-        if np.any((starts > lo) & (starts < hi)):
-            # A note starting inside the step (a 16th) counts from the step's start.
-            sounding = notes[((starts <= lo) & (ends > lo)) | ((starts > lo) & (starts < hi)), PITCH]
+        sounding = _sounding(notes, lo, hi)
         if len(sounding) == 0:
             out.append(SILENT)
         elif np.any((starts >= lo) & (starts < hi)):
-            out.append(shape_of(sounding.tolist()))
+            bass = int(sounding.min())
+            above = sounding.tolist() + ([] if melody is None else _sounding(melody, lo, hi).tolist())
+            out.append(shape_of([bass] + [p for p in above if p > bass]))
         else:
             out.append(HOLD)
     return out

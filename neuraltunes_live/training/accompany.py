@@ -4,8 +4,10 @@ The same custom step as the event model (``loop.Loop``), on one machine:
 windows of ``seq_len`` steps drawn at random from the training pieces, each
 moved by a random transposition (−6..+5, both streams alike), the network
 predicting the accompaniment's token of every step from the player's tokens
-up to that step and its own before it. Validation windows tile the validation pieces as
-they are. The epoch with the lowest validation loss is kept; ``patience``
+up to that step and its own before it. The accompaniment's chords are the
+whole harmony, the player's pitch classes included
+(``accompaniment_events(..., melody)``): what a keyboard plays under a tune.
+Validation windows tile the validation pieces as they are. The epoch with the lowest validation loss is kept; ``patience``
 epochs without a better one end training.
 
 Presets: ``accompany`` (it hears the player up to the step it plays on:
@@ -50,7 +52,7 @@ def encoded(split: PairSplit, shapes: tuple[int, ...]) -> list[tuple[np.ndarray,
     for player, accompaniment, beats in zip(split.player, split.accompaniment, split.beats_per_bar):
         end = max(int((n[:, 0] + n[:, 2]).max()) for n in (player, accompaniment))
         steps = -(-end // acc.STEP_TICKS)
-        events = acc.accompaniment_events(accompaniment, steps)
+        events = acc.accompaniment_events(accompaniment, steps, player)
         out.append((acc.player_steps(player, steps), acc.accompaniment_tokens(events, shapes), beats))
     return out
 
@@ -137,8 +139,8 @@ def train_accompaniment(data_dir: Path, out_dir: Path, settings: TrainSettings) 
     if not len(train_split) or not len(valid_split):
         raise TrainingError(f"{data_dir}: training and validation pieces are both needed")
     events = [
-        acc.accompaniment_events(a, -(-int((a[:, 0] + a[:, 2]).max()) // acc.STEP_TICKS))
-        for a in train_split.accompaniment
+        acc.accompaniment_events(a, -(-int((a[:, 0] + a[:, 2]).max()) // acc.STEP_TICKS), p)
+        for p, a in zip(train_split.player, train_split.accompaniment)
     ]
     shapes = acc.common_shapes(events, SHAPES)
     arch = acc.AccompanyArchitecture(shapes=shapes, lookahead=LOOKAHEAD[settings.preset])
