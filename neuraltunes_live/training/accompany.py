@@ -7,8 +7,9 @@ predicting the accompaniment's token of every step from the player's tokens
 up to that step and its own before it. The accompaniment's chords are the
 whole harmony, the player's pitch classes included
 (``accompaniment_events(..., melody)``): what a keyboard plays under a tune.
-Validation windows tile the validation pieces as they are. The epoch with the lowest validation loss is kept; ``patience``
-epochs without a better one end training.
+Validation windows tile the validation pieces as they are. The epoch with
+the lowest validation loss is kept; ``patience`` epochs without a better
+one end training.
 
 Presets: ``accompany`` (it hears the player up to the step it plays on:
 what ``serve --mode accompany`` plays) and ``accompany-ahead`` (it also
