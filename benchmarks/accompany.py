@@ -398,7 +398,7 @@ def main() -> None:
     print("Goals:")
     for goal, met in goals.items():
         print(f"  {'met   ' if met else 'MISSED'} {goal}")
-    report["goals"] = goals
+    report["goals"] = {goal: bool(met) for goal, met in goals.items()}
     print(f"\n{time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
