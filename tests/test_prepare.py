@@ -247,7 +247,20 @@ def test_stopping_prepare_prints_one_clean_line_and_no_worker_traceback(tmp_path
     out = tmp_path / "d"
     env = dict(os.environ, NEURALTUNES_PREPARE_CACHE_DIR=str(tmp_path / "cache"))
     process = subprocess.Popen(
-        [sys.executable, "-m", "neuraltunes_live", "prepare", "music21:bach", "--out", str(out), "--workers", "2"],
+        # Three corpora: more than the 6 s below can import, however warm music21's own cache is.
+        [
+            sys.executable,
+            "-m",
+            "neuraltunes_live",
+            "prepare",
+            "music21:bach",
+            "music21:palestrina",
+            "music21:essenFolksong",
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+        ],  # fmt: skip
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

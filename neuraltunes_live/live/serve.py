@@ -105,9 +105,6 @@ def _accompaniment_model(config: Config) -> AccompanyModel | None:
             f"{accompaniment_dir_or_default(setting)} hears {model.arch.lookahead - 1} steps ahead of the one "
             "it plays on (a benchmark's yardstick): it cannot play live"
         )
-    logger.info(
-        f"accompaniment model {accompaniment_dir_or_default(setting)} ({model.arch.parameter_count():,} parameters)"
-    )
     return model
 
 
@@ -183,6 +180,12 @@ def serve(config: Config, recorder: Recorder | None = None, learn: Path | None =
                         f"model {model_dir} ({model.arch.parameter_count():,} parameters, {memory} piece "
                         f"memory), random seed {seed}"
                     )
+                    if accompaniment is not None:
+                        logger.info(
+                            f"accompaniment model {accompaniment_dir_or_default(config.accompany.model)} "
+                            f"({accompaniment.arch.parameter_count():,} parameters), on channel "
+                            f"{config.accompany.channel}"
+                        )
                     logger.info(
                         f"{output.backend}: listening on '{midi_input.opened.name}', playing to '{output.opened.name}'"
                     )
