@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import logging
 import os
 import sys
@@ -429,16 +430,20 @@ class JackPort(_Resource):
         if time.monotonic() > self._remake_until:
             self._to_remake = []
             return 0
+        jack = _jack()
         present, remade = {port.name for port in self._client.get_ports()}, 0
         for source, destination in list(self._to_remake):
             if source in present and destination in present:
                 try:
                     self._client.connect(source, destination)
-                except _jack().JackError:
-                    continue  # (made already: the one asked for)
-                finally:
-                    self._to_remake.remove((source, destination))
-                remade += 1
+                    remade += 1
+                except jack.JackError as err:
+                    if getattr(err, "code", None) != errno.EEXIST:
+                        # A port shows before its client is active, and JACK refuses to connect it
+                        # until it is: tried again next round.
+                        logger.debug(f"{source} -> {destination} not remade yet: {err}")
+                        continue
+                self._to_remake.remove((source, destination))  # (or made already: the one asked for)
         return remade
 
     def reconnect(self) -> None:
