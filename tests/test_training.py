@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -128,6 +129,8 @@ def test_train_writes_a_self_describing_model_dir(tiny_data, tmp_path):
     assert saved["preset"] == "tiny" and saved["training"]["random_seed"] == 3
     assert saved["data"]["sources"] and saved["data"]["split_seed"] == 1234
     assert saved["training"]["epochs_run"] == 2
+    # What trained it, to the processor (whose kernels round the last bits their own way).
+    assert saved["training"]["hardware"].startswith(f"{os.cpu_count()} CPU cores ({platform.machine()}")
     assert 1 <= saved["training"]["best_epoch"] <= 2
     assert saved["metrics"]["val_loss_nats_per_event"] < np.log(VOCAB_SIZE)
     assert result.info.parameters == load_model(out).arch.parameter_count()

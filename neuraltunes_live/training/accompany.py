@@ -20,8 +20,6 @@ one beat ahead").
 from __future__ import annotations
 
 import logging
-import os
-import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +32,7 @@ from neuraltunes_live.core.model_files import AccompanyInfo, write_accompany_dir
 from neuraltunes_live.data.pairs import PairSplit, read_pair_split, read_pairs_manifest
 from neuraltunes_live.errors import TrainingError
 from neuraltunes_live.files import output_errors, replace_folder
+from neuraltunes_live.training.train import hardware
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +205,7 @@ def train_accompaniment(data_dir: Path, out_dir: Path, settings: TrainSettings) 
             "patience": settings.patience,
             "transpose_semitones": "-6..+5",
             "seconds": round(time.perf_counter() - started, 1),
-            "hardware": f"{os.cpu_count()} CPU cores ({platform.machine()})",
+            "hardware": hardware(),
             "history": [[round(a, 4), round(b, 4), round(c, 4)] for a, b, c in history],
         },
         data={

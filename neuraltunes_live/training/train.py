@@ -448,7 +448,7 @@ def _model_info(
             seconds=round(seconds, 1),
             replicas=network.strategy.num_replicas_in_sync,
             workers=workers,
-            hardware=_hardware(),
+            hardware=hardware(),
             tensorflow=tf.__version__,
             keras=keras.__version__,
         ),
@@ -514,10 +514,22 @@ def _add_seconds(work: Path, seconds: float) -> float:
     return total
 
 
-def _hardware() -> str:
+def hardware() -> str:
+    """What trained it, as a model folder records it: "2 CPU cores (x86_64, AMD EPYC), no GPU".
+    The processor's model matters to anyone who trains a recipe again: its BLAS kernels round
+    differently, so the same run on another processor ends a little apart."""
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
-    cpu = platform.processor() or platform.machine()
-    where = f"{os.cpu_count()} CPU cores ({cpu})"
+    where = f"{os.cpu_count()} CPU cores ({', '.join(dict.fromkeys([platform.machine(), _cpu_name()]))})"
     return where + (f", {len(gpus)} GPU(s)" if gpus else ", no GPU")
+
+
+def _cpu_name() -> str:
+    try:  # Linux
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
