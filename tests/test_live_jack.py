@@ -719,7 +719,8 @@ def test_a_swung_phrase_is_heard_at_the_frames_it_was_played(jack_server, tmp_pa
 
 
 # --- a server that goes away and comes back, a buffer size that changes ------------------------
-# (Only subprocesses talk to these servers: this process's JACK-Client is bound to the module's.)
+# (The daemon, the tools and the player are subprocesses; this process's own client, the
+# monitor, names its server: the package's port classes would take the module's.)
 
 
 class Monitor:
